@@ -1,0 +1,134 @@
+"""Typed M2-her failures (``m2her-api.md`` §6).
+
+Every error carries the API ``code`` (``None`` for transport failures), the raw
+``status_msg``, the ``trace_id`` to quote to MiniMax support, and a short
+``user_message`` that is safe to show in a chat. The API key never appears in any of it.
+"""
+
+from __future__ import annotations
+
+from bot.llm.types import SensitiveFlags, SensitiveType
+
+
+class M2HerError(Exception):
+    """Base class of every failure of a call to M2-her."""
+
+    retryable: bool = False
+    default_user_message = "The character could not answer right now (unexpected error)."
+
+    def __init__(
+        self,
+        status_msg: str,
+        *,
+        code: int | None = None,
+        trace_id: str | None = None,
+        http_status: int | None = None,
+        partial_text: str = "",
+        flags: SensitiveFlags | None = None,
+    ) -> None:
+        self.code = code
+        self.status_msg = status_msg
+        self.trace_id = trace_id
+        self.http_status = http_status
+        #: Text streamed before the failure; never to be passed off as a full reply.
+        self.partial_text = partial_text
+        self.flags = flags or SensitiveFlags()
+        super().__init__(self._describe())
+
+    @property
+    def user_message(self) -> str:
+        """A short, plain sentence for the chat user."""
+        return self.default_user_message
+
+    def _describe(self) -> str:
+        parts = [self.status_msg or type(self).__name__]
+        if self.code is not None:
+            parts.append(f"code={self.code}")
+        if self.http_status is not None:
+            parts.append(f"http={self.http_status}")
+        if self.trace_id:
+            parts.append(f"trace_id={self.trace_id}")
+        return " ".join(parts)
+
+
+class AuthenticationError(M2HerError):
+    """1004 / 2049 / 2038, HTTP 401/403: the key is missing, wrong, or for another region."""
+
+    default_user_message = "The bot's M2-her API key was rejected; the owner needs to fix it."
+
+
+class InsufficientBalance(M2HerError):
+    """1008, HTTP 402: the pay-as-you-go balance is empty."""
+
+    default_user_message = "The bot's M2-her account is out of balance; the owner needs to top it up."
+
+
+class RateLimited(M2HerError):
+    """1002 / 1039 / 1041 / 2045, HTTP 429: too many requests or tokens right now."""
+
+    retryable = True
+    default_user_message = "Too many messages right now; please try again in a moment."
+
+
+class UsageWindowExceeded(M2HerError):
+    """2056: the Token Plan's usage window is used up until it rolls over."""
+
+    default_user_message = "The bot has used up its M2-her allowance for now; try again later."
+
+
+class InvalidParams(M2HerError):
+    """2013: the server refused the request's parameters."""
+
+    default_user_message = "The request to the model was invalid; the owner has been told."
+
+
+class ContextTooLong(InvalidParams):
+    """2013 "context window exceeds limit" (or 1039 on a huge prompt)."""
+
+    default_user_message = "That is too long for the character to read; please send something shorter."
+
+
+class InputBlocked(M2HerError):
+    """1026: moderation refused the user's message."""
+
+    default_user_message = "That message was blocked by the model's content filter."
+
+    @property
+    def sensitive_type(self) -> SensitiveType | int:
+        return self.flags.input_sensitive_type
+
+
+class OutputBlocked(M2HerError):
+    """1027, or ``output_sensitive`` set: moderation withheld the reply.
+
+    ``partial_text`` holds whatever was generated; it must not be shown.
+    """
+
+    default_user_message = "The character's reply was withheld by the model's content filter."
+
+    @property
+    def sensitive_type(self) -> SensitiveType | int:
+        return self.flags.output_sensitive_type
+
+
+class ServerError(M2HerError):
+    """1000 / 1013 / 1024 / 1033, HTTP 5xx: a transient failure on MiniMax's side."""
+
+    retryable = True
+    default_user_message = "The model's server had a problem; please try again."
+
+
+class RequestTimeout(ServerError):
+    """1001 or a client-side timeout. It may have been billed, so it is retried sparingly."""
+
+    default_user_message = "The model took too long to answer; please try again."
+
+
+class StreamInterrupted(ServerError):
+    """The stream ended part-way: connection dropped, or no final chunk arrived."""
+
+    default_user_message = "The reply was cut off part-way; please try again."
+
+
+class UnknownError(M2HerError):
+    """A code the table does not know. Not retried."""

@@ -1,0 +1,65 @@
+"""A set of loaded characters, looked up by id or by name."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+
+from bot.characters.schema import Character
+
+
+class UnknownCharacter(KeyError):
+    """No character matches the key; the message suggests the closest ones."""
+
+    def __str__(self) -> str:
+        # KeyError would show the message in quotes, like a dict key.
+        return str(self.args[0]) if self.args else "unknown character"
+
+
+class CharacterLibrary:
+    """Characters by id, sorted by id. Lookups ignore letter case.
+
+    The loader guarantees that no id or name is shared by two characters, so a key
+    always finds at most one.
+    """
+
+    def __init__(self, characters: Iterable[Character]) -> None:
+        self._by_id = {c.id: c for c in sorted(characters, key=lambda c: c.id)}
+        self._by_key: dict[str, Character] = {}
+        for character in self._by_id.values():
+            self._by_key.setdefault(character.id.casefold(), character)
+            self._by_key.setdefault(character.name.casefold(), character)
+
+    def get(self, key: str) -> Character:
+        """The character with this id (file name) or name; :class:`UnknownCharacter` if none."""
+        found = self._by_key.get(key.strip().casefold())
+        if found is not None:
+            return found
+        close = difflib.get_close_matches(key.casefold(), list(self._by_key), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(k) for k in close)}?" if close else ""
+        known = ", ".join(self._by_id) or "none loaded"
+        raise UnknownCharacter(f"no character {key!r}{hint} (known: {known})")
+
+    def default(self, preferred: str | None = None) -> Character:
+        """``preferred`` if given, else the only character, else the first by id."""
+        if preferred:
+            return self.get(preferred)
+        if not self._by_id:
+            raise UnknownCharacter("no characters are loaded")
+        return next(iter(self._by_id.values()))
+
+    def ids(self) -> list[str]:
+        """Every character id, sorted."""
+        return list(self._by_id)
+
+    def __iter__(self) -> Iterator[Character]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.strip().casefold() in self._by_key
+
+    def __repr__(self) -> str:
+        return f"CharacterLibrary({self.ids()!r})"

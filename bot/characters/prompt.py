@@ -1,0 +1,179 @@
+"""Building the M2-her request for a character and a conversation's history.
+
+The mapping (``DESIGN.md``) in the canonical order of ``m2her-api.md`` §3.4:
+
+1. ``system``, name = the character: description, personality, scenario, rules;
+2. ``user_system``, name = the user: their own persona, else the character's default
+   (left out when there is neither);
+3. ``group``, name = the scene or channel: the scene text (left out when there is no scene);
+4. ``sample_message_user`` / ``sample_message_ai`` pairs from the character's examples;
+5. the history, oldest first: ``user`` messages named after each speaker, so several
+   people stay distinct, and ``assistant`` messages named after the character.
+
+Names and message text are data. Each history entry becomes exactly one message whose
+role comes from the entry's ``role`` field, never from its text or name; nothing a
+user wrote is ever pasted into the ``system`` message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bot.characters.budget import Budget, PromptTooLong, fit_newest
+from bot.characters.names import sanitize_name
+from bot.characters.schema import Character
+from bot.characters.templates import render
+from bot.characters.tokens import TokenEstimator
+from bot.llm.types import ChatMessage, ChatRequest, Role
+
+#: M2-her's window, its largest reply, and the default safety margin.
+DEFAULT_BUDGET = Budget()
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One stored message as the prompt needs it: who said what.
+
+    ``name`` is the speaker's display name for ``user`` entries; for ``assistant``
+    entries the character's own name is always used.
+    """
+
+    role: Literal["user", "assistant"]
+    name: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A request ready to send, and what the budget did to the history."""
+
+    request: ChatRequest
+    history_kept: int
+    history_dropped: int
+    estimated_tokens: int
+
+
+def build_prompt(
+    character: Character,
+    history: Sequence[HistoryEntry],
+    *,
+    user_name: str,
+    user_persona: str | None = None,
+    scene_text: str | None = None,
+    scene_name: str | None = None,
+    budget: Budget = DEFAULT_BUDGET,
+    estimator: TokenEstimator | None = None,
+) -> Prompt:
+    """The request for ``character`` answering ``history`` (oldest first).
+
+    ``user_name`` is the person being answered (it fills ``{{user}}``);
+    ``user_persona`` is their own persona, overriding the character's default;
+    ``scene_name`` / ``scene_text`` (e.g. the channel's name) override the character's
+    scene. The oldest history is dropped until the estimate fits ``budget``.
+    Raises :class:`PromptTooLong` when even the newest message does not fit.
+    """
+    estimator = estimator or TokenEstimator()
+    user = sanitize_name(user_name)
+    fixed = _character_messages(character, user, user_persona, scene_name, scene_text)
+    turns = [_history_message(entry, character.name) for entry in history]
+
+    completion = character.generation.max_completion_tokens or budget.max_completion_tokens
+    limit = budget.prompt_limit(completion)
+    fixed_tokens = estimator.estimate(fixed)
+    if fixed_tokens > limit:
+        raise PromptTooLong(
+            f"character {character.id!r} alone exceeds the token budget",
+            needed=fixed_tokens,
+            limit=limit,
+        )
+    kept, history_tokens = fit_newest(turns, limit - fixed_tokens, estimator)
+    if turns and kept == 0:
+        raise PromptTooLong(
+            "the newest message does not fit the token budget",
+            needed=fixed_tokens + estimator.estimate_message(turns[-1]),
+            limit=limit,
+        )
+    generation = character.generation
+    request = ChatRequest(
+        messages=(*fixed, *turns[len(turns) - kept :]),
+        temperature=generation.temperature,
+        top_p=generation.top_p,
+        max_completion_tokens=completion,
+    )
+    return Prompt(
+        request=request,
+        history_kept=kept,
+        history_dropped=len(turns) - kept,
+        estimated_tokens=fixed_tokens + history_tokens,
+    )
+
+
+def preview_body(
+    character: Character, *, user: str = "User", message: str = "Hello!"
+) -> dict[str, Any]:
+    """``troupe preview``: the exact JSON body sent when ``user`` says ``message`` first."""
+    history = [HistoryEntry(role="user", name=user, text=message)]
+    prompt = build_prompt(character, history, user_name=user)
+    return prompt.request.to_wire(stream=True)
+
+
+def system_text(character: Character, *, user: str) -> str:
+    """The ``system`` content: the persona with templates filled for ``user``."""
+    char = character.name
+    sections = (
+        character.description,
+        character.personality and f"{char}'s personality: {character.personality.strip()}",
+        character.scenario and f"Scenario: {character.scenario.strip()}",
+        character.rules,
+    )
+    return "\n\n".join(
+        render(section.strip(), char=char, user=user) for section in sections if section.strip()
+    )
+
+
+def _character_messages(
+    character: Character,
+    user: str,
+    user_persona: str | None,
+    scene_name: str | None,
+    scene_text: str | None,
+) -> list[ChatMessage]:
+    """Everything before the history; always kept whole."""
+    char = character.name
+    messages = [ChatMessage(Role.SYSTEM, system_text(character, user=user), name=char)]
+
+    persona = (user_persona or "").strip() or character.user_persona.strip()
+    if persona:
+        content = render(persona, char=char, user=user)
+        messages.append(ChatMessage(Role.USER_SYSTEM, content, name=user))
+
+    scene = character.scene
+    group_name = (scene_name and sanitize_name(scene_name, fallback="")) or (
+        scene.name if scene else None
+    )
+    group_text = (scene_text or "").strip() or (scene.text.strip() if scene else "")
+    if group_name or group_text:
+        # M2-her wants text in every non-system message: a bare scene sends its name.
+        scene_content = render(group_text, char=char, user=user) if group_text else group_name
+        messages.append(ChatMessage(Role.GROUP, scene_content or "", name=group_name))
+
+    for example in character.examples:
+        messages.append(
+            ChatMessage(
+                Role.SAMPLE_MESSAGE_USER, render(example.user, char=char, user=user), name=user
+            )
+        )
+        messages.append(
+            ChatMessage(Role.SAMPLE_MESSAGE_AI, render(example.ai, char=char, user=user), name=char)
+        )
+    return messages
+
+
+def _history_message(entry: HistoryEntry, character_name: str) -> ChatMessage:
+    if entry.role == "assistant":
+        return ChatMessage(Role.ASSISTANT, entry.text, name=character_name)
+    if entry.role == "user":
+        return ChatMessage(Role.USER, entry.text, name=sanitize_name(entry.name))
+    raise ValueError(f"history role must be 'user' or 'assistant', got {entry.role!r}")

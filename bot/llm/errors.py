@@ -60,7 +60,9 @@ class AuthenticationError(M2HerError):
 class InsufficientBalance(M2HerError):
     """1008, HTTP 402: the pay-as-you-go balance is empty."""
 
-    default_user_message = "The bot's M2-her account is out of balance; the owner needs to top it up."
+    default_user_message = (
+        "The bot's M2-her account is out of balance; the owner needs to top it up."
+    )
 
 
 class RateLimited(M2HerError):
@@ -85,7 +87,15 @@ class InvalidParams(M2HerError):
 class ContextTooLong(InvalidParams):
     """2013 "context window exceeds limit" (or 1039 on a huge prompt)."""
 
-    default_user_message = "That is too long for the character to read; please send something shorter."
+    default_user_message = (
+        "That is too long for the character to read; please send something shorter."
+    )
+
+
+class InvalidInput(InvalidParams):
+    """1042: the message has too many invisible or illegal characters."""
+
+    default_user_message = "That message has too many invisible characters; please clean it up."
 
 
 class InputBlocked(M2HerError):
@@ -95,6 +105,7 @@ class InputBlocked(M2HerError):
 
     @property
     def sensitive_type(self) -> SensitiveType | int:
+        """The moderation category of the input (``input_sensitive_type``)."""
         return self.flags.input_sensitive_type
 
 
@@ -108,6 +119,7 @@ class OutputBlocked(M2HerError):
 
     @property
     def sensitive_type(self) -> SensitiveType | int:
+        """The moderation category of the output (``output_sensitive_type``)."""
         return self.flags.output_sensitive_type
 
 
@@ -132,3 +144,89 @@ class StreamInterrupted(ServerError):
 
 class UnknownError(M2HerError):
     """A code the table does not know. Not retried."""
+
+
+_CODE_CLASSES: dict[int, type[M2HerError]] = {
+    1000: ServerError,
+    1001: RequestTimeout,
+    1002: RateLimited,
+    1004: AuthenticationError,
+    1008: InsufficientBalance,
+    1013: ServerError,
+    1024: ServerError,
+    1026: InputBlocked,
+    1027: OutputBlocked,
+    1033: ServerError,
+    1039: RateLimited,
+    1041: RateLimited,
+    1042: InvalidInput,
+    2013: InvalidParams,
+    2038: AuthenticationError,
+    2045: RateLimited,
+    2049: AuthenticationError,
+    2056: UsageWindowExceeded,
+}
+
+#: The ``status_msg`` MiniMax documents for each code (``m2her-api.md`` §6.3).
+STATUS_MESSAGES: dict[int, str] = {
+    1000: "unknown error",
+    1001: "request timeout",
+    1002: "rate limit",
+    1004: "not authorized",
+    1008: "insufficient balance",
+    1013: "internal service error",
+    1024: "internal error",
+    1026: "input new_sensitive",
+    1027: "output new_sensitive",
+    1033: "system error",
+    1039: "token limit",
+    1041: "conn limit",
+    1042: "invisible character ratio limit",
+    2013: "invalid params",
+    2038: "real-name verification required",
+    2045: "rate growth limit",
+    2049: "invalid api key",
+    2056: "usage limit exceeded",
+}
+
+
+def error_from_code(
+    code: int,
+    status_msg: str,
+    *,
+    trace_id: str | None = None,
+    partial_text: str = "",
+    flags: SensitiveFlags | None = None,
+    prompt_near_limit: bool = False,
+) -> M2HerError:
+    """The typed error for a non-zero ``base_resp.status_code``.
+
+    ``prompt_near_limit`` says the request's estimated prompt is close to the context
+    window, which turns an ambiguous 1039 "token limit" into :class:`ContextTooLong`.
+    """
+    cls = _CODE_CLASSES.get(code, UnknownError)
+    too_long = "context window" in status_msg.lower() if code == 2013 else prompt_near_limit
+    if code in (2013, 1039) and too_long:
+        cls = ContextTooLong
+    return cls(status_msg, code=code, trace_id=trace_id, partial_text=partial_text, flags=flags)
+
+
+def error_from_http(
+    status: int, reason: str, *, trace_id: str | None = None, partial_text: str = ""
+) -> M2HerError:
+    """The typed error for a non-2xx HTTP response (load balancer or gateway)."""
+    cls: type[M2HerError]
+    if status in (401, 403):
+        cls = AuthenticationError
+    elif status == 402:
+        cls = InsufficientBalance
+    elif status == 429:
+        cls = RateLimited
+    elif status in (408, 504):
+        cls = RequestTimeout
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = UnknownError
+    message = f"HTTP {status} {reason}".strip()
+    return cls(message, trace_id=trace_id, http_status=status, partial_text=partial_text)

@@ -45,7 +45,7 @@ class SensitiveType(enum.IntEnum):
     def parse(cls, raw: object) -> SensitiveType | int:
         """Known codes become members; unknown values pass through raw as ints."""
         try:
-            code = int(raw)  # type: ignore[call-overload]
+            code: int = int(raw)  # type: ignore[call-overload]
         except (TypeError, ValueError):
             return cls.NONE
         try:

@@ -1,0 +1,121 @@
+"""What the fake M2-her server should do next: scripted replies and faults.
+
+Tests queue these with :meth:`FakeM2Her.enqueue`; people trying things by hand use the
+magic words of :func:`from_magic_words` in their last message instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+BAD_GATEWAY_HTML = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timing:
+    """Delays shared by every scripted item, in seconds."""
+
+    #: Wait before sending anything (the response headers included).
+    delay: float = 0.0
+    #: Wait between two stream events.
+    chunk_delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reply(Timing):
+    """A successful reply.
+
+    ``text`` replaces the deterministic echo. A non-zero ``input_sensitive_type``
+    flags the input but still answers (status 0); a non-zero ``output_sensitive_type``
+    flags the output on the last chunk and the summary (status 0, text included).
+    """
+
+    text: str | None = None
+    input_sensitive_type: int = 0
+    output_sensitive_type: int = 0
+
+
+@dataclass(frozen=True)
+class Error(Timing):
+    """A business error: HTTP 200 with a non-zero ``base_resp.status_code``.
+
+    ``message`` defaults to the documented ``status_msg``. For 1026/1027 the input /
+    output sensitive flag is set, with type 1 unless given. On a streamed request the
+    error is one SSE event, or plain JSON with ``as_json``; ``after_chunks`` deltas are
+    streamed before it (a mid-stream error). ``minimal`` sends only ``base_resp``.
+    """
+
+    code: int
+    message: str | None = None
+    as_json: bool = False
+    minimal: bool = False
+    after_chunks: int = 0
+    input_sensitive_type: int = 0
+    output_sensitive_type: int = 0
+
+
+@dataclass(frozen=True)
+class Drop(Timing):
+    """Close the connection abruptly: before any response, or while streaming after
+    ``after_chunks`` deltas."""
+
+    after_chunks: int = 0
+
+
+@dataclass(frozen=True)
+class HttpError(Timing):
+    """A non-2xx answer from the "load balancer", by default a 502 HTML page."""
+
+    status: int = 502
+    body: str = BAD_GATEWAY_HTML
+    content_type: str = "text/html"
+
+
+Scripted = Reply | Error | Drop | HttpError
+
+_MAGIC = re.compile(r"\[\[(fault|sensitive|flag|drop|slow|http)(?::(\w+))?(?::(\w+))?\]\]")
+
+
+def from_magic_words(text: str) -> Scripted | None:
+    """The scripted item a magic word in ``text`` asks for, if any.
+
+    ``[[fault:CODE]]`` error CODE (``[[fault:CODE:json]]`` as plain JSON while streaming,
+    ``[[fault:CODE:mid]]`` after two streamed chunks); ``[[sensitive:input:T]]`` 1026 with
+    input type T; ``[[sensitive:output:T]]`` 1027 with output type T after two chunks;
+    ``[[flag:input:T]]`` / ``[[flag:output:T]]`` a flag with status 0; ``[[drop]]`` a
+    dropped connection after two chunks; ``[[slow]]`` 1 s before the first byte and
+    0.25 s between chunks; ``[[http:STATUS]]`` a non-2xx page.
+    """
+    match = _MAGIC.search(text)
+    if match is None:
+        return None
+    word, first, second = match.groups()
+    try:
+        if word == "fault" and first:
+            return Error(
+                int(first),
+                as_json=second == "json",
+                after_chunks=2 if second == "mid" else 0,
+            )
+        if word in ("sensitive", "flag") and first in ("input", "output") and second:
+            kind = int(second)
+            if word == "flag":
+                if first == "input":
+                    return Reply(input_sensitive_type=kind)
+                return Reply(output_sensitive_type=kind)
+            if first == "input":
+                return Error(1026, input_sensitive_type=kind)
+            return Error(1027, output_sensitive_type=kind, after_chunks=2)
+        if word == "http" and first:
+            return HttpError(int(first))
+    except ValueError:
+        return None
+    if word == "drop":
+        return Drop(after_chunks=2)
+    if word == "slow":
+        return Reply(delay=1.0, chunk_delay=0.25)
+    return None

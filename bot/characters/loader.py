@@ -236,11 +236,10 @@ def _unknown_field(loc: Loc) -> str:
     if len(loc) == 1 and key in SILLYTAVERN_FIELDS:
         return f"unknown field; SillyTavern's {key!r} is called {SILLYTAVERN_FIELDS[key]!r} here"
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    if close:
-        return f"unknown field; did you mean {close[0]!r}?"
+    message = f"unknown field; did you mean {close[0]!r}?" if close else "unknown field"
     if 0 < len(allowed) <= 6:
-        return f"unknown field; expected one of: {', '.join(allowed)}"
-    return "unknown field (`troupe schema` lists every field)"
+        return f"{message} (allowed: {', '.join(allowed)})"
+    return message if close else f"{message} (`troupe schema` lists every field)"
 
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:

@@ -19,6 +19,7 @@ Loc = tuple[str | int, ...]
 
 # Aliases can expand a small file into a huge tree ("billion laughs"); stop early.
 _MAX_NODES = 100_000
+_PLAIN_COLLECTIONS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -104,6 +105,10 @@ class _Builder:
             return None
         if isinstance(node, ScalarNode):
             return self._loader.construct_object(node)
+        if node.tag not in _PLAIN_COLLECTIONS:
+            # safe_load would refuse e.g. `!!python/object/apply`; so do we.
+            message = f"invalid YAML: could not determine a constructor for the tag {node.tag!r}"
+            raise YamlSyntaxError(node.start_mark.line + 1, message)
         self._active.add(id(node))
         try:
             if isinstance(node, MappingNode):

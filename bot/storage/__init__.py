@@ -1,0 +1,44 @@
+"""Storage: conversations, messages, usage, moderation events and personas (SQLAlchemy async).
+
+SQLite (a file, WAL mode) by default, PostgreSQL at scale; the schema is managed by the
+Alembic migrations in ``migrations/``. Open it with :func:`open_storage`; everything that goes
+in or comes out is a plain frozen record from :mod:`bot.storage.records`.
+"""
+
+from bot.storage.database import DEFAULT_DATABASE_URL, database_url_from_env
+from bot.storage.errors import ConversationNotFound, SchemaOutOfDate, StorageError
+from bot.storage.migrate import upgrade
+from bot.storage.records import (
+    Conversation,
+    Direction,
+    ForgetReport,
+    MessageRole,
+    ModelCall,
+    ModerationEvent,
+    NewMessage,
+    NewModerationEvent,
+    StoredMessage,
+    UsageTotals,
+)
+from bot.storage.storage import Storage, open_storage
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "Conversation",
+    "ConversationNotFound",
+    "Direction",
+    "ForgetReport",
+    "MessageRole",
+    "ModelCall",
+    "ModerationEvent",
+    "NewMessage",
+    "NewModerationEvent",
+    "SchemaOutOfDate",
+    "Storage",
+    "StorageError",
+    "StoredMessage",
+    "UsageTotals",
+    "database_url_from_env",
+    "open_storage",
+    "upgrade",
+]

@@ -1,0 +1,215 @@
+"""Database URLs, and running a transaction from async code on SQLite or PostgreSQL.
+
+A :class:`Database` runs a plain function on a SQLAlchemy :class:`~sqlalchemy.Connection`
+inside one transaction and hands back its result. Every query in the storage layer is such a
+function, so it is written once for both backends:
+
+* PostgreSQL (``asyncpg``): :meth:`AsyncConnection.run_sync` on an async engine.
+* SQLite: the whole transaction runs on a worker thread with the standard ``sqlite3`` driver.
+  That is what ``aiosqlite`` does too, but aiosqlite crosses threads for every statement,
+  cursor and commit (about eight crossings per transaction); one crossing per transaction is
+  several times faster. ``sqlite+aiosqlite://`` URLs are therefore run this way.
+
+SQLite connections get WAL (readers never wait for the writer), a busy timeout (another process
+may hold the write lock for a moment) and enforced foreign keys. Writers run one at a time, in
+arrival order, on a single thread, and open with ``BEGIN IMMEDIATE`` so that a writer in another
+process makes them wait rather than fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import URL, Connection, Engine, event, make_url
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.storage.errors import StorageError
+
+#: Where the data goes when ``DATABASE_URL`` is unset: a file in the working directory.
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///troupe.sqlite3"
+
+# Plain driver names people write, mapped to the drivers Troupe runs on.
+_DRIVERS = {
+    "sqlite": "sqlite+pysqlite",
+    "sqlite+aiosqlite": "sqlite+pysqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+}
+
+_BUSY_TIMEOUT_MS = 5_000
+_SQLITE_READERS = 2
+
+_T = TypeVar("_T")
+
+
+def database_url_from_env(environ: Mapping[str, str] = os.environ) -> str:
+    """``DATABASE_URL`` from the environment, or :data:`DEFAULT_DATABASE_URL`."""
+    return environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def parse_url(database_url: str) -> URL:
+    """Parse a database URL and pick the driver Troupe runs it with.
+
+    Errors never repeat the URL: it may hold a password.
+    """
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise StorageError("DATABASE_URL is not a valid database URL") from None
+    url = url.set(drivername=_DRIVERS.get(url.drivername, url.drivername))
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise StorageError("an in-memory SQLite database is not supported; name a file")
+    return url
+
+
+def redacted(url: URL) -> str:
+    """The URL as text with its password replaced by ``***``."""
+    return url.render_as_string(hide_password=True)
+
+
+class Database(Protocol):
+    """Runs functions of a connection, each in one transaction, from async code."""
+
+    url: URL
+
+    @property
+    def dialect_name(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        ...
+
+    async def read(self, work: Callable[[Connection], _T]) -> _T:
+        """Run ``work`` in a transaction that only reads."""
+        ...
+
+    async def write(self, work: Callable[[Connection], _T]) -> _T:
+        """Run ``work`` in a transaction that writes; it commits if ``work`` returns."""
+        ...
+
+    async def dispose(self) -> None:
+        """Close every connection."""
+        ...
+
+
+def open_database(url: URL, *, foreign_keys: bool = True) -> Database:
+    """A :class:`Database` for ``url`` (from :func:`parse_url`).
+
+    ``foreign_keys=False`` is for migrations only: SQLite cannot switch enforcement inside a
+    transaction, and a batch migration that rebuilds a parent table would otherwise fire
+    ``ON DELETE CASCADE`` on its children.
+    """
+    try:
+        if url.get_backend_name() == "sqlite":
+            return SQLiteDatabase(url, foreign_keys=foreign_keys)
+        return AsyncDatabase(url)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StorageError(f"cannot use {redacted(url)}: {exc}") from exc
+
+
+class AsyncDatabase:
+    """A :class:`Database` on an async driver (``asyncpg``)."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self._engine: AsyncEngine = create_async_engine(url)
+
+    @property
+    def dialect_name(self) -> str:
+        return self._engine.dialect.name
+
+    async def read(self, work: Callable[[Connection], _T]) -> _T:
+        return await self.write(work)
+
+    async def write(self, work: Callable[[Connection], _T]) -> _T:
+        async with _translated_errors(), self._engine.begin() as connection:
+            return await connection.run_sync(work)
+
+    async def dispose(self) -> None:
+        await self._engine.dispose()
+
+
+class SQLiteDatabase:
+    """A :class:`Database` on a SQLite file: one writer thread and a few reader threads."""
+
+    def __init__(self, url: URL, *, foreign_keys: bool = True) -> None:
+        self.url = url
+        assert url.database is not None  # parse_url refuses in-memory databases
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        self._engine = _sqlite_engine(url, foreign_keys=foreign_keys)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="troupe-sqlite-writer")
+        self._readers = ThreadPoolExecutor(_SQLITE_READERS, thread_name_prefix="troupe-sqlite")
+
+    @property
+    def dialect_name(self) -> str:
+        return "sqlite"
+
+    async def read(self, work: Callable[[Connection], _T]) -> _T:
+        return await self._run(self._readers, work, "BEGIN")
+
+    async def write(self, work: Callable[[Connection], _T]) -> _T:
+        return await self._run(self._writer, work, "BEGIN IMMEDIATE")
+
+    async def _run(
+        self, threads: ThreadPoolExecutor, work: Callable[[Connection], _T], begin: str
+    ) -> _T:
+        transaction = functools.partial(_in_transaction, self._engine, work, begin)
+        async with _translated_errors():
+            return await asyncio.get_running_loop().run_in_executor(threads, transaction)
+
+    async def dispose(self) -> None:
+        # Let queued work finish first: the writer thread takes jobs in order.
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._engine.dispose)
+        self._writer.shutdown(wait=False)
+        self._readers.shutdown(wait=False)
+
+
+@asynccontextmanager
+async def _translated_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        # The driver's own words ("database is locked", …) without the SQL and its
+        # parameters; the whole error stays chained for the logs.
+        reason = getattr(exc, "orig", None) or exc
+        raise StorageError(f"database error: {reason}") from exc
+
+
+def _in_transaction(engine: Engine, work: Callable[[Connection], _T], begin: str) -> _T:
+    with engine.connect() as connection:
+        connection.execution_options(troupe_begin=begin)
+        with connection.begin():
+            return work(connection)
+
+
+def _sqlite_engine(url: URL, *, foreign_keys: bool) -> Engine:
+    engine = create_sync_engine(url)
+    pragmas = (
+        "PRAGMA journal_mode=WAL",
+        # In WAL mode NORMAL cannot corrupt the file and saves an fsync per commit; a power
+        # cut (not a crash of the process) may lose the last commits.
+        "PRAGMA synchronous=NORMAL",
+        f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
+        f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}",
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy, not the driver, emits BEGIN: the driver would commit DDL behind
+        # Alembic's back and start reads outside any transaction.
+        dbapi_connection.isolation_level = None
+        for pragma in pragmas:
+            dbapi_connection.execute(pragma)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(connection.get_execution_options().get("troupe_begin", "BEGIN"))
+
+    return engine

@@ -1,0 +1,162 @@
+"""The tables, as SQLAlchemy 2 declarative models.
+
+The migrations in ``migrations/versions`` create exactly this schema; a test compares the two.
+Change a model, then generate a migration (see the README) — never one without the other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.storage.columns import BigID, CleanText, UTCDateTime
+
+# Deterministic constraint names, so migrations (and SQLite batch rebuilds) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """The declarative base; ``Base.metadata`` is the schema Alembic compares against."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ConversationRow(Base):
+    """A conversation: ``(platform, chat_id, thread_id)`` is its key."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "thread_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    platform: Mapped[str] = mapped_column(CleanText)
+    chat_id: Mapped[str] = mapped_column(CleanText)
+    thread_id: Mapped[str] = mapped_column(CleanText, default="")
+    character_id: Mapped[str] = mapped_column(CleanText)
+    #: Extra characters sharing the scene with the main one (a JSON list of ids), if any.
+    scene: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MessageRow(Base):
+    """One message of a conversation, from a human or from a character."""
+
+    __tablename__ = "messages"
+    __table_args__: tuple[Any, ...] = (
+        CheckConstraint("role IN ('user', 'assistant')", name="role"),
+        # The history window: equality on the first two columns, then newest first by id.
+        # The window query reads ``limit`` index entries whatever the table's size.
+        Index(None, "conversation_id", "input_flagged", "id"),
+        Index(None, "conversation_id", "platform_message_id"),
+        Index(None, "author_id"),
+        # AUTOINCREMENT: ids of deleted messages are never handed out again.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    author_id: Mapped[str] = mapped_column(CleanText)
+    author_name: Mapped[str] = mapped_column(CleanText)
+    text: Mapped[str] = mapped_column(CleanText)
+    character_id: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    token_estimate: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    input_flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    input_sensitive_type: Mapped[int] = mapped_column(Integer, default=0)
+    platform_message_id: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    edited: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ModelCallRow(Base):
+    """One call to the model, for usage accounting."""
+
+    __tablename__ = "model_calls"
+    __table_args__ = (
+        Index(None, "conversation_id"),
+        Index(None, "author_id"),
+        # Deleting a message nulls references to it; without this index, a full scan each.
+        Index(None, "reply_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    author_id: Mapped[str] = mapped_column(CleanText)
+    character_id: Mapped[str] = mapped_column(CleanText)
+    model: Mapped[str] = mapped_column(CleanText)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    total_tokens: Mapped[int] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    trace_id: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reply_message_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ModerationEventRow(Base):
+    """A sensitive flag the model raised, on a user's input or on a reply."""
+
+    __tablename__ = "moderation_events"
+    __table_args__ = (
+        CheckConstraint("direction IN ('input', 'output')", name="direction"),
+        # Cool-down policy: how often did this user get flagged lately?
+        Index(None, "platform", "author_id", "created_at"),
+        Index(None, "platform", "chat_id", "created_at"),
+        Index(None, "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    platform: Mapped[str] = mapped_column(CleanText)
+    chat_id: Mapped[str] = mapped_column(CleanText)
+    author_id: Mapped[str] = mapped_column(CleanText)
+    direction: Mapped[str] = mapped_column(String(16))
+    sensitive_type: Mapped[int] = mapped_column(Integer)
+    type_name: Mapped[str] = mapped_column(CleanText)
+    message_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
+    )
+    trace_id: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserPersonaRow(Base):
+    """Who a user is in the story, as they described themselves; one per platform user."""
+
+    __tablename__ = "user_personas"
+
+    platform: Mapped[str] = mapped_column(CleanText, primary_key=True)
+    user_id: Mapped[str] = mapped_column(CleanText, primary_key=True)
+    persona: Mapped[str] = mapped_column(CleanText)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,131 @@
+"""The plain, immutable values the storage layer takes and returns.
+
+Callers never see ORM objects: these records are safe to keep, share between tasks and compare.
+Every timestamp is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+MessageRole = Literal["user", "assistant"]
+Direction = Literal["input", "output"]
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One chat (or thread/topic within it) on one platform, bound to a main character."""
+
+    id: int
+    platform: str
+    chat_id: str
+    thread_id: str
+    character_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store: what a human said (``user``) or what a character replied."""
+
+    conversation_id: int
+    role: MessageRole
+    author_id: str
+    author_name: str
+    text: str
+    character_id: str | None = None
+    token_estimate: int | None = None
+    platform_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as stored, with its id, time, token counts and moderation state."""
+
+    id: int
+    conversation_id: int
+    role: MessageRole
+    author_id: str
+    author_name: str
+    text: str
+    character_id: str | None
+    created_at: datetime
+    token_estimate: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    input_flagged: bool
+    input_sensitive_type: int
+    platform_message_id: str | None
+    edited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """One call to the model, successful or not, for usage accounting."""
+
+    conversation_id: int
+    author_id: str
+    character_id: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    ok: bool
+    error_code: int | None = None
+    trace_id: str | None = None
+    latency_ms: int | None = None
+    reply_message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewModerationEvent:
+    """A sensitive flag raised by the model on a user's input or on a reply."""
+
+    conversation_id: int
+    platform: str
+    chat_id: str
+    author_id: str
+    direction: Direction
+    sensitive_type: int
+    type_name: str
+    message_id: int | None = None
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationEvent:
+    """A stored moderation event."""
+
+    id: int
+    conversation_id: int
+    platform: str
+    chat_id: str
+    author_id: str
+    direction: Direction
+    sensitive_type: int
+    type_name: str
+    message_id: int | None
+    trace_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetReport:
+    """How many rows :meth:`Storage.forget_user` deleted, per kind."""
+
+    messages: int
+    personas: int
+    model_calls: int
+    moderation_events: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    """Summed token usage over a set of model calls."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int

@@ -1,0 +1,483 @@
+"""The repository: every query Troupe makes, behind async methods that take and return records.
+
+Each method runs one transaction through a :class:`~bot.storage.database.Database`, so the same
+code serves SQLite (one process) and PostgreSQL (several processes: ``ON CONFLICT`` and
+transactions keep concurrent writers apart). The statements on the path of every chat turn are
+built once, at import, with bound parameters: building a statement costs more than running it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Executable,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.storage.database import Database, open_database, parse_url, redacted
+from bot.storage.errors import ConversationNotFound
+from bot.storage.migrate import check_schema, migrate_url
+from bot.storage.models import (
+    Base,
+    ConversationRow,
+    MessageRow,
+    ModelCallRow,
+    ModerationEventRow,
+    UserPersonaRow,
+)
+from bot.storage.records import (
+    Conversation,
+    ForgetReport,
+    ModelCall,
+    ModerationEvent,
+    NewMessage,
+    NewModerationEvent,
+    StoredMessage,
+    UsageTotals,
+)
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+_conversations = _table(ConversationRow)
+_messages = _table(MessageRow)
+_model_calls = _table(ModelCallRow)
+_moderation_events = _table(ModerationEventRow)
+_personas = _table(UserPersonaRow)
+
+
+def _columns(table: Table, record: type[Any]) -> list[Any]:
+    """The table's columns named like the record's fields, in field order."""
+    return [table.c[field.name] for field in dataclasses.fields(record)]
+
+
+_CONVERSATION_COLUMNS = _columns(_conversations, Conversation)
+_MESSAGE_COLUMNS = _columns(_messages, StoredMessage)
+_MODERATION_COLUMNS = _columns(_moderation_events, ModerationEvent)
+
+_FIND_CONVERSATION = select(*_CONVERSATION_COLUMNS).where(
+    _conversations.c.platform == bindparam("platform"),
+    _conversations.c.chat_id == bindparam("chat_id"),
+    _conversations.c.thread_id == bindparam("thread_id"),
+)
+_GET_CONVERSATION = select(*_CONVERSATION_COLUMNS).where(
+    _conversations.c.id == bindparam("conversation_id")
+)
+_INSERT_MESSAGE = insert(_messages).returning(*_MESSAGE_COLUMNS)
+_INSERT_MODEL_CALL = insert(_model_calls)
+#: The query behind :meth:`Storage.history_window` (public so tests can ``EXPLAIN`` it).
+HISTORY_WINDOW_QUERY = (
+    select(*_MESSAGE_COLUMNS)
+    .where(
+        _messages.c.conversation_id == bindparam("conversation_id"),
+        _messages.c.input_flagged.is_(False),
+    )
+    .order_by(_messages.c.id.desc())
+    .limit(bindparam("limit"))
+)
+_BY_PLATFORM_ID = and_(
+    _messages.c.conversation_id == bindparam("conversation_id"),
+    _messages.c.platform_message_id == bindparam("platform_message_id"),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+class Storage:
+    """Conversations, messages, usage, moderation events and personas in one database.
+
+    Create it with :func:`open_storage`; close it with :meth:`close`. Safe to share between
+    any number of concurrent tasks. Every method raises
+    :class:`~bot.storage.errors.StorageError` (never a driver error) when the database fails.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._dialect_insert: Callable[[Table], Any] = (
+            postgresql.insert if database.dialect_name == "postgresql" else sqlite.insert
+        )
+
+    def __repr__(self) -> str:
+        return f"Storage({redacted(self._database.url)!r})"
+
+    async def close(self) -> None:
+        """Finish queued writes and close every database connection."""
+        await self._database.dispose()
+
+    async def _execute(self, statement: Executable, params: dict[str, Any] | None = None) -> int:
+        """Run one writing statement; returns how many rows it touched."""
+        return await self._database.write(
+            lambda connection: _rowcount(connection.execute(statement, params))
+        )
+
+    # -- conversations ---------------------------------------------------------------------
+
+    async def conversation(
+        self, platform: str, chat_id: str, thread_id: str = "", *, default_character: str
+    ) -> Conversation:
+        """The conversation with this key, created bound to ``default_character`` if new.
+
+        Safe against concurrent creation, in this process or another: every caller gets
+        the same conversation.
+        """
+        key = {"platform": platform, "chat_id": chat_id, "thread_id": thread_id}
+        row = await self._database.read(
+            lambda connection: connection.execute(_FIND_CONVERSATION, key).one_or_none()
+        )
+        if row is None:
+            create = (
+                self._dialect_insert(_conversations)
+                .values(**key, character_id=default_character, created_at=_now())
+                .on_conflict_do_nothing(index_elements=list(key))
+            )
+
+            def create_or_find(connection: Connection) -> Row[Any]:
+                connection.execute(create)
+                return connection.execute(_FIND_CONVERSATION, key).one()
+
+            row = await self._database.write(create_or_find)
+        return Conversation(**row._mapping)
+
+    async def get_conversation(self, conversation_id: int) -> Conversation:
+        """The conversation with this id; :class:`ConversationNotFound` if there is none."""
+        row = await self._database.read(
+            lambda connection: connection.execute(
+                _GET_CONVERSATION, {"conversation_id": conversation_id}
+            ).one_or_none()
+        )
+        if row is None:
+            raise ConversationNotFound(f"no conversation with id {conversation_id}")
+        return Conversation(**row._mapping)
+
+    async def bind_character(self, conversation_id: int, character_id: str) -> None:
+        """Make ``character_id`` the conversation's main character."""
+        await self._update_conversation(conversation_id, character_id=character_id)
+
+    async def scene(self, conversation_id: int) -> list[str]:
+        """The extra characters sharing the conversation's scene (empty if none)."""
+        query = select(_conversations.c.scene).where(_conversations.c.id == conversation_id)
+        row = await self._database.read(lambda connection: connection.execute(query).one_or_none())
+        if row is None:
+            raise ConversationNotFound(f"no conversation with id {conversation_id}")
+        return list(row.scene or [])
+
+    async def set_scene(self, conversation_id: int, character_ids: Sequence[str]) -> None:
+        """Set the extra characters of the conversation's scene; an empty list clears it."""
+        await self._update_conversation(conversation_id, scene=list(character_ids) or None)
+
+    async def _update_conversation(self, conversation_id: int, **values: Any) -> None:
+        statement = (
+            update(_conversations).where(_conversations.c.id == conversation_id).values(**values)
+        )
+        if await self._execute(statement) == 0:
+            raise ConversationNotFound(f"no conversation with id {conversation_id}")
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def add_message(self, message: NewMessage) -> StoredMessage:
+        """Store a message and return it as stored."""
+        params = _new_message_params(message)
+        row = await self._database.write(
+            lambda connection: connection.execute(_INSERT_MESSAGE, params).one()
+        )
+        return StoredMessage(**row._mapping)
+
+    async def add_reply(self, message: NewMessage, call: ModelCall) -> StoredMessage:
+        """Store a character's reply and the model call that produced it, in one transaction.
+
+        The message gets the call's prompt and completion tokens; the stored call's
+        ``reply_message_id`` is the new message.
+        """
+        params = _new_message_params(message)
+        params.update(prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens)
+
+        def store(connection: Connection) -> Any:
+            row = connection.execute(_INSERT_MESSAGE, params).one()
+            linked = dataclasses.replace(call, reply_message_id=row.id)
+            connection.execute(_INSERT_MODEL_CALL, _model_call_params(linked))
+            return row
+
+        row = await self._database.write(store)
+        return StoredMessage(**row._mapping)
+
+    async def history_window(self, conversation_id: int, limit: int) -> list[StoredMessage]:
+        """The newest ``limit`` messages that may go into a prompt, oldest first.
+
+        Messages flagged as sensitive input are left out. Served by an index: the cost
+        depends on ``limit``, not on how many messages are stored.
+        """
+        if limit <= 0:
+            return []
+        params = {"conversation_id": conversation_id, "limit": limit}
+        rows = await self._database.read(
+            lambda connection: connection.execute(HISTORY_WINDOW_QUERY, params).all()
+        )
+        return [StoredMessage(**row._mapping) for row in reversed(rows)]
+
+    async def flag_message(self, message_id: int, sensitive_type: int) -> None:
+        """Mark a message as sensitive input: it never goes into a prompt again.
+
+        Does nothing if the message has been deleted meanwhile.
+        """
+        await self._update_message(
+            message_id, input_flagged=True, input_sensitive_type=sensitive_type
+        )
+
+    async def set_platform_message_id(self, message_id: int, platform_message_id: str) -> None:
+        """Remember which platform message shows this message (for later edits and deletes)."""
+        await self._update_message(message_id, platform_message_id=platform_message_id)
+
+    async def set_message_usage(
+        self, message_id: int, prompt_tokens: int, completion_tokens: int
+    ) -> None:
+        """Store the token counts the model reported for the reply ``message_id``."""
+        await self._update_message(
+            message_id, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+
+    async def _update_message(self, message_id: int, **values: Any) -> None:
+        await self._execute(update(_messages).where(_messages.c.id == message_id).values(**values))
+
+    async def edit_message(self, conversation_id: int, platform_message_id: str, text: str) -> bool:
+        """Replace the text of the message shown as ``platform_message_id``; ``False`` if none."""
+        statement = update(_messages).where(_BY_PLATFORM_ID).values(text=text, edited=True)
+        key = {"conversation_id": conversation_id, "platform_message_id": platform_message_id}
+        return await self._execute(statement, key) > 0
+
+    async def delete_message(self, conversation_id: int, platform_message_id: str) -> bool:
+        """Delete the message shown as ``platform_message_id``; ``False`` if none."""
+        key = {"conversation_id": conversation_id, "platform_message_id": platform_message_id}
+        return await self._execute(delete(_messages).where(_BY_PLATFORM_ID), key) > 0
+
+    async def find_by_platform_message_id(
+        self, conversation_id: int, platform_message_id: str
+    ) -> StoredMessage | None:
+        """The message shown as ``platform_message_id`` in this conversation, if any."""
+        query = (
+            select(*_MESSAGE_COLUMNS)
+            .where(_BY_PLATFORM_ID)
+            .order_by(_messages.c.id.desc())
+            .limit(1)
+        )
+        key = {"conversation_id": conversation_id, "platform_message_id": platform_message_id}
+        row = await self._database.read(
+            lambda connection: connection.execute(query, key).one_or_none()
+        )
+        return None if row is None else StoredMessage(**row._mapping)
+
+    async def reset_conversation(self, conversation_id: int) -> int:
+        """Delete every message of the conversation; returns how many there were.
+
+        Usage records and moderation events stay: they are accounts, not history.
+        """
+        statement = delete(_messages).where(_messages.c.conversation_id == conversation_id)
+        return await self._execute(statement)
+
+    # -- usage -----------------------------------------------------------------------------
+
+    async def record_model_call(self, call: ModelCall) -> None:
+        """Store one model call, successful or not, for usage accounting."""
+        await self._execute(_INSERT_MODEL_CALL, _model_call_params(call))
+
+    async def usage_totals(
+        self, *, platform: str, author_id: str | None = None, chat_id: str | None = None
+    ) -> UsageTotals:
+        """Calls and tokens summed over a platform, optionally for one user and/or one chat."""
+        query = (
+            select(
+                func.count(_model_calls.c.id),
+                func.coalesce(func.sum(_model_calls.c.prompt_tokens), 0),
+                func.coalesce(func.sum(_model_calls.c.completion_tokens), 0),
+                func.coalesce(func.sum(_model_calls.c.total_tokens), 0),
+            )
+            .join(_conversations, _conversations.c.id == _model_calls.c.conversation_id)
+            .where(_conversations.c.platform == platform)
+        )
+        if author_id is not None:
+            query = query.where(_model_calls.c.author_id == author_id)
+        if chat_id is not None:
+            query = query.where(_conversations.c.chat_id == chat_id)
+        calls, prompt, completion, total = await self._database.read(
+            lambda connection: connection.execute(query).one()
+        )
+        return UsageTotals(
+            calls=int(calls),
+            prompt_tokens=int(prompt),
+            completion_tokens=int(completion),
+            total_tokens=int(total),
+        )
+
+    # -- moderation ------------------------------------------------------------------------
+
+    async def record_moderation_event(self, event: NewModerationEvent) -> ModerationEvent:
+        """Store a moderation event and return it as stored."""
+        statement = (
+            insert(_moderation_events)
+            .values(**dataclasses.asdict(event), created_at=_now())
+            .returning(*_MODERATION_COLUMNS)
+        )
+        row = await self._database.write(lambda connection: connection.execute(statement).one())
+        return ModerationEvent(**row._mapping)
+
+    async def moderation_events(
+        self,
+        *,
+        platform: str | None = None,
+        chat_id: str | None = None,
+        author_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[ModerationEvent]:
+        """The newest ``limit`` moderation events matching every filter given, newest first."""
+        events = _moderation_events.c
+        filters = [
+            column == value
+            for column, value in (
+                (events.platform, platform),
+                (events.chat_id, chat_id),
+                (events.author_id, author_id),
+            )
+            if value is not None
+        ]
+        if since is not None:
+            filters.append(events.created_at >= since)
+        query = (
+            select(*_MODERATION_COLUMNS)
+            .where(*filters)
+            .order_by(events.created_at.desc(), events.id.desc())
+            .limit(limit)
+        )
+        rows = await self._database.read(lambda connection: connection.execute(query).all())
+        return [ModerationEvent(**row._mapping) for row in rows]
+
+    async def count_moderation_events(self, platform: str, author_id: str, since: datetime) -> int:
+        """How many moderation events name this user since ``since`` (for cool-downs)."""
+        events = _moderation_events.c
+        query = select(func.count(events.id)).where(
+            events.platform == platform, events.author_id == author_id, events.created_at >= since
+        )
+        count = await self._database.read(lambda connection: connection.execute(query).scalar())
+        return int(count or 0)
+
+    # -- users -----------------------------------------------------------------------------
+
+    async def set_persona(self, platform: str, user_id: str, persona: str | None) -> None:
+        """Set who the user is in the story; ``None`` clears it."""
+        statement: Executable
+        if persona is None:
+            statement = delete(_personas).where(
+                _personas.c.platform == platform, _personas.c.user_id == user_id
+            )
+        else:
+            values = {"persona": persona, "updated_at": _now()}
+            statement = (
+                self._dialect_insert(_personas)
+                .values(platform=platform, user_id=user_id, **values)
+                .on_conflict_do_update(index_elements=["platform", "user_id"], set_=values)
+            )
+        await self._execute(statement)
+
+    async def get_persona(self, platform: str, user_id: str) -> str | None:
+        """The user's persona, or ``None`` if they never set one."""
+        query = select(_personas.c.persona).where(
+            _personas.c.platform == platform, _personas.c.user_id == user_id
+        )
+        persona = await self._database.read(
+            lambda connection: connection.execute(query).scalar_one_or_none()
+        )
+        return cast(str | None, persona)
+
+    async def forget_user(self, platform: str, user_id: str) -> ForgetReport:
+        """Delete everything stored about a user on a platform, in one transaction.
+
+        That is: their messages, the replies the model wrote for their turns, their persona,
+        their model calls and the moderation events naming them.
+        """
+        on_platform = select(_conversations.c.id).where(_conversations.c.platform == platform)
+        calls = _model_calls.c
+        their_calls = and_(calls.author_id == user_id, calls.conversation_id.in_(on_platform))
+        replies_for_them = select(calls.reply_message_id).where(
+            their_calls, calls.reply_message_id.is_not(None)
+        )
+        messages = _messages.c
+        # In this order: the replies are found through the model calls.
+        statements = {
+            "messages": delete(_messages).where(
+                messages.conversation_id.in_(on_platform),
+                ((messages.role == "user") & (messages.author_id == user_id))
+                | messages.id.in_(replies_for_them),
+            ),
+            "model_calls": delete(_model_calls).where(their_calls),
+            "moderation_events": delete(_moderation_events).where(
+                _moderation_events.c.platform == platform,
+                _moderation_events.c.author_id == user_id,
+            ),
+            "personas": delete(_personas).where(
+                _personas.c.platform == platform, _personas.c.user_id == user_id
+            ),
+        }
+
+        def forget(connection: Connection) -> ForgetReport:
+            counts = {kind: _rowcount(connection.execute(s)) for kind, s in statements.items()}
+            return ForgetReport(**counts)
+
+        return await self._database.write(forget)
+
+
+def _new_message_params(message: NewMessage) -> dict[str, Any]:
+    return {
+        **dataclasses.asdict(message),
+        "created_at": _now(),
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "input_flagged": False,
+        "input_sensitive_type": 0,
+        "edited": False,
+    }
+
+
+def _model_call_params(call: ModelCall) -> dict[str, Any]:
+    return {**dataclasses.asdict(call), "created_at": _now()}
+
+
+async def open_storage(database_url: str, *, migrate: bool = True) -> Storage:
+    """Connect to ``database_url`` and return a ready :class:`Storage`.
+
+    With ``migrate`` (the default) the schema is first brought up to date; without it, a
+    database that is not up to date raises :class:`~bot.storage.errors.SchemaOutOfDate`.
+    A SQLite file (and its folder) is created if missing.
+    """
+    url = parse_url(database_url)
+    if migrate:
+        await migrate_url(url)
+    database = open_database(url)
+    if not migrate:
+        try:
+            await check_schema(database)
+        except BaseException:
+            await database.dispose()
+            raise
+    return Storage(database)

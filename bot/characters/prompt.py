@@ -24,9 +24,20 @@ from typing import Any, Literal
 from bot.characters.budget import Budget, PromptTooLong, fit_newest
 from bot.characters.names import sanitize_name
 from bot.characters.schema import Character
-from bot.characters.templates import render
 from bot.characters.tokens import TokenEstimator
 from bot.llm.types import ChatMessage, ChatRequest, Role
+
+__all__ = [
+    "DEFAULT_BUDGET",
+    "Budget",
+    "HistoryEntry",
+    "Prompt",
+    "PromptTooLong",
+    "TokenEstimator",
+    "build_prompt",
+    "preview_body",
+    "system_text",
+]
 
 #: M2-her's window, its largest reply, and the default safety margin.
 DEFAULT_BUDGET = Budget()
@@ -62,7 +73,7 @@ def build_prompt(
     user_name: str,
     user_persona: str | None = None,
     scene_text: str | None = None,
-    scene_name: str | None = None,
+    group_name: str | None = None,
     budget: Budget = DEFAULT_BUDGET,
     estimator: TokenEstimator | None = None,
 ) -> Prompt:
@@ -70,13 +81,14 @@ def build_prompt(
 
     ``user_name`` is the person being answered (it fills ``{{user}}``);
     ``user_persona`` is their own persona, overriding the character's default;
-    ``scene_name`` / ``scene_text`` (e.g. the channel's name) override the character's
-    scene. The oldest history is dropped until the estimate fits ``budget``.
+    ``scene_text`` replaces the character's scene text; ``group_name`` (e.g. the
+    channel's name) names the ``group`` message of a character that has no scene.
+    The oldest history is dropped until the estimate fits ``budget``.
     Raises :class:`PromptTooLong` when even the newest message does not fit.
     """
     estimator = estimator or TokenEstimator()
     user = sanitize_name(user_name)
-    fixed = _character_messages(character, user, user_persona, scene_name, scene_text)
+    fixed = _character_messages(character, user, user_persona, group_name, scene_text)
     turns = [_history_message(entry, character.name) for entry in history]
 
     completion = character.generation.max_completion_tokens or budget.max_completion_tokens
@@ -129,7 +141,7 @@ def system_text(character: Character, *, user: str) -> str:
         character.rules,
     )
     return "\n\n".join(
-        render(section.strip(), char=char, user=user) for section in sections if section.strip()
+        character.render(section.strip(), user=user) for section in sections if section.strip()
     )
 
 
@@ -137,7 +149,7 @@ def _character_messages(
     character: Character,
     user: str,
     user_persona: str | None,
-    scene_name: str | None,
+    group_name: str | None,
     scene_text: str | None,
 ) -> list[ChatMessage]:
     """Everything before the history; always kept whole."""
@@ -146,27 +158,29 @@ def _character_messages(
 
     persona = (user_persona or "").strip() or character.user_persona.strip()
     if persona:
-        content = render(persona, char=char, user=user)
+        content = character.render(persona, user=user)
         messages.append(ChatMessage(Role.USER_SYSTEM, content, name=user))
 
     scene = character.scene
-    group_name = (scene_name and sanitize_name(scene_name, fallback="")) or (
-        scene.name if scene else None
-    )
+    # The character's own scene wins; a channel's name stands in for a scene-less one.
+    if scene is not None:
+        group_name = scene.name
+    elif group_name is not None:
+        group_name = sanitize_name(group_name, fallback="") or None
     group_text = (scene_text or "").strip() or (scene.text.strip() if scene else "")
     if group_name or group_text:
         # M2-her wants text in every non-system message: a bare scene sends its name.
-        scene_content = render(group_text, char=char, user=user) if group_text else group_name
+        scene_content = character.render(group_text, user=user) if group_text else group_name
         messages.append(ChatMessage(Role.GROUP, scene_content or "", name=group_name))
 
     for example in character.examples:
         messages.append(
             ChatMessage(
-                Role.SAMPLE_MESSAGE_USER, render(example.user, char=char, user=user), name=user
+                Role.SAMPLE_MESSAGE_USER, character.render(example.user, user=user), name=user
             )
         )
         messages.append(
-            ChatMessage(Role.SAMPLE_MESSAGE_AI, render(example.ai, char=char, user=user), name=char)
+            ChatMessage(Role.SAMPLE_MESSAGE_AI, character.render(example.ai, user=user), name=char)
         )
     return messages
 

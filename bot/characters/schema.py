@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.characters.names import sanitize_name
+from bot.characters.templates import render as fill_templates
 from bot.llm.types import MAX_COMPLETION_TOKENS
 
 #: What a character id looks like: lower-case letters, digits, ``_`` and ``-``.
@@ -140,6 +142,10 @@ class Character(_Strict):
     def greetings(self) -> list[str]:
         """Every possible first message, the main greeting first (templates not filled)."""
         return [g for g in (self.greeting, *self.alternate_greetings) if g.strip()]
+
+    def render(self, text: str, *, user: str) -> str:
+        """``text`` with ``{{char}}`` / ``{{user}}`` filled, e.g. a greeting for ``user``."""
+        return fill_templates(text, char=self.name, user=sanitize_name(user))
 
     @property
     def avatar_file(self) -> Path | None:

@@ -151,25 +151,32 @@ def test_bram_request_keeps_every_speaker_distinct(examples: dict[str, Character
     assert (prompt.history_kept, prompt.history_dropped) == (5, 0)
 
 
-def test_a_channel_name_replaces_the_scene_name(examples: dict[str, Character]) -> None:
+def test_a_channel_name_stands_in_for_a_missing_scene(examples: dict[str, Character]) -> None:
+    history = [HistoryEntry("user", "Sam", "Evening!")]
+    request = build_prompt(
+        examples["aria"], history, user_name="Sam", group_name="#night-shift\n"
+    ).request
+    group = request.messages[1]
+    assert (group.role, group.name, group.content) == (Role.GROUP, "#night-shift", "#night-shift")
+
+
+def test_the_characters_scene_wins_over_the_channel(examples: dict[str, Character]) -> None:
     history = [HistoryEntry("user", "Finn", "Evening!")]
-    prompt = build_prompt(
+    request = build_prompt(
         examples["bram"],
         history,
         user_name="Finn",
-        scene_name="#tavern-night\n",
+        group_name="general",
         scene_text="A quiet night; only regulars are in.",
-    )
-    group = prompt.request.messages[1]
-    assert (group.role, group.name) == (Role.GROUP, "#tavern-night")
+    ).request
+    group = request.messages[1]
+    assert (group.role, group.name) == (Role.GROUP, "The Rusty Flagon")
     assert group.content == "A quiet night; only regulars are in."
 
 
-def test_no_scene_and_no_persona_leave_their_messages_out(examples: dict[str, Character]) -> None:
-    request = build_prompt(examples["aria"], [], user_name="Sam").request
-    roles = [m.role for m in request.messages]
-    assert Role.USER_SYSTEM not in roles
-    assert Role.GROUP not in roles
+def test_a_blank_channel_name_adds_no_group(examples: dict[str, Character]) -> None:
+    request = build_prompt(examples["aria"], [], user_name="Sam", group_name="\u200b \n").request
+    assert [m.role for m in request.messages][:2] == [Role.SYSTEM, Role.SAMPLE_MESSAGE_USER]
 
 
 def test_a_bare_scene_name_is_sent_as_its_content() -> None:
@@ -223,6 +230,11 @@ def test_preview_body_is_the_request_for_one_first_message(examples: dict[str, C
 )
 def test_render_templates(text: str, expected: str) -> None:
     assert render(text, char="Aria", user="Sam") == expected
+
+
+def test_character_render_fills_in_a_tidy_user_name() -> None:
+    character = Character(name="Pip", description="A sprite.", greeting="Hi {{user}}, I'm <BOT>!")
+    assert character.render(character.greeting, user=" Sam\n") == "Hi Sam, I'm Pip!"
 
 
 def test_templates_work_in_every_text_field() -> None:

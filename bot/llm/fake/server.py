@@ -109,7 +109,10 @@ class FakeM2Her:
 
     async def start(self) -> None:
         """Listen on ``host:port`` (port 0 picks a free one)."""
-        runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
+        # In-flight handlers (a scripted delay, a slow stream) are cut short on close.
+        runner = web.AppRunner(
+            self._app, access_log=None, handle_signals=False, shutdown_timeout=0.1
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()

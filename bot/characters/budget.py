@@ -8,7 +8,7 @@ is dropped oldest first, a whole message at a time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.characters.tokens import TokenEstimator
@@ -56,19 +56,21 @@ class PromptTooLong(ValueError):
 
 
 def fit_newest(
-    messages: Sequence[ChatMessage], available: int, estimator: TokenEstimator
-) -> tuple[int, int]:
-    """How many of the newest ``messages`` fit in ``available`` tokens, and their total.
+    newest_first: Iterable[ChatMessage], available: int, estimator: TokenEstimator
+) -> tuple[list[ChatMessage], int]:
+    """The newest messages that fit in ``available`` tokens (oldest first), and their total.
 
     Counting stops at the first message that does not fit, so the kept messages are
-    always a contiguous, most recent run: an old short message never jumps the queue.
+    always a contiguous, most recent run (an old short message never jumps the queue)
+    and older messages are never even looked at.
     """
+    kept: list[ChatMessage] = []
     used = 0
-    kept = 0
-    for message in reversed(messages):
+    for message in newest_first:
         cost = estimator.estimate_message(message)
         if used + cost > available:
             break
+        kept.append(message)
         used += cost
-        kept += 1
+    kept.reverse()
     return kept, used

@@ -157,7 +157,10 @@ def _load_file(path: Path) -> tuple[Character | None, YamlDocument | None, list[
     except ValidationError as error:
         for detail in error.errors(include_url=False):
             loc = tuple(detail["loc"])
-            problems.append(problem(document.line_of(loc), loc, _message(detail)))
+            message = _message(detail)
+            if loc == ("id",) and "id" not in data:
+                message += " (made from the file name; add an `id:` line)"
+            problems.append(problem(document.line_of(loc), loc, message))
         character = None
     problems.sort(key=lambda p: p.line)
     return (None if problems else character), document, problems

@@ -89,7 +89,6 @@ def build_prompt(
     estimator = estimator or TokenEstimator()
     user = sanitize_name(user_name)
     fixed = _character_messages(character, user, user_persona, group_name, scene_text)
-    turns = [_history_message(entry, character.name) for entry in history]
 
     completion = character.generation.max_completion_tokens or budget.max_completion_tokens
     limit = budget.prompt_limit(completion)
@@ -100,24 +99,27 @@ def build_prompt(
             needed=fixed_tokens,
             limit=limit,
         )
-    kept, history_tokens = fit_newest(turns, limit - fixed_tokens, estimator)
-    if turns and kept == 0:
+    # Newest first, built lazily: history beyond the budget is never even converted.
+    newest_first = (_history_message(entry, character.name) for entry in reversed(history))
+    kept, history_tokens = fit_newest(newest_first, limit - fixed_tokens, estimator)
+    if history and not kept:
+        newest = _history_message(history[-1], character.name)
         raise PromptTooLong(
             "the newest message does not fit the token budget",
-            needed=fixed_tokens + estimator.estimate_message(turns[-1]),
+            needed=fixed_tokens + estimator.estimate_message(newest),
             limit=limit,
         )
     generation = character.generation
     request = ChatRequest(
-        messages=(*fixed, *turns[len(turns) - kept :]),
+        messages=(*fixed, *kept),
         temperature=generation.temperature,
         top_p=generation.top_p,
         max_completion_tokens=completion,
     )
     return Prompt(
         request=request,
-        history_kept=kept,
-        history_dropped=len(turns) - kept,
+        history_kept=len(kept),
+        history_dropped=len(history) - len(kept),
         estimated_tokens=fixed_tokens + history_tokens,
     )
 

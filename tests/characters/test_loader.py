@@ -100,6 +100,16 @@ def test_id_defaults_to_the_file_name_made_safe(tmp_path: Path) -> None:
     assert load_character(explicit).id == "butler"
 
 
+def test_a_file_name_that_makes_no_id_asks_for_one(tmp_path: Path) -> None:
+    path = write(tmp_path, "小明.yaml", "name: 小明\ndescription: A student.\n")
+    assert problems_of(path) == [
+        f"{path}:1: id: must be 1-64 lower-case letters, digits, '-' or '_', starting with a "
+        "letter or digit, got '' (made from the file name; add an `id:` line)"
+    ]
+    write(tmp_path, "小明.yaml", "id: xiaoming\nname: 小明\ndescription: A student.\n")
+    assert load_character(path).id == "xiaoming"
+
+
 def test_character_built_in_code_takes_its_id_from_the_name() -> None:
     character = Character(name="Mara Quill", description="A detective.")
     assert character.id == "mara-quill"

@@ -180,13 +180,12 @@ class M2HerClient:
         return self._session
 
     def _assembler(self, request: ChatRequest, *, streaming: bool) -> ReplyAssembler:
-        allowance = request.max_completion_tokens or MAX_COMPLETION_TOKENS
-        near = estimate_prompt_tokens(request.messages) + allowance
-        return ReplyAssembler(
-            trace_id=None,
-            streaming=streaming,
-            prompt_near_limit=near >= NEAR_LIMIT_SHARE * CONTEXT_WINDOW,
-        )
+        def near_limit() -> bool:
+            allowance = request.max_completion_tokens or MAX_COMPLETION_TOKENS
+            estimate = estimate_prompt_tokens(request.messages) + allowance
+            return estimate >= NEAR_LIMIT_SHARE * CONTEXT_WINDOW
+
+        return ReplyAssembler(trace_id=None, streaming=streaming, prompt_near_limit=near_limit)
 
     async def _open(
         self, request: ChatRequest, deadline: _Deadline, *, stream: bool
@@ -219,15 +218,14 @@ class M2HerClient:
     async def _read_all(
         self, response: aiohttp.ClientResponse, deadline: _Deadline, first: bytes = b""
     ) -> bytes:
-        parts = [first]
+        """The rest of a body that is read whole, within one wait of the deadline."""
         try:
-            while chunk := await self._read(response, deadline):
-                parts.append(chunk)
+            async with asyncio.timeout(deadline.next_wait()):
+                return first + await response.read()
         except TimeoutError:
             raise RequestTimeout(f"response body stalled ({deadline.describe()})") from None
         except aiohttp.ClientError as exc:
             raise ServerError(f"response body cut off: {type(exc).__name__}") from None
-        return b"".join(parts)
 
     async def _complete_once(self, request: ChatRequest) -> ChatResult:
         deadline = _Deadline(self.timeouts)

@@ -14,7 +14,7 @@ A non-streaming reply is one JSON object; a streamed reply is a series of SSE ev
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.llm.errors import (
@@ -47,8 +47,8 @@ def merge_flags(flags: SensitiveFlags, obj: Mapping[str, Any]) -> SensitiveFlags
 
     A flag once raised stays raised: a later chunk saying ``false`` does not undo it.
     """
-    if not any(key in obj for key in _FLAG_FIELDS):
-        return flags
+    if not any(obj.get(key) for key in _FLAG_FIELDS):
+        return flags  # all absent, false or zero: nothing to raise
     input_type = SensitiveType.parse(obj.get("input_sensitive_type", 0))
     output_type = SensitiveType.parse(obj.get("output_sensitive_type", 0))
     return SensitiveFlags(
@@ -86,8 +86,9 @@ class ReplyAssembler:
     """Accumulates one reply from its response objects.
 
     ``trace_id`` is the ``Trace-Id`` response header, if any; the body ``id`` is the
-    fallback. ``prompt_near_limit`` is passed on to :func:`error_from_code`.
-    ``streaming`` only chooses how an incomplete reply is reported.
+    fallback. ``prompt_near_limit`` is asked only when a 1039 arrives, and passed on to
+    :func:`error_from_code`. ``streaming`` only chooses how an incomplete reply is
+    reported.
     """
 
     __slots__ = (
@@ -104,7 +105,11 @@ class ReplyAssembler:
     )
 
     def __init__(
-        self, *, trace_id: str | None, streaming: bool, prompt_near_limit: bool = False
+        self,
+        *,
+        trace_id: str | None,
+        streaming: bool,
+        prompt_near_limit: Callable[[], bool] = lambda: False,
     ) -> None:
         self.trace_id = trace_id
         self.streaming = streaming
@@ -150,7 +155,7 @@ class ReplyAssembler:
                     trace_id=self.trace,
                     partial_text=self.text,
                     flags=self.flags,
-                    prompt_near_limit=self.prompt_near_limit,
+                    prompt_near_limit=code == 1039 and self.prompt_near_limit(),
                 )
         usage = parse_usage(obj.get("usage"))
         if usage is not None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from bot.llm.errors import M2HerError, RequestTimeout
 
+_RNG = random.Random()
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -45,7 +47,7 @@ class RetryState:
         self.policy = policy
         self.attempt = 1
         self._timeouts = 0
-        self._rng = rng or random.Random()
+        self._rng = rng or _RNG
         self._clock = clock
         self._started = clock()
 

@@ -104,7 +104,8 @@ def check_paths(paths: Sequence[Path], out: TextIO) -> int:
         files = len({problem.path for problem in error.problems})
         print(f"{len(error.problems)} problem(s) in {files} file(s)", file=out)
         return 1
-    print(f"ok: {len(library)} characters ({', '.join(library.ids())})", file=out)
+    count = f"{len(library)} character{'' if len(library) == 1 else 's'}"
+    print(f"ok: {count} ({', '.join(library.ids())})", file=out)
     return 0
 
 
@@ -140,15 +141,13 @@ def _load_file(path: Path) -> tuple[Character | None, YamlDocument | None, list[
     try:
         text = _read_text(path)
         document = parse_yaml(text)
-    except YamlSyntaxError as error:
-        return None, None, [problem(error.line, (), error.message)]
-    except _UnreadableFile as error:
+    except (YamlSyntaxError, _UnreadableFile) as error:
         return None, None, [problem(error.line, (), error.message)]
 
     problems = [problem(issue.line, issue.loc, issue.message) for issue in document.issues]
     data = document.data
     if not isinstance(data, dict):
-        found = "an empty file" if data is None else f"{_describe_value(data)}"
+        found = "an empty file" if data is None else _describe_value(data)
         message = f"expected a mapping of character fields (name:, description:, …), got {found}"
         return None, document, [*problems, problem(document.line_of(()), (), message)]
 

@@ -36,9 +36,11 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 #: Longest name accepted for a character (M2-her's ``name`` is a short display name).
 MAX_NAME_LENGTH = 64
 
-#: SillyTavern card fields and what they are called here, for "did you mean" hints.
+#: Character card fields (SillyTavern, and the older TavernAI / Pygmalion names) and
+#: what they are called here, for "did you mean" hints.
 SILLYTAVERN_FIELDS = {
     "char_name": "name",
+    "char_greeting": "greeting",
     "char_persona": "personality",
     "world_scenario": "scenario",
     "first_mes": "greeting",

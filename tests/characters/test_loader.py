@@ -209,6 +209,19 @@ def test_missing_paths_and_empty_folders_are_problems(tmp_path: Path) -> None:
     ]
 
 
+def test_unreadable_files_and_no_paths_are_problems(tmp_path: Path) -> None:
+    dangling = tmp_path / "gone.yaml"
+    dangling.symlink_to(tmp_path / "deleted.yaml")
+    write(tmp_path, "ok.yaml", "name: Ok\ndescription: fine\n")
+    assert problems_of(tmp_path) == [f"{dangling}: cannot read: No such file or directory"]
+    assert problems_of() == [".: no character files or folders given"]
+
+
+def test_mapping_keys_must_be_plain_text(tmp_path: Path) -> None:
+    path = write(tmp_path, "pip.yaml", "name: Pip\ndescription: x\n? [a, b]\n: c\n")
+    assert problems_of(path) == [f"{path}:3: keys must be plain text"]
+
+
 # The library -------------------------------------------------------------------
 
 
@@ -265,3 +278,10 @@ def test_check_prints_every_problem_and_fails(tmp_path: Path) -> None:
         f"{tmp_path / 'b.yaml'}:2: invalid YAML: did not find expected node content",
         "2 problem(s) in 2 file(s)",
     ]
+
+
+def test_check_counts_one_character_in_the_singular(tmp_path: Path) -> None:
+    path = write(tmp_path, "pip.yaml", "name: Pip\ndescription: A sprite.\n")
+    out = io.StringIO()
+    assert check_paths([path], out) == 0
+    assert out.getvalue() == "ok: 1 character (pip)\n"

@@ -5,14 +5,16 @@ The mapping (``DESIGN.md``) in the canonical order of ``m2her-api.md`` §3.4:
 1. ``system``, name = the character: description, personality, scenario, rules;
 2. ``user_system``, name = the user: their own persona, else the character's default
    (left out when there is neither);
-3. ``group``, name = the scene or channel: the scene text (left out when there is no scene);
+3. ``group``, name = the character's scene, else the channel: the scene text, else the
+   name (left out when there is neither);
 4. ``sample_message_user`` / ``sample_message_ai`` pairs from the character's examples;
 5. the history, oldest first: ``user`` messages named after each speaker, so several
    people stay distinct, and ``assistant`` messages named after the character.
 
 Names and message text are data. Each history entry becomes exactly one message whose
 role comes from the entry's ``role`` field, never from its text or name; nothing a
-user wrote is ever pasted into the ``system`` message.
+user wrote is ever pasted into the ``system`` message. The only user-controlled text
+in the character's part is the display name filling ``{{user}}``, tidied to one short line.
 """
 
 from __future__ import annotations
@@ -178,11 +180,15 @@ def _character_messages(
     for example in character.examples:
         messages.append(
             ChatMessage(
-                Role.SAMPLE_MESSAGE_USER, character.render(example.user, user=user), name=user
+                Role.SAMPLE_MESSAGE_USER,
+                character.render(example.user.strip(), user=user),
+                name=user,
             )
         )
         messages.append(
-            ChatMessage(Role.SAMPLE_MESSAGE_AI, character.render(example.ai, user=user), name=char)
+            ChatMessage(
+                Role.SAMPLE_MESSAGE_AI, character.render(example.ai.strip(), user=user), name=char
+            )
         )
     return messages
 

@@ -63,7 +63,7 @@ def parse_url(database_url: str) -> URL:
     """
     try:
         url = make_url(database_url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise StorageError("DATABASE_URL is not a valid database URL") from None
     url = url.set(drivername=_DRIVERS.get(url.drivername, url.drivername))
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
@@ -129,7 +129,7 @@ class AsyncDatabase:
         return await self.write(work)
 
     async def write(self, work: Callable[[Connection], _T]) -> _T:
-        async with _translated_errors(), self._engine.begin() as connection:
+        async with _translated_errors(self.url), self._engine.begin() as connection:
             return await connection.run_sync(work)
 
     async def dispose(self) -> None:
@@ -161,7 +161,7 @@ class SQLiteDatabase:
         self, threads: ThreadPoolExecutor, work: Callable[[Connection], _T], begin: str
     ) -> _T:
         transaction = functools.partial(_in_transaction, self._engine, work, begin)
-        async with _translated_errors():
+        async with _translated_errors(self.url):
             return await asyncio.get_running_loop().run_in_executor(threads, transaction)
 
     async def dispose(self) -> None:
@@ -172,14 +172,14 @@ class SQLiteDatabase:
 
 
 @asynccontextmanager
-async def _translated_errors() -> AsyncIterator[None]:
+async def _translated_errors(url: URL) -> AsyncIterator[None]:
     try:
         yield
     except (SQLAlchemyError, OSError) as exc:
         # The driver's own words ("database is locked", …) without the SQL and its
         # parameters; the whole error stays chained for the logs.
         reason = getattr(exc, "orig", None) or exc
-        raise StorageError(f"database error: {reason}") from exc
+        raise StorageError(f"database error at {redacted(url)}: {reason}") from exc
 
 
 def _in_transaction(engine: Engine, work: Callable[[Connection], _T], begin: str) -> _T:

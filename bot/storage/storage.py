@@ -92,9 +92,10 @@ HISTORY_WINDOW_QUERY = (
     .order_by(_messages.c.id.desc())
     .limit(bindparam("limit"))
 )
+# Parameter names differ from the columns': UPDATE reserves those for its SET clause.
 _BY_PLATFORM_ID = and_(
-    _messages.c.conversation_id == bindparam("conversation_id"),
-    _messages.c.platform_message_id == bindparam("platform_message_id"),
+    _messages.c.conversation_id == bindparam("in_conversation"),
+    _messages.c.platform_message_id == bindparam("shown_as"),
 )
 
 
@@ -264,12 +265,12 @@ class Storage:
     async def edit_message(self, conversation_id: int, platform_message_id: str, text: str) -> bool:
         """Replace the text of the message shown as ``platform_message_id``; ``False`` if none."""
         statement = update(_messages).where(_BY_PLATFORM_ID).values(text=text, edited=True)
-        key = {"conversation_id": conversation_id, "platform_message_id": platform_message_id}
+        key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
         return await self._execute(statement, key) > 0
 
     async def delete_message(self, conversation_id: int, platform_message_id: str) -> bool:
         """Delete the message shown as ``platform_message_id``; ``False`` if none."""
-        key = {"conversation_id": conversation_id, "platform_message_id": platform_message_id}
+        key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
         return await self._execute(delete(_messages).where(_BY_PLATFORM_ID), key) > 0
 
     async def find_by_platform_message_id(
@@ -282,7 +283,7 @@ class Storage:
             .order_by(_messages.c.id.desc())
             .limit(1)
         )
-        key = {"conversation_id": conversation_id, "platform_message_id": platform_message_id}
+        key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
         row = await self._database.read(
             lambda connection: connection.execute(query, key).one_or_none()
         )

@@ -1,0 +1,714 @@
+"""The Telegram Bot API stand-in: an aiohttp server on 127.0.0.1 that tests script.
+
+python-telegram-bot talks to it through its normal httpx networking; the test drives users,
+chats and updates from the other side and inspects what the bot did. See
+``/work/notes/standin-telegram.md`` for a walk-through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from .methods import BLOCKED, ApiError, BotApi, as_int, bad_request, scope_key, too_many_requests
+from .model import JSON, Call, Chat, Message, User, WebhookDelivery
+from .ratelimit import FloodControl, RateLimit
+from .world import World
+
+DEFAULT_TOKEN = "123456789:AAStandInTokenForTestsOnly_0123456789"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+# Parameters that PTB (and any client sending forms) serialises as JSON strings.
+_JSON_PARAMS = frozenset(
+    {
+        "entities",
+        "caption_entities",
+        "reply_markup",
+        "reply_parameters",
+        "link_preview_options",
+        "allowed_updates",
+        "commands",
+        "scope",
+        "message_ids",
+        "results",
+        "media",
+        "permissions",
+    }
+)
+_INT_PARAMS = frozenset(
+    {
+        "chat_id",
+        "message_id",
+        "message_thread_id",
+        "draft_id",
+        "offset",
+        "limit",
+        "user_id",
+        "reply_to_message_id",
+        "max_connections",
+        "cache_time",
+        "from_chat_id",
+    }
+)
+_BOOL_PARAMS = frozenset(
+    {
+        "disable_notification",
+        "protect_content",
+        "drop_pending_updates",
+        "show_alert",
+        "disable_web_page_preview",
+        "allow_sending_without_reply",
+        "can_stop",
+        "allow_paid_broadcast",
+    }
+)
+# Update types Telegram sends when allowed_updates is empty or was never given.
+_OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+CONFLICT_POLL = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
+    "is running"
+)
+CONFLICT_WEBHOOK = (
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to "
+    "delete the webhook first"
+)
+
+
+def decode_params(raw: dict[str, Any]) -> JSON:
+    """Turn form/query strings into the types Telegram reads them as.
+
+    Integers stay numbers (``chat_id`` may also be ``@username``), JSON-serialised fields are
+    parsed (left as strings when invalid, so the method rejects them), ``true``/``false``
+    become booleans and ``timeout`` may be fractional.
+    """
+    params: JSON = {}
+    for name, value in raw.items():
+        if isinstance(value, str):
+            if name in _JSON_PARAMS:
+                with contextlib.suppress(ValueError):
+                    value = json.loads(value)
+            elif name in _INT_PARAMS and re.fullmatch(r"-?\d+", value):
+                value = int(value)
+            elif name in _BOOL_PARAMS:
+                value = value.lower() in ("true", "1")
+            elif name == "timeout" and re.fullmatch(r"\d+(\.\d+)?", value):
+                value = float(value)
+        params[name] = value
+    return params
+
+
+async def _read_params(request: web.Request) -> JSON:
+    raw: dict[str, Any] = dict(request.query)
+    if request.method == "POST" and request.can_read_body:
+        if request.content_type == "application/json":
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise bad_request("request body must be a JSON object")
+            raw.update(body)
+        else:
+            for name, value in (await request.post()).items():
+                # Uploaded files are recorded by name only; the stand-in stores no media.
+                if isinstance(value, web.FileField):
+                    raw[name] = f"<file {value.filename}>"
+                else:
+                    raw[name] = value
+    return decode_params(raw)
+
+
+def _update_type(update: JSON) -> str:
+    return next(key for key in update if key != "update_id")
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Failure:
+    method: str
+    error: ApiError
+    chat_id: int | None
+    times: int
+
+
+@dataclass
+class WebhookInfo:
+    """The webhook the bot registered with ``setWebhook`` (empty ``url``: none)."""
+
+    url: str = ""
+    secret_token: str | None = None
+    allowed_updates: list[str] | None = None
+    max_connections: int = 40
+    last_error_date: int | None = None
+    last_error_message: str | None = None
+
+
+class TelegramStandIn:
+    """A Telegram Bot API server on 127.0.0.1 with a scriptable world behind it.
+
+    Use it as ``async with TelegramStandIn() as tg:`` and build the bot with
+    ``ApplicationBuilder().token(tg.token).base_url(tg.base_url).base_file_url(tg.base_file_url)``.
+
+    Args:
+        token: the bot token; requests with another token get 401 Unauthorized.
+        bot_username: the bot's @username (without ``@``).
+        bot_name: the bot's first name.
+        can_read_all_group_messages: ``False`` means group privacy mode is on: in groups
+            where the bot is not an admin it only gets commands, replies to its messages and
+            @mentions (the scripted update is then not delivered).
+        drafts_enabled: whether ``sendMessageDraft`` exists; ``False`` answers it with 404
+            "Not Found" like a Bot API server that predates it.
+        rate_limit: per-chat flood control for sends and edits (429 with ``retry_after``);
+            ``None`` disables it. ``RateLimit()`` approximates Telegram.
+        webhook_retry_delay: seconds before a failed webhook delivery is retried.
+        webhook_attempts: deliveries of one update before it is dropped.
+    """
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        bot_username: str = "troupe_bot",
+        bot_name: str = "Troupe",
+        can_read_all_group_messages: bool = True,
+        can_join_groups: bool = True,
+        drafts_enabled: bool = True,
+        rate_limit: RateLimit | None = None,
+        webhook_retry_delay: float = 0.1,
+        webhook_attempts: int = 3,
+    ) -> None:
+        self.token = token
+        prefix = token.partition(":")[0]
+        self.bot = User(
+            id=int(prefix) if prefix.isdigit() else 1,
+            first_name=bot_name,
+            username=bot_username,
+            is_bot=True,
+            language_code=None,
+        )
+        self._started_at = time.monotonic()
+        self.world = World(self.bot, self.clock)
+        self.world.can_read_all_group_messages = can_read_all_group_messages
+        self.world.can_join_groups = can_join_groups
+        self.api = BotApi(self.world, FloodControl(rate_limit) if rate_limit else None)
+        self.drafts_enabled = drafts_enabled
+        self.webhook = WebhookInfo()
+        self.webhook_retry_delay = webhook_retry_delay
+        self.webhook_attempts = webhook_attempts
+        #: Every request the bot made, in arrival order.
+        self.calls: list[Call] = []
+        #: Every POST to the bot's webhook, in order.
+        self.deliveries: list[WebhookDelivery] = []
+        self._handlers = self.api.handlers()
+        self._handlers.update(
+            getUpdates=self._get_updates,
+            setWebhook=self._set_webhook,
+            deleteWebhook=self._delete_webhook,
+            getWebhookInfo=self._get_webhook_info,
+        )
+        self._method_names = {name.lower(): name for name in self._handlers}
+        self._failures: list[_Failure] = []
+        self._pending: list[JSON] = []
+        self._update_ids = itertools.count(1)
+        self._allowed_updates: list[str] = []
+        self._poll_generation = 0
+        self._changed = asyncio.Event()
+        self._closing = False
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._delivery: asyncio.Task[None] | None = None
+        self.port = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on an ephemeral 127.0.0.1 port."""
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+        self._session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        """Answer pending long polls with no updates, stop webhook delivery and stop serving."""
+        self._closing = True
+        self._touch()
+        await self._stop_delivery()
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def base_url(self) -> str:
+        """What goes into ``ApplicationBuilder().base_url(...)`` (PTB appends the token)."""
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """What goes into ``ApplicationBuilder().base_file_url(...)``; no files are served."""
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    def clock(self) -> float:
+        """Seconds since the stand-in was created (monotonic); the unit of ``Call.at``."""
+        return time.monotonic() - self._started_at
+
+    # -- settings --------------------------------------------------------------------------
+
+    @property
+    def can_read_all_group_messages(self) -> bool:
+        """Privacy mode off (True) or on (False); see the class docstring."""
+        return self.world.can_read_all_group_messages
+
+    @can_read_all_group_messages.setter
+    def can_read_all_group_messages(self, value: bool) -> None:
+        self.world.can_read_all_group_messages = value
+
+    # -- scripting the world ---------------------------------------------------------------
+
+    def add_user(
+        self, first_name: str, username: str | None = None, *, language_code: str | None = "en"
+    ) -> User:
+        """Create a person's account."""
+        return self.world.add_user(first_name, username, language_code=language_code)
+
+    def private_chat(self, user: User) -> Chat:
+        """The user's private chat with the bot (created on first use)."""
+        return self.world.private_chat(user)
+
+    def group(
+        self,
+        title: str,
+        members: list[User],
+        *,
+        admins: list[User] | None = None,
+        supergroup: bool = False,
+        forum: bool = False,
+        bot_is_admin: bool = False,
+        username: str | None = None,
+    ) -> Chat:
+        """Create a group with the bot in it; ``admins[0]`` (default ``members[0]``) created
+        it. ``forum=True`` makes a supergroup with topics; ``username`` makes it public."""
+        return self.world.group(
+            title,
+            members,
+            admins=admins,
+            supergroup=supergroup,
+            forum=forum,
+            bot_is_admin=bot_is_admin,
+            username=username,
+        )
+
+    def add_topic(self, chat: Chat, name: str, creator: User | None = None) -> int:
+        """Create a forum topic and return its ``message_thread_id``.
+
+        The topic's creation is a service message; the bot gets no update for it.
+        """
+        owner = creator or self.world.users[chat.admins[0]]
+        return self.world.add_topic(chat, name, owner)
+
+    def block(self, user: User, blocked: bool = True) -> None:
+        """Mark that ``user`` blocked (or, with ``False``, unblocked) the bot: writes to their
+        private chat then fail with 403 "Forbidden: bot was blocked by the user"."""
+        self.world.private_chat(user).blocked = blocked
+
+    def user_says(
+        self,
+        chat: Chat,
+        user: User,
+        text: str,
+        *,
+        reply_to: int | Message | None = None,
+        thread_id: int | None = None,
+        entities: list[JSON] | None = None,
+        deliver: bool = True,
+    ) -> Message:
+        """Post ``text`` as ``user`` and queue the ``message`` update for the bot.
+
+        ``entities`` default to what Telegram attaches: ``bot_command`` for ``/cmd`` and
+        ``/cmd@bot``, ``mention`` for ``@name``, ``url``. A reply to a message in a forum
+        topic stays in that topic. The update is not queued when privacy mode hides the
+        message from the bot, or when ``deliver=False``.
+        """
+        message, update = self.world.user_says(
+            chat, user, text, reply_to=reply_to, thread_id=thread_id, entities=entities
+        )
+        if update is not None and deliver:
+            self.push_update(update)
+        else:
+            self._touch()
+        return message
+
+    def user_edits(self, message: Message, text: str) -> Message:
+        """Edit a user's message and queue the ``edited_message`` update (if the bot sees it)."""
+        update = self.world.user_edits(message, text)
+        if update is not None:
+            self.push_update(update)
+        return message
+
+    def press(self, message: Message, user: User, callback_data: str) -> str:
+        """Press the inline button with ``callback_data`` on ``message``; queue the
+        ``callback_query`` update and return its id (see :meth:`callback_answer`)."""
+        query_id, update = self.world.press_button(message, user, callback_data)
+        self.push_update(update)
+        return query_id
+
+    def push_update(self, update: JSON) -> int:
+        """Queue any update (without ``update_id``; one is assigned and returned)."""
+        update_id = next(self._update_ids)
+        self._pending.append({"update_id": update_id, **update})
+        self._touch()
+        return update_id
+
+    def fail_next(
+        self,
+        method: str,
+        error_code: int = 429,
+        description: str | None = None,
+        *,
+        retry_after: int | None = None,
+        chat_id: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` (optionally to one chat) fail.
+
+        Without ``description``: 429 is "Too Many Requests: retry after N" (``retry_after``
+        defaults to 1), 403 is "Forbidden: bot was blocked by the user"; other codes need one.
+        """
+        if error_code == 429:
+            error = too_many_requests(retry_after or 1)
+        elif description is not None:
+            error = ApiError(error_code, description, retry_after)
+        elif error_code == 403:
+            error = ApiError(403, BLOCKED)
+        else:
+            raise ValueError(f"give a description for error_code {error_code}")
+        self._failures.append(_Failure(method, error, chat_id, times))
+
+    # -- inspection ------------------------------------------------------------------------
+
+    def chat(self, chat_id: int) -> Chat:
+        """The chat with this id."""
+        return self.world.chats[chat_id]
+
+    def calls_to(
+        self, method: str, *, chat: Chat | None = None, ok: bool | None = None
+    ) -> list[Call]:
+        """Recorded calls of one method, optionally only to ``chat`` or only (un)successful."""
+        return [
+            call
+            for call in self.calls
+            if call.method == method
+            and (chat is None or call.params.get("chat_id") == chat.id)
+            and (ok is None or call.ok == ok)
+        ]
+
+    def commands_for(self, scope: JSON | None = None, language_code: str = "") -> list[JSON] | None:
+        """The commands set with ``setMyCommands`` for exactly this scope and language
+        (``None`` if never set); ``scope`` defaults to ``{"type": "default"}``."""
+        key = scope_key(scope or {"type": "default"}, language_code)
+        return self.api.commands.get(key)
+
+    def callback_answer(self, query_id: str) -> JSON | None:
+        """The ``answerCallbackQuery`` parameters for a pressed button, or None if unanswered."""
+        return self.world.callback_answers[query_id]
+
+    @property
+    def pending_updates(self) -> list[JSON]:
+        """Updates queued and not yet confirmed by the bot."""
+        return list(self._pending)
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    async def wait_for(
+        self,
+        method: str,
+        predicate: Callable[[Call], bool] | None = None,
+        *,
+        since: int = 0,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the documented test API bounds each wait
+    ) -> Call:
+        """Wait for an answered call of ``method`` matching ``predicate``; return it.
+
+        Only calls from index ``since`` of :attr:`calls` on are considered: pass
+        ``since=len(tg.calls)`` before an action to wait for a call it causes. Raises
+        :class:`TimeoutError` listing the calls seen.
+        """
+
+        def find() -> Call | None:
+            for call in self.calls[since:]:
+                if call.method == method and call.status and (predicate is None or predicate(call)):
+                    return call
+            return None
+
+        found: Call | None = None
+
+        def matched() -> bool:
+            nonlocal found
+            found = find()
+            return found is not None
+
+        await self.wait_until(matched, timeout=timeout, what=f"a {method} call")
+        assert found is not None
+        return found
+
+    async def wait_until(
+        self,
+        condition: Callable[[], bool],
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the documented test API bounds each wait
+        what: str = "the condition",
+    ) -> None:
+        """Wait until ``condition()`` is true, re-checking after every call and update."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            changed = self._changed
+            if condition():
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                recent = [f"{c.method}->{c.status}" for c in self.calls[-10:]]
+                raise TimeoutError(f"waited {timeout}s for {what}; last calls: {recent}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+    def _touch(self) -> None:
+        """Wake everything waiting for a change (long polls, waits, webhook delivery)."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        name = request.match_info["method"]
+        method = self._method_names.get(name.lower(), name)
+        call = Call(method, {}, self.clock())
+        self.calls.append(call)
+        try:
+            call.params = await _read_params(request)
+            if request.match_info["token"] != self.token:
+                raise ApiError(401, "Unauthorized")
+            result = await self._dispatch(method, call.params)
+        except ApiError as err:
+            call.status, call.description = err.error_code, err.description
+            call.retry_after = err.retry_after
+            body = err.to_api()
+        else:
+            call.status, call.result = 200, result
+            body = {"ok": True, "result": result}
+        self._touch()
+        return web.json_response(body, status=call.status)
+
+    async def _dispatch(self, method: str, params: JSON) -> Any:
+        handler = self._handlers.get(method)
+        if handler is None or (method == "sendMessageDraft" and not self.drafts_enabled):
+            raise ApiError(404, "Not Found")
+        self._raise_injected(method, params)
+        result = handler(params)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    def _raise_injected(self, method: str, params: JSON) -> None:
+        for failure in self._failures:
+            if failure.method == method and failure.chat_id in (None, params.get("chat_id")):
+                failure.times -= 1
+                if failure.times <= 0:
+                    self._failures.remove(failure)
+                raise failure.error
+
+    # -- getUpdates ------------------------------------------------------------------------
+
+    def _deliverable(self, limit: int) -> list[JSON]:
+        allowed = set(self._allowed_updates) or None
+        ready = [
+            update
+            for update in self._pending
+            if (allowed is None and _update_type(update) not in _OPT_IN_UPDATES)
+            or (allowed is not None and _update_type(update) in allowed)
+        ]
+        return ready[:limit]
+
+    def _confirm(self, offset: int | None) -> None:
+        if offset is None or offset == 0:
+            return
+        if offset < 0:
+            self._pending = self._pending[offset:]
+        else:
+            self._pending = [u for u in self._pending if u["update_id"] >= offset]
+
+    async def _get_updates(self, params: JSON) -> list[JSON]:
+        """getUpdates: long polling with offset acknowledgement and allowed_updates.
+
+        A newer getUpdates ends a waiting one with 409 Conflict, as on Telegram.
+        """
+        if self.webhook.url:
+            raise ApiError(409, CONFLICT_WEBHOOK)
+        self._confirm(as_int(params, "offset"))
+        if params.get("allowed_updates") is not None:
+            self._allowed_updates = list(params["allowed_updates"])
+        limit = min(max(as_int(params, "limit") or 100, 1), 100)
+        timeout = params.get("timeout") or 0
+        if not isinstance(timeout, int | float):
+            raise bad_request("invalid timeout specified")
+        self._poll_generation += 1
+        generation = self._poll_generation
+        self._touch()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            changed = self._changed
+            if generation != self._poll_generation:
+                raise ApiError(409, CONFLICT_POLL)
+            ready = self._deliverable(limit)
+            remaining = deadline - loop.time()
+            if ready or remaining <= 0 or self._closing:
+                return ready
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    async def _set_webhook(self, params: JSON) -> bool:
+        """setWebhook: register a loopback URL and start POSTing updates to it."""
+        url = str(params.get("url") or "")
+        if not url:
+            return await self._delete_webhook(params)
+        if urlsplit(url).scheme not in ("http", "https") or not _is_loopback(url):
+            raise bad_request("bad webhook: the stand-in only delivers to loopback URLs")
+        secret = params.get("secret_token")
+        if secret is not None and not _SECRET_RE.fullmatch(str(secret)):
+            raise bad_request("secret token contains unallowed characters")
+        if params.get("drop_pending_updates"):
+            self._pending.clear()
+        self.webhook = WebhookInfo(
+            url=url,
+            secret_token=secret,
+            allowed_updates=params.get("allowed_updates"),
+            max_connections=as_int(params, "max_connections") or 40,
+        )
+        if params.get("allowed_updates") is not None:
+            self._allowed_updates = list(params["allowed_updates"])
+        if self._delivery is None or self._delivery.done():
+            self._delivery = asyncio.create_task(self._deliver_forever())
+        return True
+
+    async def _delete_webhook(self, params: JSON) -> bool:
+        """deleteWebhook: stop webhook delivery so getUpdates can be used."""
+        self.webhook = WebhookInfo()
+        await self._stop_delivery()
+        if params.get("drop_pending_updates"):
+            self._pending.clear()
+        return True
+
+    def _get_webhook_info(self, params: JSON) -> JSON:
+        """getWebhookInfo: the registration and delivery state."""
+        info: JSON = {
+            "url": self.webhook.url,
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._pending),
+        }
+        if self.webhook.url:
+            info["max_connections"] = self.webhook.max_connections
+            if self.webhook.allowed_updates is not None:
+                info["allowed_updates"] = self.webhook.allowed_updates
+        if self.webhook.last_error_date is not None:
+            info["last_error_date"] = self.webhook.last_error_date
+            info["last_error_message"] = self.webhook.last_error_message
+        return info
+
+    async def _stop_delivery(self) -> None:
+        task, self._delivery = self._delivery, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _deliver_forever(self) -> None:
+        attempts: dict[int, int] = {}
+        while self.webhook.url and not self._closing:
+            changed = self._changed
+            ready = self._deliverable(1)
+            if not ready:
+                await changed.wait()
+                continue
+            update = ready[0]
+            status = await self.post_webhook(update, secret=self.webhook.secret_token)
+            if 200 <= status < 300:
+                self._confirm(update["update_id"] + 1)
+                continue
+            attempts[update["update_id"]] = attempts.get(update["update_id"], 0) + 1
+            self.webhook.last_error_date = int(time.time())
+            self.webhook.last_error_message = (
+                f"Wrong response from the webhook: {status}" if status else "Connection refused"
+            )
+            if attempts[update["update_id"]] >= self.webhook_attempts:
+                self._confirm(update["update_id"] + 1)  # Telegram gives up on it eventually
+            else:
+                await asyncio.sleep(self.webhook_retry_delay)
+
+    async def post_webhook(self, update: JSON, *, secret: str | None) -> int:
+        """POST ``update`` to the registered webhook with ``secret`` in the secret-token header
+        (``None``: no header); return the HTTP status (0 if the bot did not answer).
+
+        Queued updates are delivered this way automatically with the registered secret; call
+        it directly to deliver with a wrong or missing secret. An update without
+        ``update_id`` gets a fresh one.
+        """
+        if not self.webhook.url or self._session is None:
+            raise RuntimeError("no webhook is set")
+        if "update_id" not in update:
+            update = {"update_id": next(self._update_ids), **update}
+        headers = {SECRET_HEADER: secret} if secret is not None else {}
+        try:
+            async with self._session.post(
+                self.webhook.url,
+                json=update,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=5),
+            ) as response:
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = 0
+        self.deliveries.append(WebhookDelivery(update, secret, status, self.clock()))
+        self._touch()
+        return status

@@ -49,6 +49,9 @@ from tests.standins.telegram.formatting import ParseError, check_entities, forma
 
 WAIT = 5.0
 
+# PTB 22 warns whenever RetryAfter.retry_after is read as an int (PTB itself does so).
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
 
 App = Application[Any, Any, Any, Any, Any, Any]
 
@@ -683,3 +686,67 @@ def test_markdown_v2_blockquotes_and_links() -> None:
     ]
     with pytest.raises(ParseError, match="Character '>' is reserved"):
         format_text("a > b", "MarkdownV2", None)
+
+
+# -- restarts, cadence, threads and replies ----------------------------------------------------
+
+
+async def test_updates_sent_while_the_bot_is_down_reach_the_next_instance(
+    tg: TelegramStandIn,
+) -> None:
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None
+        await update.message.reply_text(f"echo: {update.message.text}")
+
+    alice = tg.add_user("Alice")
+    chat = tg.private_chat(alice)
+    first = await _polling(tg, MessageHandler(filters.TEXT, echo))
+    tg.user_says(chat, alice, "before")
+    await tg.wait_for("sendMessage", timeout=WAIT)
+    await _stop(first)
+    tg.user_says(chat, alice, "while down")
+    mark = len(tg.calls)
+    second = await _polling(tg, MessageHandler(filters.TEXT, echo))
+    try:
+        await tg.wait_for("sendMessage", since=mark, timeout=WAIT)
+    finally:
+        await _stop(second)
+    assert [m.text for m in chat.bot_messages()] == ["echo: before", "echo: while down"]
+
+
+async def test_intervals_measure_the_gaps_between_calls(tg: TelegramStandIn, bot: Bot) -> None:
+    chat = tg.private_chat(tg.add_user("Alice"))
+    sent = await bot.send_message(chat.id, "a")
+    for text in ("ab", "abc"):
+        await asyncio.sleep(0.15)
+        await bot.edit_message_text(text, chat.id, sent.message_id)
+    with pytest.raises(BadRequest):
+        await bot.edit_message_text("abc", chat.id, sent.message_id)
+    gaps = tg.intervals("editMessageText", chat=chat)
+    assert len(gaps) == 1  # the refused third edit is not counted
+    assert gaps[0] >= 0.15
+
+
+async def test_forum_threads_must_exist_and_replies_need_their_target(
+    tg: TelegramStandIn, bot: Bot
+) -> None:
+    alice = tg.add_user("Alice")
+    forum = tg.group("Forum", [alice], forum=True, username="troupe_forum")
+    topic = tg.add_topic(forum, "Scenes")
+    with pytest.raises(BadRequest, match=r"(?i)message thread not found"):
+        await bot.send_message(forum.id, "x", message_thread_id=topic + 100)
+    said = tg.user_says(forum, alice, "hi", thread_id=topic)
+    reply = await bot.send_message("@troupe_forum", "hello", reply_to_message_id=said.message_id)
+    assert reply.message_thread_id == topic  # a reply stays in the topic of what it answers
+    with pytest.raises(BadRequest, match=r"(?i)message to be replied not found"):
+        await bot.send_message(forum.id, "x", reply_to_message_id=999)
+    lenient = await bot.send_message(
+        forum.id, "x", reply_to_message_id=999, allow_sending_without_reply=True
+    )
+    assert lenient.reply_to_message is None
+
+
+def test_html_attribute_values_may_contain_angle_brackets() -> None:
+    text, entities = format_text('<a href="https://x.org/?q=a>b">l</a>', "HTML", None)
+    assert text == "l"
+    assert entities[0]["url"] == "https://x.org/?q=a>b"

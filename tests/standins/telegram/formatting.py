@@ -217,6 +217,20 @@ def _close_html_tag(out: _Output, opened: _Open, parent: _Open | None) -> None:
         out.close("custom_emoji", opened.start, custom_emoji_id=opened.extra["custom_emoji_id"])
 
 
+def _tag_end(source: str, start: int) -> int:
+    """Index of the ``>`` closing the tag at ``start``, skipping quoted attribute values."""
+    quote = ""
+    for index in range(start + 1, len(source)):
+        char = source[index]
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == ">":
+            return index
+    return -1
+
+
 def parse_html(source: str) -> tuple[str, list[Entity]]:
     """Parse Telegram's HTML subset into plain text and entities.
 
@@ -242,7 +256,7 @@ def parse_html(source: str) -> tuple[str, list[Entity]]:
             break
         out.write(_decode_text(source, index, lt))
         offset = _byte_offset(source, lt)
-        end = source.find(">", lt)
+        end = _tag_end(source, lt)
         if end < 0:
             raise ParseError(f"Unclosed start tag at byte offset {offset}")
         if source.startswith("</", lt):

@@ -441,6 +441,13 @@ class TelegramStandIn:
             and (ok is None or call.ok == ok)
         ]
 
+    def intervals(self, method: str, *, chat: Chat | None = None, ok: bool = True) -> list[float]:
+        """Seconds between consecutive calls of ``method`` (successful ones by default),
+        optionally in one chat: ``min(tg.intervals("editMessageText", chat=c))`` is the
+        shortest gap between edits."""
+        times = [call.at for call in self.calls_to(method, chat=chat, ok=ok)]
+        return [later - earlier for earlier, later in itertools.pairwise(times)]
+
     def commands_for(self, scope: JSON | None = None, language_code: str = "") -> list[JSON] | None:
         """The commands set with ``setMyCommands`` for exactly this scope and language
         (``None`` if never set); ``scope`` defaults to ``{"type": "default"}``."""

@@ -223,7 +223,7 @@ class M2HerClient:
             async with asyncio.timeout(deadline.next_wait()):
                 return first + await response.read()
         except TimeoutError:
-            raise RequestTimeout(f"response body stalled ({deadline.describe()})") from None
+            raise RequestTimeout("the response body did not arrive in time") from None
         except aiohttp.ClientError as exc:
             raise ServerError(f"response body cut off: {type(exc).__name__}") from None
 
@@ -232,8 +232,8 @@ class M2HerClient:
         assembler = self._assembler(request, streaming=False)
         async with await self._open(request, deadline, stream=False) as response:
             assembler.trace_id = response.headers.get("Trace-Id")
-            body = await self._read_all(response, deadline)
             _check_http_status(response, assembler)
+            body = await self._read_all(response, deadline)
             for obj in _decode_body(body, assembler):
                 assembler.add(obj)
         return assembler.result()
@@ -245,9 +245,7 @@ class M2HerClient:
         deadline = _Deadline(self.timeouts)
         async with await self._open(request, deadline, stream=True) as response:
             assembler.trace_id = response.headers.get("Trace-Id")
-            if not 200 <= response.status < 300:
-                await self._read_all(response, deadline)
-                _check_http_status(response, assembler)
+            _check_http_status(response, assembler)
             decoder = SSEDecoder()
             first = await self._read_stream_chunk(response, deadline, assembler)
             if response.content_type != "text/event-stream" or first.lstrip()[:1] == b"{":
@@ -256,18 +254,16 @@ class M2HerClient:
                     assembler.add(obj)
                 return
             chunk = first
-            while chunk:
-                for payload in decoder.feed(chunk):
+            while True:
+                # An empty read is the end of the body: flush what the decoder holds.
+                for payload in decoder.feed(chunk) if chunk else decoder.close():
                     if payload == "[DONE]":
                         return
                     if delta := assembler.add(_load_event(payload, assembler)):
                         yield delta
-                chunk = await self._read_stream_chunk(response, deadline, assembler)
-            for payload in decoder.close():
-                if payload == "[DONE]":
+                if not chunk:
                     return
-                if delta := assembler.add(_load_event(payload, assembler)):
-                    yield delta
+                chunk = await self._read_stream_chunk(response, deadline, assembler)
 
     async def _read_stream_chunk(
         self, response: aiohttp.ClientResponse, deadline: _Deadline, assembler: ReplyAssembler

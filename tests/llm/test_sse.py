@@ -32,6 +32,8 @@ def test_every_line_ending_is_accepted(newline: bytes) -> None:
 
 def test_crlf_split_between_cr_and_lf_is_one_line_ending() -> None:
     assert decode(b"data: one\r", b"\n\r", b"\ndata: two\r\n\r\n") == ["one", "two"]
+    # Taken as two line endings, the split would end the event after "a".
+    assert decode(b"data: a\r", b"\ndata: b\r\n\r\n") == ["a\nb"]
 
 
 def test_comments_blank_lines_and_other_fields_are_ignored() -> None:

@@ -273,3 +273,17 @@ async def test_non_streaming_body_without_choices_is_transient(
     ) as client:
         assert (await client.complete(chat_request())).text == "hi"
     assert len(raw.bodies) == 2
+
+
+async def test_a_raised_flag_stays_raised_when_later_events_say_false(
+    raw: RawServer, raw_client: M2HerClient
+) -> None:
+    flagged = chunk("a", input_sensitive=True, input_sensitive_type=5)
+    # output_sensitive_int is undocumented: passed through raw, it does not clear anything.
+    clear = {"input_sensitive": False, "input_sensitive_type": 0, "output_sensitive_int": 3}
+    raw.add(RawResponse([sse(flagged, chunk("b", finish_reason="stop", **clear), summary("ab"))]))
+    _, result = await stream_all(raw_client, chat_request())
+    assert result.flags.input_sensitive
+    assert result.flags.input_sensitive_type == 5
+    assert result.flags.output_sensitive_int == 3
+    assert not result.flags.output_sensitive

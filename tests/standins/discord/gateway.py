@@ -96,6 +96,7 @@ class GatewaySession:
     shard_id: int
     shard_count: int
     intents: Intent
+    compression: str | None = None
     seq: int = 0
     backlog: list[tuple[int, JSON]] = field(default_factory=list, repr=False)
     queue: asyncio.Queue[JSON] | None = field(default=None, repr=False)
@@ -242,6 +243,7 @@ class GatewayConnection:
         self._zlib = zlib.compressobj() if compress == "zlib-stream" else None
         self._send_lock = asyncio.Lock()
         self.session: GatewaySession | None = None
+        self._queue: asyncio.Queue[JSON] | None = None
         self._writer: asyncio.Task[None] | None = None
 
     async def send(self, frame: JSON) -> None:
@@ -259,6 +261,8 @@ class GatewayConnection:
     async def close(self, code: int, message: str = "") -> None:
         """Close the websocket with a gateway close code."""
         self._gateway.close_codes.append(code)
+        # Detach first, so a client that reconnects at once finds its session free to resume.
+        await self._detach(code)
         await self._ws.close(code=code, message=message.encode())
 
     async def run(self) -> None:
@@ -271,7 +275,7 @@ class GatewayConnection:
                     break
                 await self._receive(json.loads(message.data))
         finally:
-            await self._detach()
+            await self._detach(self._ws.close_code)
 
     async def _receive(self, frame: JSON) -> None:
         op, raw = frame.get("op"), frame.get("d")
@@ -317,6 +321,7 @@ class GatewayConnection:
             shard_id=shard_id,
             shard_count=shard_count,
             intents=intents,
+            compression="zlib-stream" if self._zlib is not None else None,
         )
         gateway.sessions[session.session_id] = session
         self._attach(session)
@@ -328,7 +333,7 @@ class GatewayConnection:
 
     async def _resume(self, data: JSON) -> None:
         session = self._gateway.sessions.get(str(data.get("session_id")))
-        if session is None or not self._token_ok(data.get("token")) or session.connected:
+        if session is None or not self._token_ok(data.get("token")):
             await self.send({"op": Op.INVALID_SESSION, "d": False})
             return
         after = int(data.get("seq") or 0)
@@ -343,8 +348,8 @@ class GatewayConnection:
 
     def _attach(self, session: GatewaySession) -> None:
         self.session = session
-        session.queue = asyncio.Queue()
-        self._writer = asyncio.create_task(self._write(session.queue))
+        self._queue = session.queue = asyncio.Queue()
+        self._writer = asyncio.create_task(self._write(self._queue))
 
     async def _write(self, queue: asyncio.Queue[JSON]) -> None:
         while True:
@@ -354,19 +359,22 @@ class GatewayConnection:
             finally:
                 queue.task_done()
 
-    async def _detach(self) -> None:
+    async def _detach(self, close_code: int | None) -> None:
+        """Stop writing; end the session on a clean close, else leave it open for RESUME."""
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-        session = self.session
-        if session is None or session.queue is None:
+            self._writer = None
+        session, queue = self.session, self._queue
+        if session is None or queue is None:
             return
+        self._queue = None
         # Unsent frames stay in the backlog for RESUME; release anyone waiting on the queue.
-        while not session.queue.empty():
-            session.queue.get_nowait()
-            session.queue.task_done()
-        session.queue = None
-        # A clean close ends the session; anything else leaves it open for RESUME.
-        if self._ws.close_code in (1000, 1001):
+        while not queue.empty():
+            queue.get_nowait()
+            queue.task_done()
+        if session.queue is queue:  # not already taken over by a resuming connection
+            session.queue = None
+        if close_code in (1000, 1001):
             self._gateway.sessions.pop(session.session_id, None)

@@ -44,6 +44,8 @@ from .ratelimit import RateLimiter
 from .rest import API_PREFIX, Call, RestConfig, RestContext, middleware
 from .world import World
 
+_POLL_INTERVAL = 0.02
+
 # Application flags that say a privileged intent is switched on in the developer portal.
 _INTENT_FLAGS = {
     Intent.GUILD_PRESENCES: 1 << 13,
@@ -464,8 +466,9 @@ class DiscordStandIn:
                 raise TimeoutError(
                     f"timed out after {timeout}s waiting for {what}; {self._recent_calls()}"
                 )
+            # Also re-check now and then, for conditions on the client's side.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+                await asyncio.wait_for(changed.wait(), min(remaining, _POLL_INTERVAL))
 
     async def wait_until_connected(
         self,

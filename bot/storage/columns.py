@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Text
 from sqlalchemy.types import TypeDecorator
@@ -37,9 +36,6 @@ class CleanText(TypeDecorator[str]):
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         return None if value is None else storable_text(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        return value  # type: ignore[no-any-return]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -64,7 +64,10 @@ _personas = _table(UserPersonaRow)
 
 
 def _columns(table: Table, record: type[Any]) -> list[Any]:
-    """The table's columns named like the record's fields, in field order."""
+    """The table's columns named like the record's fields, in field order.
+
+    Rows selected with these columns build their record positionally: ``Record(*row)``.
+    """
     return [table.c[field.name] for field in dataclasses.fields(record)]
 
 
@@ -160,7 +163,7 @@ class Storage:
                 return connection.execute(_FIND_CONVERSATION, key).one()
 
             row = await self._database.write(create_or_find)
-        return Conversation(**row._mapping)
+        return Conversation(*row)
 
     async def get_conversation(self, conversation_id: int) -> Conversation:
         """The conversation with this id; :class:`ConversationNotFound` if there is none."""
@@ -171,7 +174,7 @@ class Storage:
         )
         if row is None:
             raise ConversationNotFound(f"no conversation with id {conversation_id}")
-        return Conversation(**row._mapping)
+        return Conversation(*row)
 
     async def bind_character(self, conversation_id: int, character_id: str) -> None:
         """Make ``character_id`` the conversation's main character."""
@@ -204,7 +207,7 @@ class Storage:
         row = await self._database.write(
             lambda connection: connection.execute(_INSERT_MESSAGE, params).one()
         )
-        return StoredMessage(**row._mapping)
+        return StoredMessage(*row)
 
     async def add_reply(self, message: NewMessage, call: ModelCall) -> StoredMessage:
         """Store a character's reply and the model call that produced it, in one transaction.
@@ -222,7 +225,7 @@ class Storage:
             return row
 
         row = await self._database.write(store)
-        return StoredMessage(**row._mapping)
+        return StoredMessage(*row)
 
     async def history_window(self, conversation_id: int, limit: int) -> list[StoredMessage]:
         """The newest ``limit`` messages that may go into a prompt, oldest first.
@@ -236,7 +239,7 @@ class Storage:
         rows = await self._database.read(
             lambda connection: connection.execute(HISTORY_WINDOW_QUERY, params).all()
         )
-        return [StoredMessage(**row._mapping) for row in reversed(rows)]
+        return [StoredMessage(*row) for row in reversed(rows)]
 
     async def flag_message(self, message_id: int, sensitive_type: int) -> None:
         """Mark a message as sensitive input: it never goes into a prompt again.
@@ -287,7 +290,7 @@ class Storage:
         row = await self._database.read(
             lambda connection: connection.execute(query, key).one_or_none()
         )
-        return None if row is None else StoredMessage(**row._mapping)
+        return None if row is None else StoredMessage(*row)
 
     async def reset_conversation(self, conversation_id: int) -> int:
         """Delete every message of the conversation; returns how many there were.
@@ -337,11 +340,11 @@ class Storage:
         """Store a moderation event and return it as stored."""
         statement = (
             insert(_moderation_events)
-            .values(**dataclasses.asdict(event), created_at=_now())
+            .values(**_fields(event), created_at=_now())
             .returning(*_MODERATION_COLUMNS)
         )
         row = await self._database.write(lambda connection: connection.execute(statement).one())
-        return ModerationEvent(**row._mapping)
+        return ModerationEvent(*row)
 
     async def moderation_events(
         self,
@@ -372,7 +375,7 @@ class Storage:
             .limit(limit)
         )
         rows = await self._database.read(lambda connection: connection.execute(query).all())
-        return [ModerationEvent(**row._mapping) for row in rows]
+        return [ModerationEvent(*row) for row in rows]
 
     async def count_moderation_events(self, platform: str, author_id: str, since: datetime) -> int:
         """How many moderation events name this user since ``since`` (for cool-downs)."""
@@ -448,9 +451,14 @@ class Storage:
         return await self._database.write(forget)
 
 
+def _fields(record: Any) -> dict[str, Any]:
+    # dataclasses.asdict deep-copies every value; these records hold only immutable ones.
+    return {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+
+
 def _new_message_params(message: NewMessage) -> dict[str, Any]:
     return {
-        **dataclasses.asdict(message),
+        **_fields(message),
         "created_at": _now(),
         "prompt_tokens": None,
         "completion_tokens": None,
@@ -461,7 +469,7 @@ def _new_message_params(message: NewMessage) -> dict[str, Any]:
 
 
 def _model_call_params(call: ModelCall) -> dict[str, Any]:
-    return {**dataclasses.asdict(call), "created_at": _now()}
+    return {**_fields(call), "created_at": _now()}
 
 
 async def open_storage(database_url: str, *, migrate: bool = True) -> Storage:

@@ -205,3 +205,31 @@ def test_policy_rejects_nonsense() -> None:
         RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="negative"):
         RetryPolicy(base_delay=-1)
+
+
+async def test_connect_timeout_applies_and_is_retried() -> None:
+    # A listener whose accept queue is full: the kernel drops further SYNs, so
+    # connecting hangs until the client's connect timeout.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            policy = RetryPolicy(max_attempts=2, base_delay=0.01)
+            started = time.monotonic()
+            async with M2HerClient(
+                TEST_API_KEY,
+                base_url=f"http://127.0.0.1:{port}",
+                retry=policy,
+                timeouts=Timeouts(connect=0.2),
+            ) as client:
+                with pytest.raises(errors.ServerError, match=r"could not connect within 0\.2s"):
+                    await client.complete(chat_request())
+            assert 0.4 <= time.monotonic() - started < 2.0  # two tries of 0.2 s
+        finally:
+            for filler in fillers:
+                filler.close()

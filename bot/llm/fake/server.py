@@ -68,7 +68,9 @@ class FakeM2Her:
     """An in-process fake M2-her server; ``async with FakeM2Her() as fake`` starts it.
 
     ``api_key=None`` accepts any non-empty Bearer key. ``chunk_chars`` is the size of
-    each streamed delta. ``rpm``/``tpm`` configure the limiter that answers 1002.
+    each streamed delta. ``rpm``/``tpm`` configure the limiter that answers 1002 (per
+    minute, on the estimated prompt tokens); scripted items and magic words bypass it.
+    ``stream_variant`` may be changed between requests.
     """
 
     def __init__(

@@ -9,7 +9,8 @@ from .formatting import ParseError, parse_html, parse_markdown, parse_markdown_v
 from .methods import ApiError
 from .model import Call, Chat, Draft, Edit, Message, User, WebhookDelivery
 from .ratelimit import RateLimit
-from .server import DEFAULT_TOKEN, SECRET_HEADER, TelegramStandIn, WebhookInfo
+from .server import DEFAULT_TOKEN, TelegramStandIn
+from .updates import SECRET_HEADER, WebhookInfo
 
 __all__ = [
     "DEFAULT_TOKEN",

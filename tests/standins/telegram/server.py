@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import itertools
 import json
 import re
@@ -18,18 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
 
-from .methods import BLOCKED, ApiError, BotApi, as_int, bad_request, scope_key, too_many_requests
+from .changes import Changes
+from .methods import BLOCKED, ApiError, BotApi, bad_request, scope_key, too_many_requests
 from .model import JSON, Call, Chat, Message, User, WebhookDelivery
 from .ratelimit import FloodControl, RateLimit
+from .updates import UpdateQueue, WebhookInfo
 from .world import World
 
 DEFAULT_TOKEN = "123456789:AAStandInTokenForTestsOnly_0123456789"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 # Parameters that PTB (and any client sending forms) serialises as JSON strings.
 _JSON_PARAMS = frozenset(
@@ -74,18 +72,6 @@ _BOOL_PARAMS = frozenset(
         "can_stop",
         "allow_paid_broadcast",
     }
-)
-# Update types Telegram sends when allowed_updates is empty or was never given.
-_OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
-_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
-
-CONFLICT_POLL = (
-    "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
-    "is running"
-)
-CONFLICT_WEBHOOK = (
-    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to "
-    "delete the webhook first"
 )
 
 
@@ -133,38 +119,12 @@ async def _read_params(request: web.Request) -> JSON:
     return decode_params(raw)
 
 
-def _update_type(update: JSON) -> str:
-    return next(key for key in update if key != "update_id")
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass
 class _Failure:
     method: str
     error: ApiError
     chat_id: int | None
     times: int
-
-
-@dataclass
-class WebhookInfo:
-    """The webhook the bot registered with ``setWebhook`` (empty ``url``: none)."""
-
-    url: str = ""
-    secret_token: str | None = None
-    allowed_updates: list[str] | None = None
-    max_connections: int = 40
-    last_error_date: int | None = None
-    last_error_message: str | None = None
 
 
 class TelegramStandIn:
@@ -216,31 +176,16 @@ class TelegramStandIn:
         self.world.can_join_groups = can_join_groups
         self.api = BotApi(self.world, FloodControl(rate_limit) if rate_limit else None)
         self.drafts_enabled = drafts_enabled
-        self.webhook = WebhookInfo()
-        self.webhook_retry_delay = webhook_retry_delay
-        self.webhook_attempts = webhook_attempts
+        self.changes = Changes()
+        self.updates = UpdateQueue(
+            self.changes, self.clock, retry_delay=webhook_retry_delay, attempts=webhook_attempts
+        )
         #: Every request the bot made, in arrival order.
         self.calls: list[Call] = []
-        #: Every POST to the bot's webhook, in order.
-        self.deliveries: list[WebhookDelivery] = []
-        self._handlers = self.api.handlers()
-        self._handlers.update(
-            getUpdates=self._get_updates,
-            setWebhook=self._set_webhook,
-            deleteWebhook=self._delete_webhook,
-            getWebhookInfo=self._get_webhook_info,
-        )
+        self._handlers = {**self.api.handlers(), **self.updates.handlers()}
         self._method_names = {name.lower(): name for name in self._handlers}
         self._failures: list[_Failure] = []
-        self._pending: list[JSON] = []
-        self._update_ids = itertools.count(1)
-        self._allowed_updates: list[str] = []
-        self._poll_generation = 0
-        self._changed = asyncio.Event()
-        self._closing = False
         self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._delivery: asyncio.Task[None] | None = None
         self.port = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -253,15 +198,10 @@ class TelegramStandIn:
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.port = self._runner.addresses[0][1]
-        self._session = aiohttp.ClientSession()
 
     async def close(self) -> None:
         """Answer pending long polls with no updates, stop webhook delivery and stop serving."""
-        self._closing = True
-        self._touch()
-        await self._stop_delivery()
-        if self._session is not None:
-            await self._session.close()
+        await self.updates.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -374,7 +314,7 @@ class TelegramStandIn:
         if update is not None and deliver:
             self.push_update(update)
         else:
-            self._touch()
+            self.changes.touch()
         return message
 
     def user_edits(self, message: Message, text: str) -> Message:
@@ -393,10 +333,7 @@ class TelegramStandIn:
 
     def push_update(self, update: JSON) -> int:
         """Queue any update (without ``update_id``; one is assigned and returned)."""
-        update_id = next(self._update_ids)
-        self._pending.append({"update_id": update_id, **update})
-        self._touch()
-        return update_id
+        return self.updates.push(update)
 
     def fail_next(
         self,
@@ -461,7 +398,27 @@ class TelegramStandIn:
     @property
     def pending_updates(self) -> list[JSON]:
         """Updates queued and not yet confirmed by the bot."""
-        return list(self._pending)
+        return list(self.updates.pending)
+
+    @property
+    def webhook(self) -> WebhookInfo:
+        """The webhook registered with ``setWebhook`` (``url == ""``: none)."""
+        return self.updates.webhook
+
+    @property
+    def deliveries(self) -> list[WebhookDelivery]:
+        """Every POST to the bot's webhook, in order."""
+        return self.updates.deliveries
+
+    async def post_webhook(self, update: JSON, *, secret: str | None) -> int:
+        """POST ``update`` to the registered webhook with ``secret`` in the secret-token header
+        (``None``: no header); return the HTTP status (0 if the bot did not answer).
+
+        Queued updates are delivered this way automatically with the registered secret; call
+        it directly to deliver with a wrong or missing secret. An update without
+        ``update_id`` gets a fresh one. The update is not queued or retried.
+        """
+        return await self.updates.post(update, secret=secret)
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -494,7 +451,7 @@ class TelegramStandIn:
             return found is not None
 
         await self.wait_until(matched, timeout=timeout, what=f"a {method} call")
-        assert found is not None
+        assert found is not None  # wait_until returned, so matched() found it
         return found
 
     async def wait_until(
@@ -504,24 +461,13 @@ class TelegramStandIn:
         timeout: float = 5.0,  # noqa: ASYNC109 - the documented test API bounds each wait
         what: str = "the condition",
     ) -> None:
-        """Wait until ``condition()`` is true, re-checking after every call and update."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            changed = self._changed
-            if condition():
-                return
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                recent = [f"{c.method}->{c.status}" for c in self.calls[-10:]]
-                raise TimeoutError(f"waited {timeout}s for {what}; last calls: {recent}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+        """Wait until ``condition()`` is true, re-checking after every call and update.
 
-    def _touch(self) -> None:
-        """Wake everything waiting for a change (long polls, waits, webhook delivery)."""
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        Raises :class:`TimeoutError` naming ``what`` and the last calls.
+        """
+        if not await self.changes.until(condition, timeout=timeout):
+            recent = [f"{c.method}->{c.status}" for c in self.calls[-10:]]
+            raise TimeoutError(f"waited {timeout}s for {what}; last calls: {recent}")
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -542,7 +488,7 @@ class TelegramStandIn:
         else:
             call.status, call.result = 200, result
             body = {"ok": True, "result": result}
-        self._touch()
+        self.changes.touch()
         return web.json_response(body, status=call.status)
 
     async def _dispatch(self, method: str, params: JSON) -> Any:
@@ -562,160 +508,3 @@ class TelegramStandIn:
                 if failure.times <= 0:
                     self._failures.remove(failure)
                 raise failure.error
-
-    # -- getUpdates ------------------------------------------------------------------------
-
-    def _deliverable(self, limit: int) -> list[JSON]:
-        allowed = set(self._allowed_updates) or None
-        ready = [
-            update
-            for update in self._pending
-            if (allowed is None and _update_type(update) not in _OPT_IN_UPDATES)
-            or (allowed is not None and _update_type(update) in allowed)
-        ]
-        return ready[:limit]
-
-    def _confirm(self, offset: int | None) -> None:
-        if offset is None or offset == 0:
-            return
-        if offset < 0:
-            self._pending = self._pending[offset:]
-        else:
-            self._pending = [u for u in self._pending if u["update_id"] >= offset]
-
-    async def _get_updates(self, params: JSON) -> list[JSON]:
-        """getUpdates: long polling with offset acknowledgement and allowed_updates.
-
-        A newer getUpdates ends a waiting one with 409 Conflict, as on Telegram.
-        """
-        if self.webhook.url:
-            raise ApiError(409, CONFLICT_WEBHOOK)
-        self._confirm(as_int(params, "offset"))
-        if params.get("allowed_updates") is not None:
-            self._allowed_updates = list(params["allowed_updates"])
-        limit = min(max(as_int(params, "limit") or 100, 1), 100)
-        timeout = params.get("timeout") or 0
-        if not isinstance(timeout, int | float):
-            raise bad_request("invalid timeout specified")
-        self._poll_generation += 1
-        generation = self._poll_generation
-        self._touch()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            changed = self._changed
-            if generation != self._poll_generation:
-                raise ApiError(409, CONFLICT_POLL)
-            ready = self._deliverable(limit)
-            remaining = deadline - loop.time()
-            if ready or remaining <= 0 or self._closing:
-                return ready
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
-
-    # -- webhooks --------------------------------------------------------------------------
-
-    async def _set_webhook(self, params: JSON) -> bool:
-        """setWebhook: register a loopback URL and start POSTing updates to it."""
-        url = str(params.get("url") or "")
-        if not url:
-            return await self._delete_webhook(params)
-        if urlsplit(url).scheme not in ("http", "https") or not _is_loopback(url):
-            raise bad_request("bad webhook: the stand-in only delivers to loopback URLs")
-        secret = params.get("secret_token")
-        if secret is not None and not _SECRET_RE.fullmatch(str(secret)):
-            raise bad_request("secret token contains unallowed characters")
-        if params.get("drop_pending_updates"):
-            self._pending.clear()
-        self.webhook = WebhookInfo(
-            url=url,
-            secret_token=secret,
-            allowed_updates=params.get("allowed_updates"),
-            max_connections=as_int(params, "max_connections") or 40,
-        )
-        if params.get("allowed_updates") is not None:
-            self._allowed_updates = list(params["allowed_updates"])
-        if self._delivery is None or self._delivery.done():
-            self._delivery = asyncio.create_task(self._deliver_forever())
-        return True
-
-    async def _delete_webhook(self, params: JSON) -> bool:
-        """deleteWebhook: stop webhook delivery so getUpdates can be used."""
-        self.webhook = WebhookInfo()
-        await self._stop_delivery()
-        if params.get("drop_pending_updates"):
-            self._pending.clear()
-        return True
-
-    def _get_webhook_info(self, params: JSON) -> JSON:
-        """getWebhookInfo: the registration and delivery state."""
-        info: JSON = {
-            "url": self.webhook.url,
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._pending),
-        }
-        if self.webhook.url:
-            info["max_connections"] = self.webhook.max_connections
-            if self.webhook.allowed_updates is not None:
-                info["allowed_updates"] = self.webhook.allowed_updates
-        if self.webhook.last_error_date is not None:
-            info["last_error_date"] = self.webhook.last_error_date
-            info["last_error_message"] = self.webhook.last_error_message
-        return info
-
-    async def _stop_delivery(self) -> None:
-        task, self._delivery = self._delivery, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _deliver_forever(self) -> None:
-        attempts: dict[int, int] = {}
-        while self.webhook.url and not self._closing:
-            changed = self._changed
-            ready = self._deliverable(1)
-            if not ready:
-                await changed.wait()
-                continue
-            update = ready[0]
-            status = await self.post_webhook(update, secret=self.webhook.secret_token)
-            if 200 <= status < 300:
-                self._confirm(update["update_id"] + 1)
-                continue
-            attempts[update["update_id"]] = attempts.get(update["update_id"], 0) + 1
-            self.webhook.last_error_date = int(time.time())
-            self.webhook.last_error_message = (
-                f"Wrong response from the webhook: {status}" if status else "Connection refused"
-            )
-            if attempts[update["update_id"]] >= self.webhook_attempts:
-                self._confirm(update["update_id"] + 1)  # Telegram gives up on it eventually
-            else:
-                await asyncio.sleep(self.webhook_retry_delay)
-
-    async def post_webhook(self, update: JSON, *, secret: str | None) -> int:
-        """POST ``update`` to the registered webhook with ``secret`` in the secret-token header
-        (``None``: no header); return the HTTP status (0 if the bot did not answer).
-
-        Queued updates are delivered this way automatically with the registered secret; call
-        it directly to deliver with a wrong or missing secret. An update without
-        ``update_id`` gets a fresh one.
-        """
-        if not self.webhook.url or self._session is None:
-            raise RuntimeError("no webhook is set")
-        if "update_id" not in update:
-            update = {"update_id": next(self._update_ids), **update}
-        headers = {SECRET_HEADER: secret} if secret is not None else {}
-        try:
-            async with self._session.post(
-                self.webhook.url,
-                json=update,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=5),
-            ) as response:
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError):
-            status = 0
-        self.deliveries.append(WebhookDelivery(update, secret, status, self.clock()))
-        self._touch()
-        return status

@@ -118,6 +118,41 @@ async def test_client_connects_over_zlib_stream_and_sees_the_world(pointed: Disc
     assert pointed.token not in repr(pointed.calls)
 
 
+@pytest.mark.parametrize(
+    ("query", "identify", "code"),
+    [
+        ("?encoding=etf", None, CloseCode.DECODE_ERROR),
+        ("?compress=zstd-stream", None, CloseCode.DECODE_ERROR),
+        ("", {"shard": [2, 2]}, CloseCode.INVALID_SHARD),
+    ],
+)
+async def test_gateway_refuses_what_discord_refuses(
+    standin: DiscordStandIn, query: str, identify: dict[str, object] | None, code: int
+):
+    async with aiohttp.ClientSession() as http, http.ws_connect(standin.gateway_url + query) as ws:
+        if identify is not None:
+            await ws.receive_json(timeout=2)
+            payload = {"token": standin.token, "intents": 1, "properties": {}, **identify}
+            await ws.send_json({"op": 2, "d": payload})
+        while (await ws.receive(timeout=2)).type is not aiohttp.WSMsgType.CLOSE:
+            pass
+        assert ws.close_code == code
+
+
+async def test_second_identify_closes_4005_and_bad_resume_is_invalid(standin: DiscordStandIn):
+    identify = {"op": 2, "d": {"token": standin.token, "intents": 1, "properties": {}}}
+    async with aiohttp.ClientSession() as http, http.ws_connect(standin.gateway_url) as ws:
+        await ws.receive_json(timeout=2)
+        await ws.send_json({"op": 6, "d": {"token": standin.token, "session_id": "nope", "seq": 1}})
+        assert await ws.receive_json(timeout=2) == {"op": 9, "d": False}
+        await ws.send_json(identify)
+        assert (await ws.receive_json(timeout=2))["t"] == "READY"
+        await ws.send_json(identify)
+        while (await ws.receive(timeout=2)).type is not aiohttp.WSMsgType.CLOSE:
+            pass
+        assert ws.close_code == CloseCode.ALREADY_AUTHENTICATED
+
+
 async def test_plain_json_gateway_hello_identify_heartbeat(standin: DiscordStandIn):
     guild = standin.create_guild("Tavern")
     async with (
@@ -292,6 +327,9 @@ async def test_content_limits_unknown_messages_and_deletes(pointed: DiscordStand
 
         await exact.delete()
         assert pointed.world.messages[exact.id].deleted
+        with pytest.raises(discord.HTTPException) as dangling:
+            await channel.send("re", reference=exact)
+        assert dangling.value.code == 50035
         with pytest.raises(discord.NotFound) as gone:
             await channel.fetch_message(exact.id)
         assert gone.value.code == 10008
@@ -360,6 +398,13 @@ async def test_typing_history_and_guild_member_lookups(pointed: DiscordStandIn):
         assert member.display_name == "Alice"
         fetched = await client.fetch_channel(general.id)
         assert fetched.id == general.id
+        fetched_guild = await client.fetch_guild(guild.id)
+        assert fetched_guild.name == "Tavern"
+        assert [c.id for c in await fetched_guild.fetch_channels()] == [general.id]
+        assert {r.id for r in await fetched_guild.fetch_roles()} == set(guild.roles)
+        with pytest.raises(discord.NotFound) as no_channel:
+            await client.fetch_channel(12345)
+        assert no_channel.value.code == 10003
 
 
 async def test_user_edits_and_deletes_reach_the_bot(pointed: DiscordStandIn):
@@ -372,6 +417,7 @@ async def test_user_edits_and_deletes_reach_the_bot(pointed: DiscordStandIn):
     async with running(client, pointed):
         said = await pointed.user_says(general, alice, "helo")
         await pointed.user_edits(said, "hello")
+        assert [e.content for e in said.edits] == ["hello"]
         edited = await asyncio.wait_for(edits.get(), 2)
         assert (edited.message_id, edited.data["content"]) == (said.id, "hello")
         await pointed.user_deletes(said)
@@ -418,7 +464,7 @@ async def _next_from(queue: asyncio.Queue[discord.Message], author_id: int) -> d
 
 
 async def test_webhooks_post_with_username_avatar_and_in_threads(pointed: DiscordStandIn):
-    guild, general, alice = world(pointed)
+    guild, general, _ = world(pointed)
     thread = pointed.create_thread(general, "plot")
     received: asyncio.Queue[discord.Message] = asyncio.Queue()
     client = make_client()
@@ -468,7 +514,26 @@ async def test_webhooks_post_with_username_avatar_and_in_threads(pointed: Discor
         with pytest.raises(discord.Forbidden) as no_webhooks:
             await channel.webhooks()
         assert no_webhooks.value.code == 50013
-        assert alice.id in guild.members
+
+
+async def test_webhook_limits_and_unknown_webhooks(pointed: DiscordStandIn):
+    _, general, _ = world(pointed)
+    thread = pointed.create_thread(general, "plot")
+    async with running(make_client(), pointed) as client:
+        channel = general_channel(client, general.id)
+        for number in range(15):
+            await channel.create_webhook(name=f"hook {number}")
+        with pytest.raises(discord.HTTPException) as too_many:
+            await channel.create_webhook(name="one more")
+        assert too_many.value.code == 30007
+        in_thread = client.get_channel(thread.id)
+        assert isinstance(in_thread, discord.Thread)
+        with pytest.raises(discord.HTTPException) as not_here:
+            await client.http.create_webhook(thread.id, name="in a thread")
+        assert not_here.value.code == 50024
+        with pytest.raises(discord.NotFound) as unknown:
+            await client.fetch_webhook(42)
+        assert unknown.value.code == 10015
 
 
 # -- slash commands and components --------------------------------------------------------------
@@ -561,7 +626,9 @@ async def test_slash_commands_sync_invoke_autocomplete_and_buttons(pointed: Disc
         prompt = asked.original
         assert prompt is not None
         assert prompt.ephemeral
-        assert prompt not in pointed.bot_messages(general) or prompt.ephemeral
+        (session,) = pointed.gateway.ready_sessions
+        dispatched = [f["d"].get("id") for _, f in session.backlog if f["t"] == "MESSAGE_CREATE"]
+        assert str(prompt.id) not in dispatched  # ephemeral messages never reach the gateway
         clicked = await pointed.click(prompt, owner, "confirm-reset")
         await pointed.wait_for_response(clicked)
         assert clicked.callback_type is CallbackType.UPDATE_MESSAGE
@@ -588,6 +655,119 @@ async def test_interaction_rules_double_ack_and_deadline(pointed: DiscordStandIn
                 assert (await late.json())["code"] == 10062
 
 
+class Persona(discord.ui.Modal, title="Your persona"):
+    text: discord.ui.TextInput[discord.ui.Modal] = discord.ui.TextInput(label="Who are you?")
+
+
+class Later(discord.ui.View):
+    def __init__(self) -> None:
+        super().__init__(timeout=5)
+
+    @discord.ui.button(label="Later", custom_id="later")
+    async def later(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:  # type: ignore[type-arg]
+        await interaction.response.defer()
+
+
+async def test_modal_deferred_update_original_edits_and_global_commands_in_dms(
+    pointed: DiscordStandIn,
+):
+    guild, general, alice = world(pointed)
+    async with running(make_client(), pointed) as client:
+        tree: app_commands.CommandTree = app_commands.CommandTree(client)
+
+        @tree.command(name="persona", description="Set your persona")
+        async def persona(interaction: discord.Interaction) -> None:
+            await interaction.response.send_modal(Persona())
+
+        @tree.command(name="ping", description="Ping")
+        async def ping(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("pong", view=Later())
+            await interaction.edit_original_response(content="pong (edited)")
+
+        await tree.sync()  # global commands work in guilds and in DMs
+        assert not pointed.world.application.guild_commands
+
+        in_dm = await pointed.invoke_command(pointed.open_dm(alice), alice, "persona")
+        await pointed.wait_for_response(in_dm)
+        assert in_dm.callback_type is CallbackType.MODAL
+        assert in_dm.modal is not None
+        assert in_dm.modal["title"] == "Your persona"
+
+        pinged = await pointed.invoke_command(general, alice, "ping")
+        original = await pointed.wait_for_message(general, lambda m: m.content == "pong (edited)")
+        assert original is pinged.original
+        assert pointed.calls_to(
+            "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+        )
+
+        clicked = await pointed.click(original, alice, "later")
+        await pointed.wait_for_response(clicked)
+        assert clicked.callback_type is CallbackType.DEFERRED_UPDATE_MESSAGE
+        assert original.content == "pong (edited)"
+
+        # A command the bot's tree does not know goes unanswered; answer it by hand.
+        commands_url = f"{pointed.api_base_url}/applications/{pointed.application_id}/commands"
+        auth = {"Authorization": f"Bot {pointed.token}"}
+        async with aiohttp.ClientSession(headers=auth) as http:
+            ghost = {"name": "ghost", "description": "not in the tree"}
+            async with http.post(commands_url, json=ghost) as created:
+                assert created.status == 201
+            unanswered = await pointed.invoke_command(general, alice, "ghost")
+            callback = (
+                f"{pointed.api_base_url}/interactions/{unanswered.id}/{unanswered.token}/callback"
+            )
+            async with http.post(callback, json={"type": 1}) as pong:
+                assert pong.status == 400  # PONG only answers HTTP pings
+                assert (await pong.json())["code"] == 40043
+            async with http.post(callback, json={"type": 6}) as wrong_kind:
+                assert wrong_kind.status == 400  # deferred update is for components only
+            async with http.post(callback, json={"type": 4, "data": {"content": "by hand"}}) as ok:
+                assert ok.status == 204
+        assert unanswered.original is not None
+        assert unanswered.original.content == "by hand"
+        with pytest.raises(CommandNotAvailable):
+            await pointed.invoke_command(general, alice, "persona", {"unknown": 1})
+        assert guild.id not in pointed.world.application.guild_commands
+
+
+async def test_discord_gates_on_commands_dm_availability_and_nsfw(pointed: DiscordStandIn):
+    guild, general, alice = world(pointed)
+    lounge = pointed.create_text_channel(guild, "lounge", nsfw=True)
+    async with running(make_client(), pointed) as client:
+        tree: app_commands.CommandTree = app_commands.CommandTree(client)
+
+        @tree.command(name="bind", description="Guild only", nsfw=True)
+        @app_commands.guild_only()
+        async def bind(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("bound")
+
+        await tree.sync()
+        with pytest.raises(CommandNotAvailable):
+            await pointed.invoke_command(pointed.open_dm(alice), alice, "bind")
+        with pytest.raises(CommandNotAvailable):
+            await pointed.invoke_command(general, alice, "bind")  # age-restricted command
+        answered = await pointed.invoke_command(lounge, alice, "bind")
+        await pointed.wait_for_response(answered)
+        assert answered.replies[0].content == "bound"
+
+
+async def test_other_bots_and_foreign_webhooks_are_marked_as_such(pointed: DiscordStandIn):
+    guild, general, _ = world(pointed)
+    other_bot = pointed.create_member(guild, "dicebot", bot=True)
+    received: asyncio.Queue[discord.Message] = asyncio.Queue()
+    client = make_client()
+    client.event(_queue_into(received, "on_message"))
+    async with running(client, pointed):
+        await pointed.user_says(general, other_bot, "rolled a 6")
+        await pointed.webhook_says(general, "RSS feed", "news!")
+        from_bot = await asyncio.wait_for(received.get(), 2)
+        from_hook = await asyncio.wait_for(received.get(), 2)
+    assert (from_bot.author.bot, from_bot.webhook_id) == (True, None)
+    assert from_hook.author.bot
+    assert from_hook.webhook_id is not None
+    assert from_hook.author.name == "RSS feed"
+
+
 # -- rate limits -------------------------------------------------------------------------------
 
 
@@ -601,6 +781,17 @@ async def test_injected_429_is_waited_out_by_discord_py(pointed: DiscordStandIn)
     assert first.response["retry_after"] == 0.3
     assert second.at - first.at >= 0.3
     assert [m.content for m in pointed.bot_messages(general)] == ["patience"]
+
+
+async def test_global_429_holds_every_route_until_it_passes(pointed: DiscordStandIn):
+    _, general, _ = world(pointed)
+    pointed.rate_limits.inject_429(SEND, retry_after=0.2, is_global=True)
+    async with running(make_client(), pointed) as client:
+        await general_channel(client, general.id).send("after the global limit")
+    limited, retried = pointed.calls_to(SEND, general)
+    assert limited.response["global"] is True
+    assert limited.status == 429
+    assert retried.at - limited.at >= 0.2
 
 
 async def test_bucket_headers_make_discord_py_pace_itself_per_channel(pointed: DiscordStandIn):
@@ -707,13 +898,41 @@ async def test_member_chunk_request_is_answered(pointed: DiscordStandIn):
 
 
 async def test_world_changes_after_ready_are_announced(pointed: DiscordStandIn):
-    guild, _, _ = world(pointed)
-    async with running(make_client(), pointed) as client:
+    guild, general, _ = world(pointed)
+    intents = discord.Intents.default()
+    intents.members = True
+    client = discord.Client(
+        intents=intents, guild_ready_timeout=0.05, http_trace=loopback_only_trace()
+    )
+    async with running(client, pointed):
         created = pointed.create_text_channel(guild, "late-arrival", nsfw=True)
         await pointed.wait_for(lambda: client.get_channel(created.id) is not None, timeout=2)
         late = client.get_channel(created.id)
         assert isinstance(late, discord.TextChannel)
         assert late.is_nsfw()
+
+        thread = pointed.create_thread(general, "new thread")
+        await pointed.wait_for(lambda: client.get_channel(thread.id) is not None, timeout=2)
+
+        seen = client.get_guild(guild.id)
+        assert seen is not None
+        role = pointed.create_role(guild, "Storytellers")
+        await pointed.wait_for(lambda: seen.get_role(role.id) is not None, timeout=2)
+        pointed.set_role_permissions(role, Permission.MANAGE_GUILD)
+        await pointed.wait_for(lambda: seen.get_role(role.id).permissions.manage_guild, timeout=2)  # type: ignore[union-attr]
+
+        bob = pointed.create_member(guild, "bob", roles=[role])
+        await pointed.wait_for(lambda: seen.get_member(bob.id) is not None, timeout=2)
+        pointed.set_member_roles(guild, bob, [])
+        await pointed.wait_for(lambda: not seen.get_member(bob.id).roles[1:], timeout=2)  # type: ignore[union-attr]
+
+        pointed.set_overwrite(general, role, deny=Permission.SEND_MESSAGES)
+        channel = general_channel(client, general.id)
+        await pointed.wait_for(
+            lambda: channel.overwrites_for(discord.Object(role.id)).send_messages is False,
+            timeout=2,
+        )
+
         new_guild = pointed.create_guild("Second home")
         await pointed.wait_for(lambda: client.get_guild(new_guild.id) is not None, timeout=2)
 

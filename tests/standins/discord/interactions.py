@@ -121,7 +121,7 @@ class Interaction:
 
     @property
     def replies(self) -> list[Message]:
-        """The original response (once it has content) followed by the follow-ups."""
+        """The original response (if any) followed by the follow-ups."""
         return ([self.original] if self.original is not None else []) + self.followups
 
 

@@ -353,7 +353,8 @@ class Edit:
 class Message:
     """A message as the stand-in stores it, with what tests want to check about it.
 
-    ``edits`` lists every PATCH that changed it, with loop-clock timestamps (for cadence checks);
+    ``edits`` lists every edit (the bot's PATCHes, a scripted user's edits) with
+    ``time.monotonic()`` timestamps, the event loop's clock, for cadence checks;
     ``allowed_mentions`` is exactly what the sender asked for, and ``pings`` what would notify.
     """
 

@@ -37,8 +37,20 @@ from .interactions import (
     build_command_data,
     find_command,
 )
-from .model import JSON, Channel, ChannelType, Guild, Member, Message, MessageType, Role, User
-from .permissions import DEFAULT_BOT_PERMISSIONS, NO_PERMISSIONS, Permission
+from .model import (
+    JSON,
+    Channel,
+    ChannelType,
+    Edit,
+    Guild,
+    Member,
+    Message,
+    MessageType,
+    Role,
+    User,
+    iso_timestamp,
+)
+from .permissions import ALL_PERMISSIONS, DEFAULT_BOT_PERMISSIONS, NO_PERMISSIONS, Permission
 from .pointing import point_discord_py_at
 from .ratelimit import RateLimiter
 from .rest import API_PREFIX, Call, RestConfig, RestContext, middleware
@@ -337,7 +349,7 @@ class DiscordStandIn:
     def permissions_for(self, user: User, channel: Channel) -> Permission:
         """What the stand-in computes for ``user`` in ``channel`` (all in DMs)."""
         if channel.guild is None:
-            return Permission(~0)
+            return ALL_PERMISSIONS
         return channel.guild.permissions_for(user, channel)
 
     # -- what users do -------------------------------------------------------------------------
@@ -394,7 +406,8 @@ class DiscordStandIn:
     async def user_edits(self, message: Message, content: str) -> Message:
         """The author edits ``message``; MESSAGE_UPDATE goes to the bot."""
         message.content = content
-        message.edited_timestamp = message.timestamp
+        message.edited_timestamp = iso_timestamp()
+        message.edits.append(Edit(at=time.monotonic(), content=content))
         self._rest.apply_mentions(message)
         self._rest.announce("MESSAGE_UPDATE", message)
         await self._settle()

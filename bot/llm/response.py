@@ -77,7 +77,7 @@ def _as_int(value: object) -> int:
     if isinstance(value, float | str):
         try:
             return int(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             return 0
     return 0
 
@@ -124,10 +124,11 @@ class ReplyAssembler:
 
     @property
     def text(self) -> str:
-        """The reply text so far: the full message if one came, else the joined deltas."""
-        if self._final_text is not None:
-            return self._final_text
-        return "".join(self._parts)
+        """The reply text so far: the full message if one came, else the joined deltas.
+
+        An empty message (as moderation sends) does not hide the deltas already seen.
+        """
+        return self._final_text or "".join(self._parts)
 
     @property
     def trace(self) -> str | None:

@@ -117,3 +117,21 @@ def test_every_single_byte_split_gives_the_same_text() -> None:
     body = _reply_stream(["Grüße, ", "🌊 sailor", " 海"], crlf=True, done=True, with_summary=True)
     for cut in range(len(body) + 1):
         assert assemble(body, [cut]) == ("Grüße, 🌊 sailor 海", "Grüße, 🌊 sailor 海")
+
+
+def test_assembler_tolerates_odd_values() -> None:
+    assembler = ReplyAssembler(trace_id=None, streaming=False)
+    body = json.loads(
+        '{"id": 7, "choices": [{"index": 1, "message": {"content": "other choice"}},'
+        ' {"finish_reason": "stop", "message": {"content": "hi", "name": null}}],'
+        ' "usage": {"total_tokens": "12", "prompt_tokens": Infinity, "completion_tokens": []},'
+        ' "input_sensitive_type": "x", "output_sensitive_type": 42,'
+        ' "base_resp": {"status_code": "0", "status_msg": null}}'
+    )
+    assert assembler.add(body) == ""
+    result = assembler.result()
+    assert (result.text, result.response_id, result.name) == ("hi", None, None)
+    assert (result.usage.total_tokens, result.usage.prompt_tokens) == (12, 0)
+    assert result.flags.output_sensitive_type == 42  # unknown codes pass through raw
+    assert result.flags.input_sensitive_type == 0
+    assert assembler.add([1, 2]) == ""  # not an object: ignored

@@ -179,6 +179,16 @@ async def test_late_output_sensitive_keeps_the_partial_text_apart(
     assert error.flags.output_sensitive_type == 6
 
 
+async def test_empty_blocked_summary_keeps_the_streamed_text_as_partial(
+    raw: RawServer, raw_client: M2HerClient
+) -> None:
+    late = {**summary(""), "output_sensitive": True, "output_sensitive_type": 1}
+    raw.add(RawResponse([sse(chunk("Hello "), chunk("there", finish_reason="stop"), late)]))
+    _, error = await stream_until_error(raw_client, chat_request())
+    assert isinstance(error, errors.OutputBlocked)
+    assert error.partial_text == "Hello there"
+
+
 async def test_late_error_event_raises_its_class_with_partial_text_and_no_retry(
     raw: RawServer, raw_client: M2HerClient
 ) -> None:

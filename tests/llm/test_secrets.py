@@ -6,6 +6,7 @@ import logging
 import socket
 import traceback
 
+import aiohttp
 import pytest
 
 from bot.llm.client import M2HerClient, RetryPolicy, Timeouts
@@ -82,6 +83,21 @@ async def test_key_is_not_in_reprs_or_recorded_headers(
         assert_no_key(repr(recorded))
     for record in caplog.records:
         assert_no_key(record.getMessage())
+
+
+async def test_recorded_headers_redact_the_key_in_any_case(fake_m2her: FakeM2Her) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            fake_m2her.base_url + "/v1/text/chatcompletion_v2",
+            json={"model": "M2-her", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": f"Bearer {TEST_API_KEY}"},
+        ) as response,
+    ):
+        assert (await response.json())["base_resp"]["status_code"] == 0
+    (recorded,) = fake_m2her.requests
+    assert_no_key(repr(recorded))
+    assert "Bearer <redacted>" in recorded.headers.values()
 
 
 async def test_key_is_not_in_a_connection_error(caplog: pytest.LogCaptureFixture) -> None:

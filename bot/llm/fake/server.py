@@ -147,9 +147,10 @@ class FakeM2Her:
             body: Any = json.loads(raw)
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        headers = dict(request.headers)
-        if "Authorization" in headers:
-            headers["Authorization"] = REDACTED
+        headers = {
+            name: REDACTED if name.lower() == "authorization" else value
+            for name, value in request.headers.items()
+        }
         self.requests.append(RecordedRequest(request.path, headers, body))
         call = _Call(request, body, self.stream_variant, self.chunk_chars)
 

@@ -46,13 +46,18 @@ def merge_flags(flags: SensitiveFlags, obj: Mapping[str, Any]) -> SensitiveFlags
     """``flags`` updated with whichever of the five moderation fields ``obj`` carries.
 
     A flag once raised stays raised: a later chunk saying ``false`` does not undo it.
+    A non-zero ``input_sensitive_type`` raises ``input_sensitive`` too, since the
+    documented chunks carry the type without the flag. The output flag needs the
+    explicit ``output_sensitive: true``, because it withholds the whole reply.
     """
     if not any(obj.get(key) for key in _FLAG_FIELDS):
         return flags  # all absent, false or zero: nothing to raise
     input_type = SensitiveType.parse(obj.get("input_sensitive_type", 0))
     output_type = SensitiveType.parse(obj.get("output_sensitive_type", 0))
     return SensitiveFlags(
-        input_sensitive=flags.input_sensitive or obj.get("input_sensitive") is True,
+        input_sensitive=flags.input_sensitive
+        or obj.get("input_sensitive") is True
+        or input_type != SensitiveType.NONE,
         input_sensitive_type=input_type or flags.input_sensitive_type,
         output_sensitive=flags.output_sensitive or obj.get("output_sensitive") is True,
         output_sensitive_type=output_type or flags.output_sensitive_type,

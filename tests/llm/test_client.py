@@ -147,6 +147,17 @@ async def test_input_flag_with_status_zero_is_returned_not_raised(
     assert streamed.flags.input_sensitive_type is SensitiveType.VIOLENCE
 
 
+async def test_input_type_without_the_flag_in_chunks_still_flags_the_input(
+    fake_m2her: FakeM2Her, m2her_client: M2HerClient
+) -> None:
+    # Documented chunks carry input_sensitive_type but not input_sensitive.
+    fake_m2her.stream_variant = StreamVariant.NO_SUMMARY
+    fake_m2her.enqueue(Reply(input_sensitive_type=3))
+    _, streamed = await stream_all(m2her_client, chat_request())
+    assert streamed.flags.input_sensitive
+    assert streamed.flags.input_sensitive_type is SensitiveType.ADVERTISEMENT
+
+
 @pytest.mark.parametrize("streaming", [False, True])
 async def test_output_flag_with_status_zero_raises_output_blocked_with_the_text(
     fake_m2her: FakeM2Her, m2her_client: M2HerClient, streaming: bool

@@ -656,7 +656,12 @@ async def test_interaction_rules_double_ack_and_deadline(pointed: DiscordStandIn
 
 
 class Persona(discord.ui.Modal, title="Your persona"):
-    text: discord.ui.TextInput[discord.ui.Modal] = discord.ui.TextInput(label="Who are you?")
+    text: discord.ui.TextInput[discord.ui.Modal] = discord.ui.TextInput(
+        label="Who are you?", custom_id="persona-text"
+    )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"You are: {self.text.value}", ephemeral=True)
 
 
 class Later(discord.ui.View):
@@ -692,6 +697,10 @@ async def test_modal_deferred_update_original_edits_and_global_commands_in_dms(
         assert in_dm.callback_type is CallbackType.MODAL
         assert in_dm.modal is not None
         assert in_dm.modal["title"] == "Your persona"
+        submitted = await pointed.submit_modal(in_dm, alice, {"persona-text": "a wandering bard"})
+        await pointed.wait_for_response(submitted)
+        assert submitted.original is not None
+        assert submitted.original.content == "You are: a wandering bard"
 
         pinged = await pointed.invoke_command(general, alice, "ping")
         original = await pointed.wait_for_message(general, lambda m: m.content == "pong (edited)")

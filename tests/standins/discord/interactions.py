@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .model import JSON, Channel, Guild, Message, Role, User
+from .permissions import Permission
 
 
 class InteractionType(enum.IntEnum):
     """Interaction kinds (values are Discord's)."""
 
-    PING = 1
     APPLICATION_COMMAND = 2
     MESSAGE_COMPONENT = 3
     AUTOCOMPLETE = 4
@@ -72,6 +72,14 @@ ALLOWED_CALLBACKS: dict[InteractionType, frozenset[CallbackType]] = {
         }
     ),
     InteractionType.AUTOCOMPLETE: frozenset({CallbackType.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT}),
+    InteractionType.MODAL_SUBMIT: frozenset(
+        {
+            CallbackType.CHANNEL_MESSAGE_WITH_SOURCE,
+            CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,
+            CallbackType.DEFERRED_UPDATE_MESSAGE,
+            CallbackType.UPDATE_MESSAGE,
+        }
+    ),
 }
 
 
@@ -123,6 +131,65 @@ class Interaction:
     def replies(self) -> list[Message]:
         """The original response (if any) followed by the follow-ups."""
         return ([self.original] if self.original is not None else []) + self.followups
+
+    def to_payload(self, application_id: int, bot: User) -> JSON:
+        """The INTERACTION_CREATE payload, with the member's and the bot's channel permissions."""
+        channel, guild = self.channel, self.channel.guild
+        payload: JSON = {
+            "id": str(self.id),
+            "application_id": str(application_id),
+            "type": int(self.type),
+            "data": self.data,
+            "channel_id": str(channel.id),
+            "channel": channel.to_payload(),
+            "token": self.token,
+            "version": 1,
+            "locale": "en-US",
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+        }
+        if self.message is not None:
+            payload["message"] = self.message.to_payload()
+        if guild is None:
+            payload.update(
+                user=self.user.to_payload(),
+                context=1,
+                app_permissions="0",
+                authorizing_integration_owners={"1": str(self.user.id)},
+            )
+            return payload
+        member = guild.member(self.user).to_payload()
+        member["permissions"] = str(int(guild.permissions_for(self.user, channel)))
+        payload.update(
+            guild_id=str(guild.id),
+            guild_locale="en-US",
+            member=member,
+            context=0,
+            app_permissions=str(int(guild.permissions_for(bot, channel))),
+            authorizing_integration_owners={"0": str(guild.id)},
+        )
+        return payload
+
+
+def check_command_gates(command: JSON, channel: Channel, user: User) -> None:
+    """Raise ``CommandNotAvailable`` where Discord would not offer ``command`` to ``user``:
+    outside DMs when it is guild-only, without its ``default_member_permissions``, or when it
+    is age-restricted and the channel is not."""
+    guild = channel.guild
+    if guild is None:
+        contexts = command.get("contexts")
+        if command.get("dm_permission") is False or (contexts is not None and 1 not in contexts):
+            raise CommandNotAvailable(f"/{command['name']} is not available in DMs")
+        return
+    required = command.get("default_member_permissions")
+    if required is not None:
+        have = guild.permissions_for(user)
+        if int(required) == 0 or (
+            int(required) & ~int(have) and not have & Permission.ADMINISTRATOR
+        ):
+            raise CommandNotAvailable(f"{user.username} may not use /{command['name']}")
+    if command.get("nsfw") and not channel.nsfw:
+        raise CommandNotAvailable(f"/{command['name']} is age-restricted")
 
 
 def find_command(commands: list[JSON], name: str, command_type: int = 1) -> JSON:

@@ -53,10 +53,8 @@ class MessageType(enum.IntEnum):
 class MessageFlag(enum.IntFlag):
     """Message flags the stand-in sets or reads."""
 
-    SUPPRESS_EMBEDS = 1 << 2
     EPHEMERAL = 1 << 6
     LOADING = 1 << 7
-    SUPPRESS_NOTIFICATIONS = 1 << 12
 
 
 NO_FLAGS = MessageFlag(0)

@@ -35,6 +35,7 @@ from .interactions import (
     Interaction,
     InteractionType,
     build_command_data,
+    check_command_gates,
     find_command,
 )
 from .model import (
@@ -458,6 +459,23 @@ class DiscordStandIn:
             InteractionType.MESSAGE_COMPONENT, message.channel, user, data, message=message
         )
 
+    async def submit_modal(
+        self, opened_by: Interaction, user: User, values: dict[str, str]
+    ) -> Interaction:
+        """``user`` fills in and submits the modal the bot opened in answer to ``opened_by``;
+        ``values`` maps each text input's ``custom_id`` to what was typed."""
+        modal = opened_by.modal
+        if modal is None:
+            raise LookupError("the bot did not answer that interaction with a modal")
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
+            for key, value in values.items()
+        ]
+        data: JSON = {"custom_id": modal["custom_id"], "components": rows}
+        return await self._interact(
+            InteractionType.MODAL_SUBMIT, opened_by.channel, user, data, message=opened_by.message
+        )
+
     # -- waiting -------------------------------------------------------------------------------
 
     async def wait_for(
@@ -621,28 +639,9 @@ class DiscordStandIn:
             command = find_command(scoped, top)
         except CommandNotAvailable:
             command = find_command(application.global_commands, top)
-        self._check_command_gates(command, channel, user)
+        check_command_gates(command, channel, user)
         data = build_command_data(command, path, options, guild=guild, focused=focused)
         return await self._interact(kind, channel, user, data)
-
-    def _check_command_gates(self, command: JSON, channel: Channel, user: User) -> None:
-        guild = channel.guild
-        if guild is None:
-            contexts = command.get("contexts")
-            if command.get("dm_permission") is False or (
-                contexts is not None and 1 not in contexts
-            ):
-                raise CommandNotAvailable(f"/{command['name']} is not available in DMs")
-            return
-        required = command.get("default_member_permissions")
-        if required is not None:
-            have = guild.permissions_for(user)
-            if int(required) == 0 or (
-                int(required) & ~int(have) and not have & Permission.ADMINISTRATOR
-            ):
-                raise CommandNotAvailable(f"{user.username} may not use /{command['name']}")
-        if command.get("nsfw") and not channel.nsfw:
-            raise CommandNotAvailable(f"/{command['name']} is age-restricted")
 
     async def _interact(
         self,
@@ -666,48 +665,11 @@ class DiscordStandIn:
         guild = channel.guild
         self.gateway.dispatch(
             "INTERACTION_CREATE",
-            self._interaction_payload(interaction),
+            interaction.to_payload(self.world.application.id, self.world.bot),
             guild_id=guild.id if guild else None,
         )
         await self._settle()
         return interaction
-
-    def _interaction_payload(self, interaction: Interaction) -> JSON:
-        channel, guild, bot = interaction.channel, interaction.channel.guild, self.world.bot
-        payload: JSON = {
-            "id": str(interaction.id),
-            "application_id": str(self.world.application.id),
-            "type": int(interaction.type),
-            "data": interaction.data,
-            "channel_id": str(channel.id),
-            "channel": channel.to_payload(),
-            "token": interaction.token,
-            "version": 1,
-            "locale": "en-US",
-            "entitlements": [],
-            "attachment_size_limit": 10 * 1024 * 1024,
-        }
-        if interaction.message is not None:
-            payload["message"] = interaction.message.to_payload()
-        if guild is None:
-            payload.update(
-                user=interaction.user.to_payload(),
-                context=1,
-                app_permissions=str(int(Permission(0))),
-            )
-            payload["authorizing_integration_owners"] = {"1": str(interaction.user.id)}
-            return payload
-        member = guild.member(interaction.user).to_payload()
-        member["permissions"] = str(int(guild.permissions_for(interaction.user, channel)))
-        payload.update(
-            guild_id=str(guild.id),
-            guild_locale="en-US",
-            member=member,
-            context=0,
-            app_permissions=str(int(guild.permissions_for(bot, channel))),
-            authorizing_integration_owners={"0": str(guild.id)},
-        )
-        return payload
 
     def _ready_payload(self, session: GatewaySession) -> JSON:
         application = self.world.application

@@ -339,6 +339,11 @@ async def test_blocked_user_is_forbidden(tg: TelegramStandIn, bot: Bot) -> None:
     tg.block(alice, blocked=False)
     await bot.send_message(chat.id, "welcome back")
     assert [m.text for m in chat.bot_messages()] == ["welcome back"]
+    changes = [u.my_chat_member for u in await bot.get_updates(timeout=0)]
+    assert [(c.old_chat_member.status, c.new_chat_member.status) for c in changes if c] == [
+        ("member", "kicked"),
+        ("kicked", "member"),
+    ]
 
 
 async def test_rate_limit_answers_429_with_retry_after() -> None:
@@ -499,6 +504,7 @@ async def test_privacy_mode_hides_plain_group_messages(tg: TelegramStandIn, bot:
     tg.user_says(group, alice, "just chatting")
     tg.user_says(group, alice, "/start@other_bot")
     tg.user_says(group, alice, "/start")
+    tg.user_says(group, bob, "not @troupe_bot2 nor email@troupe_bot")
     tg.user_says(group, bob, "hey @troupe_bot")
     tg.user_says(group, bob, "replying", reply_to=ours.message_id)
     updates = await bot.get_updates(timeout=0)
@@ -540,6 +546,13 @@ async def test_callback_queries_and_answers(tg: TelegramStandIn) -> None:
     async with Bot(tg.token, base_url=tg.base_url) as again:
         with pytest.raises(BadRequest, match=r"(?i)Query is too old"):
             await again.answer_callback_query(query_id)
+        assert menu.buttons == []  # the text edit removed the keyboard
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Again", callback_data="again")]])
+        await again.edit_message_reply_markup(chat.id, menu.message_id, reply_markup=keyboard)
+        query = tg.press(menu, alice, "again")
+        with pytest.raises(BadRequest, match=r"(?i)message_too_long"):
+            await again.answer_callback_query(query, text="x" * 201)
+        assert tg.callback_answer(query) is None
 
 
 async def test_administrators_and_members(tg: TelegramStandIn, bot: Bot) -> None:

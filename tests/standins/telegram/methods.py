@@ -19,6 +19,7 @@ from .world import World
 
 MAX_TEXT_LENGTH = 4096
 MAX_CALLBACK_DATA_BYTES = 64
+MAX_CALLBACK_ANSWER_LENGTH = 200
 CHAT_ACTIONS = frozenset(
     {
         "typing",
@@ -325,6 +326,8 @@ class BotApi:
         answers = self.world.callback_answers
         if query_id not in answers or answers[query_id] is not None:
             raise bad_request(QUERY_INVALID.removeprefix("Bad Request: "))
+        if len(str(params.get("text") or "")) > MAX_CALLBACK_ANSWER_LENGTH:
+            raise bad_request("MESSAGE_TOO_LONG")
         answers[query_id] = dict(params)
         return True
 

@@ -286,9 +286,12 @@ class TelegramStandIn:
         return self.world.add_topic(chat, name, owner)
 
     def block(self, user: User, blocked: bool = True) -> None:
-        """Mark that ``user`` blocked (or, with ``False``, unblocked) the bot: writes to their
-        private chat then fail with 403 "Forbidden: bot was blocked by the user"."""
-        self.world.private_chat(user).blocked = blocked
+        """Let ``user`` block (or, with ``False``, unblock) the bot.
+
+        Writes to their private chat then fail with 403 "Forbidden: bot was blocked by the
+        user", and the bot gets a ``my_chat_member`` update (kicked / member) as on Telegram.
+        """
+        self.push_update(self.world.set_blocked(user, blocked))
 
     def user_says(
         self,

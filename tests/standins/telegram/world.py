@@ -244,6 +244,24 @@ class World:
         }
         return query_id, update
 
+    def set_blocked(self, user: User, blocked: bool) -> JSON:
+        """Record that ``user`` blocked (or unblocked) the bot; return the ``my_chat_member``
+        update Telegram sends the bot about it."""
+        chat = self.private_chat(user)
+        chat.blocked = blocked
+        kicked = {"status": "kicked", "user": self.bot.to_api(), "until_date": 0}
+        member = {"status": "member", "user": self.bot.to_api()}
+        old, new = (member, kicked) if blocked else (kicked, member)
+        return {
+            "my_chat_member": {
+                "chat": chat.to_api(),
+                "from": user.to_api(),
+                "date": int(time.time()),
+                "old_chat_member": old,
+                "new_chat_member": new,
+            }
+        }
+
     def _replied(self, chat: Chat, reply_to: int | Message | None) -> Message | None:
         if reply_to is None:
             return None
@@ -266,7 +284,8 @@ class World:
         reply = message.reply_to
         if reply is not None and reply.sender is self.bot:
             return True
-        return f"@{self.bot.username}".lower() in text.lower()
+        mention = rf"(?<![\w@])@{re.escape(self.bot.username or '')}(?!\w)"
+        return re.search(mention, text, re.IGNORECASE) is not None
 
     def admin_ids(self, chat: Chat) -> list[int]:
         """The chat's administrators' user ids, the creator first and the bot last if admin."""

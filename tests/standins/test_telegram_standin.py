@@ -247,15 +247,16 @@ async def test_json_and_form_bodies_are_both_understood(tg: TelegramStandIn) -> 
 # -- sending, limits and formatting ----------------------------------------------------------
 
 
-async def test_text_limit_is_4096_utf16_units_after_entity_parsing(
+async def test_text_limit_is_4096_characters_after_entity_parsing(
     tg: TelegramStandIn, bot: Bot
 ) -> None:
     chat = tg.private_chat(tg.add_user("Alice"))
     await bot.send_message(chat.id, "<b>" + "a" * 4096 + "</b>", parse_mode=ParseMode.HTML)
     with pytest.raises(BadRequest, match=r"(?i)^Message is too long$"):
         await bot.send_message(chat.id, "a" * 4097)
+    await bot.send_message(chat.id, "😀" * 4096)  # code points count, not UTF-16 units
     with pytest.raises(BadRequest, match=r"(?i)too long"):
-        await bot.send_message(chat.id, "😀" * 2049)  # 2049 characters, 4098 UTF-16 units
+        await bot.send_message(chat.id, "😀" * 4097)
     assert tg.calls[-1].description == "Bad Request: message is too long"
 
 
@@ -268,6 +269,9 @@ async def test_empty_text_and_unknown_chat_are_refused(tg: TelegramStandIn, bot:
     with pytest.raises(BadRequest, match=r"(?i)Chat not found"):
         await bot.send_message(424242, "hello")
     assert tg.calls[-1].description == "Bad Request: chat not found"
+    stranger = tg.add_user("Stranger")  # never opened a private chat with the bot
+    with pytest.raises(Forbidden, match=r"(?i)can't initiate conversation"):
+        await bot.send_message(stranger.id, "hello")
 
 
 async def test_html_parse_errors_are_bad_requests(tg: TelegramStandIn, bot: Bot) -> None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -189,24 +191,45 @@ def _in_transaction(engine: Engine, work: Callable[[Connection], _T], begin: str
             return work(connection)
 
 
+def _use_wal(dbapi_connection: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (a lasting property of the file; a no-op once it is).
+
+    Switching needs the file to itself for a moment: while another connection is creating
+    the same new file, the switch can fail at once, without waiting the busy timeout.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = dbapi_connection.execute("PRAGMA journal_mode=WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            mode = None
+        if mode == ("wal",):
+            return
+        if time.monotonic() > deadline:
+            raise StorageError(f"the SQLite file cannot be switched to WAL mode (it is {mode})")
+        time.sleep(0.01)
+
+
 def _sqlite_engine(url: URL, *, foreign_keys: bool) -> Engine:
     engine = create_sync_engine(url)
     pragmas = (
-        "PRAGMA journal_mode=WAL",
+        f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
         # In WAL mode NORMAL cannot corrupt the file and saves an fsync per commit; a power
         # cut (not a crash of the process) may lose the last commits.
         "PRAGMA synchronous=NORMAL",
-        f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
         f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}",
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         # SQLAlchemy, not the driver, emits BEGIN: the driver would commit DDL behind
         # Alembic's back and start reads outside any transaction.
         dbapi_connection.isolation_level = None
         for pragma in pragmas:
             dbapi_connection.execute(pragma)
+        _use_wal(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:

@@ -46,6 +46,8 @@ def context_options(dialect_name: str) -> dict[str, Any]:
         "target_metadata": Base.metadata,
         # SQLite alters most things by copying the table; batch mode does that for us.
         "render_as_batch": dialect_name == "sqlite",
+        # SQLite's DDL is transactional too, and every upgrade runs inside one transaction.
+        "transactional_ddl": True,
         "compare_type": True,
         "render_item": _render_item,
     }

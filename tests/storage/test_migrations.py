@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
+from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Connection, Integer, MetaData, inspect
 
@@ -134,3 +134,19 @@ def test_alembic_command_line_sees_no_pending_model_changes(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stderr
     assert "No new upgrade operations detected" in result.stdout + result.stderr
+
+
+async def test_autogenerate_writes_plain_sqlalchemy_types(sqlite_url: str) -> None:
+    # Migrations must not import application types that may change after they were written.
+    def render(connection: Connection) -> str:
+        options = context_options(connection.dialect.name)
+        context = MigrationContext.configure(connection, opts=options)
+        script = produce_migrations(context, Base.metadata)
+        assert script.upgrade_ops is not None
+        return render_python_code(script.upgrade_ops, render_item=options["render_item"])
+
+    code = await _on(sqlite_url, render)
+    assert "op.create_table('messages'" in code
+    assert "sa.Column('created_at', sa.DateTime(timezone=True), nullable=False)" in code
+    assert "sa.Column('text', sa.Text(), nullable=False)" in code
+    assert "bot." not in code

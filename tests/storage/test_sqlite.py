@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -89,3 +91,39 @@ async def test_reads_go_on_while_another_process_writes(
         assert time.monotonic() - started < 0.2  # WAL: no waiting for the writer
         connection.execute("ROLLBACK")
     assert message.text == "committed"
+
+
+WRITER = """
+import asyncio, sys
+from bot.storage import NewMessage, open_storage
+
+async def main(url, name):
+    storage = await open_storage(url)
+    conversation = await storage.conversation("discord", "shared", default_character="aria")
+    for i in range(100):
+        await storage.add_message(NewMessage(conversation.id, "user", name, name, f"{name}-{i}"))
+    await storage.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_several_processes_write_to_one_file(sqlite_url: str) -> None:
+    # Each process migrates at start and creates the conversation if it is missing.
+    processes = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", WRITER, sqlite_url, f"p{n}")
+        for n in range(3)
+    ]
+    codes = await asyncio.wait_for(asyncio.gather(*(p.wait() for p in processes)), timeout=60)
+    assert codes == [0, 0, 0]
+
+    storage = await open_storage(sqlite_url, migrate=False)
+    try:
+        conversation = await storage.conversation("discord", "shared", default_character="x")
+        window = await storage.history_window(conversation.id, 1000)
+    finally:
+        await storage.close()
+    assert len(window) == 300
+    for n in range(3):
+        mine = [m.text for m in window if m.author_id == f"p{n}"]
+        assert mine == [f"p{n}-{i}" for i in range(100)]

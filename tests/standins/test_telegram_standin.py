@@ -32,6 +32,7 @@ from telegram.error import (
     EndPointNotFound,
     Forbidden,
     InvalidToken,
+    NetworkError,
     RetryAfter,
 )
 from telegram.ext import (
@@ -240,8 +241,18 @@ async def test_json_and_form_bodies_are_both_understood(tg: TelegramStandIn) -> 
         ) as r:
             assert r.status == 400
     assert [m.text for m in chat.bot_messages()] == ["hi!", "form", "get"]
+    assert tg.internal_errors == []
     assert chat.bot_messages()[0].entities == entities
     assert tg.calls_to("sendMessage")[1].params["disable_notification"] is True
+
+
+async def test_a_fault_inside_the_stand_in_is_a_recorded_500(tg: TelegramStandIn, bot: Bot) -> None:
+    chat = tg.private_chat(tg.add_user("Alice"))
+    chat.messages.append(None)  # type: ignore[arg-type]  # corrupt the model on purpose
+    with pytest.raises(NetworkError, match=r"(?i)internal server error"):
+        await bot.edit_message_text("x", chat.id, 1)
+    assert tg.calls[-1].status == 500
+    assert [type(err) for err in tg.internal_errors] == [AttributeError]
 
 
 # -- sending, limits and formatting ----------------------------------------------------------

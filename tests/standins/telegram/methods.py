@@ -247,7 +247,9 @@ class BotApi:
         message_id = reply.get("message_id", params.get("reply_to_message_id"))
         if message_id is None:
             return None
-        target = chat.message(int(message_id))
+        if not isinstance(message_id, int):
+            raise bad_request("invalid reply_parameters specified")
+        target = chat.message(message_id)
         if target is None or target.deleted:
             if reply.get("allow_sending_without_reply") or params.get(
                 "allow_sending_without_reply"

@@ -182,6 +182,9 @@ class TelegramStandIn:
         )
         #: Every request the bot made, in arrival order.
         self.calls: list[Call] = []
+        #: Exceptions the stand-in itself raised while answering (answered as 500); a test
+        #: that sees one has found a stand-in bug, not an adapter bug.
+        self.internal_errors: list[Exception] = []
         self._handlers = {**self.api.handlers(), **self.updates.handlers()}
         self._method_names = {name.lower(): name for name in self._handlers}
         self._failures: list[_Failure] = []
@@ -325,6 +328,8 @@ class TelegramStandIn:
         update = self.world.user_edits(message, text)
         if update is not None:
             self.push_update(update)
+        else:
+            self.changes.touch()
         return message
 
     def press(self, message: Message, user: User, callback_data: str) -> str:
@@ -440,22 +445,18 @@ class TelegramStandIn:
         :class:`TimeoutError` listing the calls seen.
         """
 
-        def find() -> Call | None:
-            for call in self.calls[since:]:
-                if call.method == method and call.status and (predicate is None or predicate(call)):
-                    return call
-            return None
-
-        found: Call | None = None
+        found: list[Call] = []
 
         def matched() -> bool:
-            nonlocal found
-            found = find()
-            return found is not None
+            found[:] = [
+                call
+                for call in self.calls[since:]
+                if call.method == method and call.status and (predicate is None or predicate(call))
+            ][:1]
+            return bool(found)
 
         await self.wait_until(matched, timeout=timeout, what=f"a {method} call")
-        assert found is not None  # wait_until returned, so matched() found it
-        return found
+        return found[0]
 
     async def wait_until(
         self,
@@ -488,6 +489,10 @@ class TelegramStandIn:
             call.status, call.description = err.error_code, err.description
             call.retry_after = err.retry_after
             body = err.to_api()
+        except Exception as err:  # a stand-in bug: answer like a failing server, keep the error
+            self.internal_errors.append(err)
+            call.status, call.description = 500, "Internal Server Error"
+            body = {"ok": False, "error_code": 500, "description": call.description}
         else:
             call.status, call.result = 200, result
             body = {"ok": True, "result": result}

@@ -172,6 +172,10 @@ async def test_plain_json_gateway_hello_identify_heartbeat(standin: DiscordStand
         assert ready["d"]["resume_gateway_url"] == standin.gateway_url
         created = await ws.receive_json(timeout=2)
         assert (created["t"], created["d"]["id"]) == ("GUILD_CREATE", str(guild.id))
+        assert len(standin.gateway.sessions) == 1
+        await ws.close(code=1000)
+    # A clean close ends the session; any other code would leave it open for RESUME.
+    await standin.wait_for(lambda: not standin.gateway.sessions, timeout=2)
 
 
 async def test_zlib_stream_frames_end_with_a_sync_flush(standin: DiscordStandIn):
@@ -890,6 +894,26 @@ async def test_reconnect_and_dropped_socket_resume_without_losing_events(pointed
         assert message.content == "said while you were away"
         assert pointed.gateway.ready_sessions == [session]
         assert len(pointed.gateway.identify_payloads) == 1
+
+
+async def test_a_restarted_bot_identifies_afresh_and_sees_the_same_world(pointed: DiscordStandIn):
+    _, general, alice = world(pointed)
+    async with running(make_client(), pointed) as client:
+        await general_channel(client, general.id).send("before the restart")
+    await pointed.wait_for(lambda: not pointed.gateway.ready_sessions, timeout=2)
+
+    await pointed.user_says(general, alice, "while the bot was down")
+    received: asyncio.Queue[discord.Message] = asyncio.Queue()
+    restarted = make_client()
+    restarted.event(_queue_into(received, "on_message"))
+    async with running(restarted, pointed):
+        channel = general_channel(restarted, general.id)
+        history = [m.content async for m in channel.history(oldest_first=True)]
+        assert history == ["before the restart", "while the bot was down"]
+        await pointed.user_says(general, alice, "welcome back")
+        assert (await asyncio.wait_for(received.get(), 2)).content == "welcome back"
+        assert len(pointed.gateway.ready_sessions) == 1
+    assert len(pointed.gateway.identify_payloads) == 2
 
 
 async def test_member_chunk_request_is_answered(pointed: DiscordStandIn):

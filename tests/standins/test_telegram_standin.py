@@ -8,11 +8,15 @@ checked end to end.
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from telegram import (
     Bot,
     BotCommand,
@@ -45,7 +49,13 @@ from telegram.ext import (
     filters,
 )
 
-from tests.standins.telegram import RateLimit, TelegramStandIn, utf16_len
+from tests.standins.telegram import (
+    RateLimit,
+    TelegramStandIn,
+    parse_html,
+    parse_markdown_v2,
+    utf16_len,
+)
 from tests.standins.telegram.formatting import ParseError, check_entities, format_text
 
 WAIT = 5.0
@@ -778,3 +788,47 @@ def test_html_attribute_values_may_contain_angle_brackets() -> None:
     text, entities = format_text('<a href="https://x.org/?q=a>b">l</a>', "HTML", None)
     assert text == "l"
     assert entities[0]["url"] == "https://x.org/?q=a>b"
+
+
+# -- properties of the parsers ---------------------------------------------------------------
+
+_PLAIN = st.text(
+    alphabet=st.characters(exclude_categories=["Cs", "Cc"], include_characters="\n"), max_size=40
+)
+_STYLES = {
+    "bold": ("<b>", "</b>", "*"),
+    "italic": ("<i>", "</i>", "_"),
+    "code": ("<code>", "</code>", "`"),
+}
+
+
+def _escape_v2(text: str) -> str:
+    return re.sub(r"([_*\[\]()~`>#+\-=|{}.!\\])", r"\\\1", text)
+
+
+@given(_PLAIN)
+def test_escaped_text_survives_both_parse_modes_unchanged(text: str) -> None:
+    assert parse_html(html.escape(text, quote=False)) == (text, [])
+    assert parse_markdown_v2(_escape_v2(text)) == (text, [])
+
+
+@given(st.lists(st.tuples(st.sampled_from([None, *_STYLES]), _PLAIN.filter(bool)), max_size=6))
+def test_html_and_markdown_v2_agree_on_entities_in_utf16_units(
+    pieces: list[tuple[str | None, str]],
+) -> None:
+    html_source, v2_source, expected, offset = "", "", [], 0
+    for style, text in pieces:
+        if style is None:
+            html_source += html.escape(text, quote=False)
+            v2_source += _escape_v2(text)
+        else:
+            start, end, mark = _STYLES[style]
+            html_source += start + html.escape(text, quote=False) + end
+            # Inside code only ` and \ are escaped; elsewhere every reserved character is.
+            inner = re.sub(r"([`\\])", r"\\\1", text) if style == "code" else _escape_v2(text)
+            v2_source += mark + inner + mark
+            expected.append({"type": style, "offset": offset, "length": utf16_len(text)})
+        offset += utf16_len(text)
+    plain = "".join(text for _, text in pieces)
+    assert parse_html(html_source) == (plain, expected)
+    assert parse_markdown_v2(v2_source) == (plain, expected)

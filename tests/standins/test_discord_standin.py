@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import time
 import zlib
@@ -322,6 +323,8 @@ async def test_content_limits_unknown_messages_and_deletes(pointed: DiscordStand
         assert "2000" in json.dumps(pointed.calls[-1].response)
         exact = await channel.send("x" * 2000)
         assert len(pointed.world.messages[exact.id].content) == 2000
+        with_file = await channel.send("notes", file=discord.File(io.BytesIO(b"data"), "a.txt"))
+        assert pointed.world.messages[with_file.id].content == "notes"  # multipart payload_json
 
         with pytest.raises(discord.HTTPException) as empty:
             await client.http.send_message(
@@ -970,8 +973,19 @@ async def test_world_changes_after_ready_are_announced(pointed: DiscordStandIn):
         await pointed.wait_for(lambda: client.get_guild(new_guild.id) is not None, timeout=2)
 
 
-async def test_unknown_routes_are_404_and_listed(pointed: DiscordStandIn):
+async def test_unknown_routes_bad_json_and_missing_token(pointed: DiscordStandIn):
+    _, general, _ = world(pointed)
     async with running(make_client(), pointed) as client:
         with pytest.raises(discord.NotFound):
             await client.fetch_stage_instance(1)
     assert [c.path for c in pointed.unhandled_calls] == ["/stage-instances/1"]
+
+    url = f"{pointed.api_base_url}/channels/{general.id}/messages"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={"content": "who am I?"}) as anonymous:
+            assert anonymous.status == 401
+        auth = {"Authorization": f"Bot {pointed.token}", "Content-Type": "application/json"}
+        async with http.post(url, data=b"{not json", headers=auth) as garbled:
+            assert garbled.status == 400
+            assert (await garbled.json())["code"] == 50109
+    assert not pointed.bot_messages(general)

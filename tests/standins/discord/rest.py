@@ -8,9 +8,10 @@ events), and through ``middleware``, which authenticates, rate-limits and record
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -131,9 +132,13 @@ class RestContext:
         if request.content_type.startswith("multipart/"):
             form = await request.post()
             raw = form.get("payload_json")
-            return json.loads(str(raw)) if raw is not None else {}
-        text = await request.text()
-        return json.loads(text) if text else {}
+            text = str(raw) if raw is not None else ""
+        else:
+            text = await request.text()
+        try:
+            return json.loads(text) if text else {}
+        except ValueError:
+            raise ApiError(400, 50109, "The request body contains invalid JSON.") from None
 
     def channel(self, request: web.Request) -> Channel:
         """The channel named by ``{channel_id}``."""
@@ -320,9 +325,7 @@ def middleware(ctx: RestContext) -> Middleware:
         )
         response = await _respond(ctx, request, handler, route)
         body = getattr(response, "text", None)
-        ctx.calls.append(
-            Call(**{**call.__dict__, "status": response.status, "response": _loads(body or "")})
-        )
+        ctx.calls.append(replace(call, status=response.status, response=_loads(body or "")))
         ctx.on_change()
         return response
 
@@ -337,7 +340,7 @@ async def _respond(
     token_in_path = any(marker in route for marker in _TOKEN_IN_PATH)
     if not token_in_path:
         auth = request.headers.get("Authorization", "")
-        if auth != f"Bot {ctx.config.token}":
+        if not secrets.compare_digest(auth, f"Bot {ctx.config.token}"):
             return ApiError(401, 0, "401: Unauthorized").to_response()
     verdict = ctx.limiter.check(route, _major(request))
     if verdict.limited:

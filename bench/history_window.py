@@ -85,8 +85,13 @@ def _insert_messages(rows: list[dict[str, Any]], connection: Connection) -> None
     connection.execute(insert(MessageRow), rows)
 
 
-async def _fill_large(url: str, total: int) -> int:
-    """Store ``total`` messages; returns the id of the conversation holding a tenth of them."""
+async def fill_messages(url: str, total: int) -> int:
+    """Store ``total`` messages in bulk in the (new) database at ``url``.
+
+    A tenth go to one conversation, whose id is returned; the rest are spread over 1,000
+    others, and one in ten is flagged. Other benchmarks (``bench/turn.py``) may reuse this:
+    ``from history_window import fill_messages``.
+    """
     await migrate_url(parse_url(url))
     database = open_database(parse_url(url))
     now = datetime.now(UTC)
@@ -138,7 +143,7 @@ async def main(total: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="troupe-bench-") as folder:
         large_url = f"sqlite:///{folder}/large.sqlite3"
         started = time.perf_counter()
-        measured = await _fill_large(large_url, total)
+        measured = await fill_messages(large_url, total)
         fill_s = time.perf_counter() - started
         large = await open_storage(large_url, migrate=False)
         assert len(await large.history_window(measured, WINDOW)) == WINDOW

@@ -97,7 +97,7 @@ class Database(Protocol):
         ...
 
     async def dispose(self) -> None:
-        """Close every connection."""
+        """Close every connection; later calls of :meth:`read` and :meth:`write` fail."""
         ...
 
 
@@ -122,6 +122,7 @@ class AsyncDatabase:
     def __init__(self, url: URL) -> None:
         self.url = url
         self._engine: AsyncEngine = create_async_engine(url)
+        self._closed = False
 
     @property
     def dialect_name(self) -> str:
@@ -131,10 +132,13 @@ class AsyncDatabase:
         return await self.write(work)
 
     async def write(self, work: Callable[[Connection], _T]) -> _T:
+        if self._closed:
+            raise StorageError("the storage is closed")
         async with _translated_errors(self.url), self._engine.begin() as connection:
             return await connection.run_sync(work)
 
     async def dispose(self) -> None:
+        self._closed = True
         await self._engine.dispose()
 
 
@@ -148,6 +152,7 @@ class SQLiteDatabase:
         self._engine = _sqlite_engine(url, foreign_keys=foreign_keys)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="troupe-sqlite-writer")
         self._readers = ThreadPoolExecutor(_SQLITE_READERS, thread_name_prefix="troupe-sqlite")
+        self._closed = False
 
     @property
     def dialect_name(self) -> str:
@@ -162,12 +167,17 @@ class SQLiteDatabase:
     async def _run(
         self, threads: ThreadPoolExecutor, work: Callable[[Connection], _T], begin: str
     ) -> _T:
+        if self._closed:
+            raise StorageError("the storage is closed")
         transaction = functools.partial(_in_transaction, self._engine, work, begin)
         async with _translated_errors(self.url):
             return await asyncio.get_running_loop().run_in_executor(threads, transaction)
 
     async def dispose(self) -> None:
-        # Let queued work finish first: the writer thread takes jobs in order.
+        if self._closed:
+            return
+        self._closed = True
+        # Work already queued finishes first: the writer thread takes jobs in order.
         await asyncio.get_running_loop().run_in_executor(self._writer, self._engine.dispose)
         self._writer.shutdown(wait=False)
         self._readers.shutdown(wait=False)

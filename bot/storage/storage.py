@@ -116,6 +116,8 @@ class Storage:
     Create it with :func:`open_storage`; close it with :meth:`close`. Safe to share between
     any number of concurrent tasks. Every method raises
     :class:`~bot.storage.errors.StorageError` (never a driver error) when the database fails.
+    A method is one transaction: it happens entirely or not at all. Cancelling the calling
+    task does not cancel a transaction already under way; it completes, unobserved.
     """
 
     def __init__(self, database: Database) -> None:

@@ -17,6 +17,7 @@ from bot.storage import (
     StorageError,
     StoredMessage,
     UsageTotals,
+    open_storage,
 )
 
 
@@ -474,8 +475,6 @@ async def test_concurrent_writes_lose_nothing_and_keep_order(storage: Storage) -
 
 
 async def test_everything_survives_a_restart(database_url: str) -> None:
-    from bot.storage import open_storage
-
     first = await open_storage(database_url)
     conversation = await first.conversation("discord", "c1", default_character="aria")
     await first.bind_character(conversation.id, "captain")
@@ -499,3 +498,11 @@ async def test_everything_survives_a_restart(database_url: str) -> None:
         assert (await second.usage_totals(platform="discord")).calls == 1
     finally:
         await second.close()
+
+
+async def test_a_closed_storage_says_so(database_url: str) -> None:
+    storage = await open_storage(database_url)
+    await storage.close()
+    await storage.close()  # closing twice is fine
+    with pytest.raises(StorageError, match="closed"):
+        await storage.conversation("discord", "c1", default_character="aria")

@@ -300,7 +300,7 @@ async def test_edits_are_recorded_with_times_and_foreign_edits_refused(pointed: 
         stored = pointed.world.messages[sent.id]
         assert stored.content == "final"
         assert [e.content for e in stored.edits] == ["draft two", "final"]
-        assert before <= stored.edits[0].at <= stored.edits[1].at
+        assert stored.created_at <= before <= stored.edits[0].at <= stored.edits[1].at
         assert [c.json["content"] for c in pointed.calls_to(EDIT, general)] == [
             "draft two",
             "final",

@@ -135,11 +135,6 @@ class Member:
     nick: str | None = None
     joined_at: str = field(default_factory=iso_timestamp)
 
-    @property
-    def display_name(self) -> str:
-        """What Discord shows: nickname, else global name, else username."""
-        return self.nick or self.user.global_name or self.user.username
-
     def to_payload(self, *, with_user: bool = True) -> JSON:
         """Discord's guild member object (messages carry it without ``user``)."""
         payload: JSON = {
@@ -353,7 +348,8 @@ class Message:
 
     ``edits`` lists every edit (the bot's PATCHes, a scripted user's edits) with
     ``time.monotonic()`` timestamps, the event loop's clock, for cadence checks;
-    ``allowed_mentions`` is exactly what the sender asked for, and ``pings`` what would notify.
+    ``allowed_mentions`` is exactly what the sender asked for, and ``pings`` what would notify;
+    ``created_at`` is ``time.monotonic()`` when it was posted (first visible text).
     """
 
     id: int

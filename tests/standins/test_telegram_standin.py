@@ -40,6 +40,7 @@ from telegram.error import (
     RetryAfter,
 )
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -326,6 +327,20 @@ async def test_html_parse_errors_are_bad_requests(tg: TelegramStandIn, bot: Bot)
     assert sent.entities[2].language == "python"
 
 
+async def test_user_mentions_carry_the_whole_user(tg: TelegramStandIn, bot: Bot) -> None:
+    alice = tg.add_user("Alice", "alice")
+    chat = tg.private_chat(alice)
+    sent = await bot.send_message(
+        chat.id,
+        f'Hi <a href="tg://user?id={alice.id}">Alice</a> and <a href="tg://user?id=5">ghost</a>',
+        parse_mode=ParseMode.HTML,
+    )
+    assert sent.text == "Hi Alice and ghost"
+    assert [(e.type, e.user.username if e.user else None) for e in sent.entities] == [
+        ("text_mention", "alice")
+    ]
+
+
 async def test_markdown_v2_requires_escaping(tg: TelegramStandIn, bot: Bot) -> None:
     chat = tg.private_chat(tg.add_user("Alice"))
     with pytest.raises(BadRequest, match=r"(?i)Character '\.' is reserved"):
@@ -390,6 +405,26 @@ async def test_rate_limit_answers_429_with_retry_after() -> None:
         assert "Retry in 3 seconds" in str(in_group.value)
         assert tg.calls[-1].description == "Too Many Requests: retry after 3"
         assert [m.text for m in private.bot_messages()] == ["one"]
+
+
+async def test_ptb_rate_limiter_waits_out_a_429_and_retries() -> None:
+    limit = RateLimit(private_rate=1.0, private_burst=1)
+    async with TelegramStandIn(rate_limit=limit) as tg:
+        app = (
+            ApplicationBuilder()
+            .token(tg.token)
+            .base_url(tg.base_url)
+            .rate_limiter(AIORateLimiter(max_retries=1))
+            .build()
+        )
+        chat = tg.private_chat(tg.add_user("Alice"))
+        async with app:
+            await app.bot.send_message(chat.id, "one")
+            await app.bot.send_message(chat.id, "two")  # 429, slept on, then sent
+        sends = tg.calls_to("sendMessage")
+        assert [(c.status, c.retry_after) for c in sends] == [(200, None), (429, 1), (200, None)]
+        assert sends[2].at - sends[1].at >= 1.0
+        assert [m.text for m in chat.bot_messages()] == ["one", "two"]
 
 
 async def test_injected_failures_hit_only_their_method_and_chat(

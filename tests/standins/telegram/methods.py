@@ -177,7 +177,22 @@ class BotApi:
         # UTF-16 units, and refused 4,097); entity offsets, unlike it, are in UTF-16 units.
         if len(plain) > MAX_TEXT_LENGTH:
             raise bad_request("message is too long")
-        return plain, entities
+        return plain, self._resolve_mentions(entities)
+
+    def _resolve_mentions(self, entities: list[JSON]) -> list[JSON]:
+        """Give ``text_mention`` entities the full user, as Telegram does; a mention of an
+        account the bot cannot know is dropped (the text stays, unlinked)."""
+        resolved: list[JSON] = []
+        for entity in entities:
+            if entity["type"] == "text_mention":
+                mentioned = entity["user"]
+                user_id = mentioned.get("id") if isinstance(mentioned, dict) else None
+                user = self.world.find_user(user_id) if isinstance(user_id, int) else None
+                if user is None:
+                    continue
+                entity = {**entity, "user": user.to_api()}
+            resolved.append(entity)
+        return resolved
 
     def _thread(self, chat: Chat, params: JSON) -> int | None:
         thread_id = as_int(params, "message_thread_id")

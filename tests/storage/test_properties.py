@@ -1,7 +1,8 @@
 """Property: after any sequence of message operations, the history window matches a plain model.
 
 The model is a Python list; the operations are those the conversation manager and the
-platform adapters perform (add, flag, set the platform id, edit, delete, reset).
+platform adapters perform (add, flag, set the platform id, edit, delete, reset). Texts are any
+Unicode, NUL and lone surrogates included (stored as U+FFFD).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.storage import NewMessage, open_storage, upgrade
+from bot.storage.columns import storable_text
 
 
 @dataclass
@@ -53,7 +55,7 @@ async def _check(url: str, ops: list[tuple[object, ...]], limits: list[int]) -> 
                 stored = await storage.add_message(
                     NewMessage(conversation.id, role, "u", "U", text)  # type: ignore[arg-type]
                 )
-                model.append(Modelled(stored.id, text))
+                model.append(Modelled(stored.id, storable_text(text)))
             elif kind == "flag" and model:
                 target = model[int(str(op[1])) % len(model)]
                 await storage.flag_message(target.id, 5)
@@ -66,7 +68,7 @@ async def _check(url: str, ops: list[tuple[object, ...]], limits: list[int]) -> 
                 edited = await storage.edit_message(conversation.id, str(op[1]), str(op[2]))
                 matching = [m for m in model if m.shown_as == op[1]]
                 for message in matching:
-                    message.text = str(op[2])
+                    message.text = storable_text(str(op[2]))
                 assert edited == bool(matching)
             elif kind == "delete":
                 deleted = await storage.delete_message(conversation.id, str(op[1]))
@@ -88,9 +90,20 @@ async def _check(url: str, ops: list[tuple[object, ...]], limits: list[int]) -> 
 @settings(
     max_examples=40,
     deadline=None,
+    derandomize=True,  # the same examples on every run
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(ops=operations, limits=st.lists(st.integers(0, 30), min_size=1, max_size=3))
+@example(
+    ops=[
+        ("add", "user", "a\x00b"),
+        ("add", "assistant", "b"),
+        ("show", 1, "p1"),
+        ("edit", "p1", "\ud800"),
+        ("flag", 0),
+    ],
+    limits=[0, 1, 5],
+)
 def test_history_window_matches_a_list_model(
     tmp_path: Path, ops: list[tuple[object, ...]], limits: list[int]
 ) -> None:

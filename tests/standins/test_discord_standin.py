@@ -386,6 +386,42 @@ async def test_permissions_from_roles_and_overwrites_are_enforced(pointed: Disco
         await general_channel(client, hidden.id).send("admin sees all")
 
 
+async def test_discord_py_computes_the_permissions_the_stand_in_enforces(pointed: DiscordStandIn):
+    guild, general, alice = world(pointed)
+    mods = pointed.create_role(guild, "Mods", Permission.MANAGE_WEBHOOKS)
+    pointed.set_member_roles(guild, alice, [mods])
+    quiet = pointed.create_text_channel(guild, "quiet")
+    staff = pointed.create_text_channel(guild, "staff")
+    bot_role = next(r for r in guild.roles.values() if r.bot_id == pointed.bot.id)
+    pointed.set_overwrite(quiet, guild.everyone, deny=Permission.SEND_MESSAGES)
+    pointed.set_overwrite(quiet, bot_role, deny=Permission.MANAGE_WEBHOOKS)
+    pointed.set_overwrite(staff, guild.everyone, deny=Permission.VIEW_CHANNEL)
+    pointed.set_overwrite(staff, alice, allow=Permission.VIEW_CHANNEL)
+    mask = (
+        Permission.VIEW_CHANNEL
+        | Permission.SEND_MESSAGES
+        | Permission.READ_MESSAGE_HISTORY
+        | Permission.MANAGE_WEBHOOKS
+        | Permission.MANAGE_MESSAGES
+        | Permission.SEND_MESSAGES_IN_THREADS
+    )
+    intents = discord.Intents.default()
+    intents.members = True
+    client = discord.Client(
+        intents=intents, guild_ready_timeout=0.05, http_trace=loopback_only_trace()
+    )
+    async with running(client, pointed):
+        seen = client.get_guild(guild.id)
+        assert seen is not None
+        for user in (pointed.bot, alice):
+            member = seen.get_member(user.id)
+            assert member is not None
+            for channel in (general, quiet, staff):
+                theirs = general_channel(client, channel.id).permissions_for(member).value
+                ours = pointed.permissions_for(user, channel)
+                assert theirs & mask == ours & mask, (user.username, channel.name)
+
+
 async def test_typing_history_and_guild_member_lookups(pointed: DiscordStandIn):
     guild, general, alice = world(pointed)
     for text in ("one", "two", "three"):

@@ -1,0 +1,296 @@
+"""Benchmark one conversation turn through the manager against a floor measured in the same run.
+
+Run: ``.venv/bin/python bench/turn.py``. The fake M2-her answers at once from a child process
+(the real API is elsewhere too); the manager writes to a real SQLite file and replies into a
+null ``ReplySink``.
+
+The floor of one turn is one bare aiohttp POST of the same request body to the same fake
+(the stream read to the end) plus one raw ``sqlite3`` insert + commit, with the same pragmas
+as Troupe's storage. Figures:
+
+* ``p50_ratio`` / ``p99_ratio``: turn latency over floor latency, one conversation at a time
+  (target p50 <= 2);
+* ``p50_ratio_100`` / ``p99_ratio_100``: the same with 100 conversations talking at once
+  (the floor is run with the same concurrency);
+* ``turns_per_s_1000``: turns per second with 1,000 conversations at once (target >= 300);
+* ``history_ratio``: the turn in a conversation holding 1,000,000 stored messages over the
+  same turn in one holding 100 (target <= 1.2).
+
+The last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.characters.loader import load_characters
+from bot.characters.prompt import HistoryEntry, build_prompt
+from bot.characters.schema import Character
+from bot.conversation.incoming import ConversationKey, Incoming
+from bot.conversation.manager import ConversationManager, ManagerSettings, TurnStatus
+from bot.llm.client import M2HerClient
+from bot.llm.fake import FakeM2Her
+from bot.storage import open_storage
+
+KEY = "sk-bench"
+PATH = "/v1/text/chatcompletion_v2"
+CHARACTERS = Path(__file__).resolve().parents[1] / "characters"
+#: The window each turn loads; equal for every scenario so only the stored volume differs.
+HISTORY_LIMIT = 40
+BIG_HISTORY = 1_000_000
+SMALL_HISTORY = 100
+
+
+class NullSink:
+    """A ReplySink that drops everything."""
+
+    async def begin(self, character: Character) -> None:
+        pass
+
+    async def delta(self, text: str) -> None:
+        pass
+
+    async def finish(self, text: str) -> Sequence[str]:
+        return ()
+
+    async def retract(self, replacement: str | None = None) -> None:
+        pass
+
+    async def notice(self, text: str) -> None:
+        pass
+
+
+def serve() -> None:
+    """Child process: a fake M2-her with no rate limit; prints its URL, stops at stdin EOF."""
+
+    async def run() -> None:
+        async with FakeM2Her(api_key=KEY, rpm=10**9, tpm=10**12) as fake:
+            print(fake.base_url, flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+    asyncio.run(run())
+
+
+def percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+class Floor:
+    """One bare aiohttp POST of ``body`` plus one raw sqlite3 insert + commit."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, body: Any, path: Path) -> None:
+        self._session = session
+        self._url = url
+        self._body = body
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, c INT, x TEXT)")
+
+    async def __call__(self, n: int) -> None:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with self._session.post(self._url, json=self._body, headers=headers) as response:
+            await response.read()
+        self._db.execute("BEGIN")
+        self._db.execute("INSERT INTO t (c, x) VALUES (?, ?)", (n, "floor message text"))
+        self._db.execute("COMMIT")
+
+
+async def timed_rounds(
+    action: Callable[[int, int], Awaitable[None]], workers: int, rounds: int
+) -> tuple[list[float], float]:
+    """Run ``action(worker, round)`` ``rounds`` times in each of ``workers`` tasks."""
+    latencies: list[float] = []
+
+    async def worker(w: int) -> None:
+        for r in range(rounds):
+            started = time.perf_counter()
+            await action(w, r)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(workers)))
+    return latencies, time.perf_counter() - started
+
+
+def fill_history(database: Path, conversation_id: int, count: int) -> None:
+    """Store ``count`` alternating messages in one conversation, straight through sqlite3."""
+    now = datetime.now(UTC).isoformat(sep=" ")
+    db = sqlite3.connect(database)
+    rows = (
+        (
+            conversation_id,
+            "user" if i % 2 == 0 else "assistant",
+            "sam" if i % 2 == 0 else "character:aria",
+            "Sam" if i % 2 == 0 else "Aria",
+            f"old message {i}",
+            None if i % 2 == 0 else "aria",
+            now,
+        )
+        for i in range(count)
+    )
+    db.executemany(
+        "INSERT INTO messages (conversation_id, role, author_id, author_name, text,"
+        " character_id, created_at, input_flagged, input_sensitive_type, edited)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0)",
+        rows,
+    )
+    db.commit()
+    db.close()
+
+
+async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
+    database = workdir / "turn.sqlite3"
+    storage = await open_storage(f"sqlite+aiosqlite:///{database}")
+    characters = load_characters(CHARACTERS)
+    settings = ManagerSettings(default_character="aria", history_limit=HISTORY_LIMIT)
+    figures: dict[str, Any] = {}
+    async with (
+        M2HerClient(KEY, base_url=base_url) as client,
+        aiohttp.ClientSession() as session,
+    ):
+        manager = ConversationManager(
+            storage=storage, characters=characters, client=client, settings=settings
+        )
+        sink = NullSink()
+
+        async def turn(chat: str, n: int) -> None:
+            incoming = Incoming(
+                key=ConversationKey("bench", chat),
+                author_id="sam",
+                author_name="Sam",
+                text=f"Message number {n}: how is the lighthouse tonight?",
+                is_direct=True,
+            )
+            outcome = await manager.handle(incoming, sink)
+            assert outcome.status is TurnStatus.ANSWERED, outcome
+
+        # Warm up, and take a typical request body for the floor.
+        for n in range(30):
+            await turn("warm-up", n)
+        body = typical_request_body(manager.default_character)
+        floor = Floor(session, base_url + PATH, body, workdir / "floor.sqlite3")
+        for n in range(30):
+            await floor(n)
+
+        async def floor_action(w: int, r: int) -> None:
+            await floor(r)
+
+        for workers, rounds, suffix in ((1, 400, ""), (100, 6, "_100")):
+
+            async def turn_action(w: int, r: int, suffix: str = suffix) -> None:
+                await turn(f"c{suffix}-{w}", r)
+
+            floor_lat, _ = await timed_rounds(floor_action, workers, rounds)
+            turn_lat, _ = await timed_rounds(turn_action, workers, rounds)
+            figures[f"floor_p50_ms{suffix}"] = statistics.median(floor_lat) * 1e3
+            figures[f"turn_p50_ms{suffix}"] = statistics.median(turn_lat) * 1e3
+            figures[f"p50_ratio{suffix}"] = statistics.median(turn_lat) / statistics.median(
+                floor_lat
+            )
+            figures[f"p99_ratio{suffix}"] = percentile(turn_lat, 0.99) / percentile(floor_lat, 0.99)
+
+        async def thousand(w: int, r: int) -> None:
+            await turn(f"k-{w}", r)
+
+        turns, elapsed = await timed_rounds(thousand, 1000, 3)
+        figures["turns_per_s_1000"] = len(turns) / elapsed
+
+        # The same turn with 100 vs 1,000,000 messages stored in the conversation.
+        small = await storage.conversation("bench", "small", default_character="aria")
+        big = await storage.conversation("bench", "big", default_character="aria")
+        await storage.close()
+        fill_history(database, small.id, SMALL_HISTORY)
+        started = time.perf_counter()
+        fill_history(database, big.id, BIG_HISTORY)
+        figures["fill_1m_s"] = time.perf_counter() - started
+        storage = await open_storage(f"sqlite+aiosqlite:///{database}")
+        manager = ConversationManager(
+            storage=storage, characters=characters, client=client, settings=settings
+        )
+        small_lat: list[float] = []
+        big_lat: list[float] = []
+        for n in range(200):  # interleaved, so drift hits both alike
+            for chat, samples in (("small", small_lat), ("big", big_lat)):
+                started = time.perf_counter()
+                await turn(chat, n)
+                samples.append(time.perf_counter() - started)
+        figures["turn_p50_ms_100_stored"] = statistics.median(small_lat) * 1e3
+        figures["turn_p50_ms_1m_stored"] = statistics.median(big_lat) * 1e3
+        figures["history_ratio"] = statistics.median(big_lat) / statistics.median(small_lat)
+        await storage.close()
+    return figures
+
+
+def typical_request_body(character: Character) -> Any:
+    """The body of a turn's request once the conversation fills its window."""
+    history = [
+        HistoryEntry("user" if i % 2 == 0 else "assistant", "Sam", f"earlier line {i}")
+        for i in range(HISTORY_LIMIT - 1)
+    ]
+    history.append(HistoryEntry("user", "Sam", "Message number 1: how is the lighthouse?"))
+    prompt = build_prompt(character, history, user_name="Sam")
+    return prompt.request.to_wire(stream=True)
+
+
+async def main() -> dict[str, Any]:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--serve",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    try:
+        base_url = (await asyncio.wait_for(child.stdout.readline(), 30)).decode().strip()
+        with tempfile.TemporaryDirectory() as workdir:
+            figures = await measure(base_url, Path(workdir))
+    finally:
+        child.stdin.close()
+        await asyncio.wait_for(child.wait(), 10)
+    figures["targets"] = {
+        "p50_ratio": "<= 2",
+        "turns_per_s_1000": ">= 300",
+        "history_ratio": "<= 1.2",
+    }
+    return figures
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        serve()
+    else:
+        results = asyncio.run(main())
+        print(
+            f"one conversation: turn p50 {results['turn_p50_ms']:.2f} ms vs floor "
+            f"{results['floor_p50_ms']:.2f} ms (p50 x{results['p50_ratio']:.2f}, "
+            f"p99 x{results['p99_ratio']:.2f})"
+        )
+        print(
+            f"100 conversations: turn p50 {results['turn_p50_ms_100']:.2f} ms vs floor "
+            f"{results['floor_p50_ms_100']:.2f} ms (p50 x{results['p50_ratio_100']:.2f}, "
+            f"p99 x{results['p99_ratio_100']:.2f})"
+        )
+        print(f"1,000 conversations: {results['turns_per_s_1000']:.0f} turns/s")
+        print(
+            f"history: {results['turn_p50_ms_1m_stored']:.2f} ms with 1,000,000 stored vs "
+            f"{results['turn_p50_ms_100_stored']:.2f} ms with 100 "
+            f"(x{results['history_ratio']:.2f})"
+        )
+        rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
+        print(json.dumps(rounded))

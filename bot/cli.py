@@ -1,0 +1,159 @@
+"""The ``troupe`` command (also ``python -m bot``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot import __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``troupe`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("TROUPE_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="troupe", description="AI characters on Discord and Telegram, powered by M2-her."
+    )
+    parser.add_argument("--version", action="version", version=f"troupe {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run the bot (the terminal chat while no platform token is set)"
+    )
+    run.set_defaults(handler=_run)
+
+    chat = commands.add_parser("chat", help="chat with a character in this terminal")
+    chat.add_argument("character", nargs="?", help="file name without .yaml, or the name")
+    chat.add_argument("--user", default=os.environ.get("USER") or "User", help="your name")
+    chat.add_argument("--fake", action="store_true", help="use the built-in fake M2-her")
+    chat.set_defaults(handler=_chat)
+
+    check = commands.add_parser("check", help="validate character files or folders")
+    check.add_argument("paths", nargs="*", type=Path, help="default: the characters folder")
+    check.set_defaults(handler=_check)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of a character file")
+    schema.set_defaults(handler=_schema)
+
+    preview = commands.add_parser("preview", help="print the exact request body for a character")
+    preview.add_argument("character")
+    preview.add_argument("--user", default="User", help="the user's display name")
+    preview.add_argument("--message", default="Hello!", help="the user's message")
+    preview.set_defaults(handler=_preview)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply the migrations (also done at start)")
+    upgrade.set_defaults(handler=_db_upgrade)
+
+    fake = commands.add_parser("fake-m2her", help="run the fake M2-her server")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=8765)
+    fake.add_argument("--api-key", help="accept only this key (default: any non-empty key)")
+    fake.set_defaults(handler=_fake_m2her)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    platforms = [name for name in ("DISCORD_TOKEN", "TELEGRAM_TOKEN") if os.environ.get(name)]
+    if platforms:
+        print(
+            f"{' and '.join(platforms)} is set, but this build of Troupe has no platform "
+            "adapters yet; only the terminal chat is available (unset the token to use it).",
+            file=sys.stderr,
+        )
+        return 2
+    return _chat(argparse.Namespace(character=None, user=os.environ.get("USER") or "User"))
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from bot.app import open_engine
+    from bot.platforms.console import run_console
+
+    async def chat() -> int:
+        async with open_engine(force_fake=getattr(args, "fake", False)) as engine:
+            print(engine.backend, flush=True)
+            character = args.character or engine.manager.default_character.id
+            return await run_console(
+                engine.manager,
+                character=character,
+                user_name=args.user,
+                stdin=sys.stdin,
+                out=sys.stdout,
+            )
+
+    return _guard(lambda: asyncio.run(chat()))
+
+
+def _check(args: argparse.Namespace) -> int:
+    from bot.app import characters_dir_from_env
+    from bot.characters.loader import check_paths
+
+    return check_paths(args.paths or [characters_dir_from_env()], sys.stdout)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from bot.characters.loader import character_json_schema
+
+    print(json.dumps(character_json_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from bot.app import characters_dir_from_env
+    from bot.characters.loader import load_characters
+    from bot.characters.prompt import preview_body
+
+    def preview() -> int:
+        character = load_characters(characters_dir_from_env()).get(args.character)
+        body = preview_body(character, user=args.user, message=args.message)
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0
+
+    return _guard(preview)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from bot.storage import database_url_from_env, upgrade
+
+    upgrade(database_url_from_env())
+    print("Database is up to date.")
+    return 0
+
+
+def _fake_m2her(args: argparse.Namespace) -> int:
+    from bot.llm.fake import run_fake_server
+
+    return run_fake_server(args.host, args.port, args.api_key)
+
+
+def _guard(action: Callable[[], int]) -> int:
+    """Run ``action``, turning a broken character or an unknown name into one clear line."""
+    from bot.characters.loader import CharacterLoadError
+
+    try:
+        return action()
+    except CharacterLoadError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except KeyError as error:
+        print(f"troupe: {error.args[0]}", file=sys.stderr)
+        return 1

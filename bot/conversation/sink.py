@@ -1,0 +1,36 @@
+"""How the engine talks back: the platform-side half of a turn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from bot.characters.schema import Character
+
+
+class ReplySink(Protocol):
+    """Delivers one conversation's replies on one platform.
+
+    The engine calls, per turn: :meth:`begin`, then :meth:`delta` for each streamed piece, then
+    exactly one of :meth:`finish` or :meth:`retract`. :meth:`notice` may come at any time,
+    also outside a turn (answers to commands).
+    Adapters own the platform limits: edit cadence, message length, splitting.
+    """
+
+    async def begin(self, character: Character) -> None:
+        """A reply from ``character`` is on its way (show a typing indicator)."""
+
+    async def delta(self, text: str) -> None:
+        """The next piece of the reply, as it streams in."""
+
+    async def finish(self, text: str) -> Sequence[str]:
+        """Show exactly ``text`` as the final reply; return the platform ids of the messages."""
+
+    async def retract(self, replacement: str | None = None) -> None:
+        """Withdraw whatever was shown of the current reply: it must not stay visible.
+
+        With ``replacement``, the character says that instead (edit in place or post anew).
+        """
+
+    async def notice(self, text: str) -> None:
+        """Post a short plain notice (an error, a command's answer)."""

@@ -1,0 +1,170 @@
+"""The terminal as a platform: a writer talks to a character before it goes live.
+
+Interactive on a TTY (a prompt, streamed replies); on a pipe it answers each input line in
+turn and exits at end of input, so scripts can drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TextIO
+
+from bot.characters.schema import Character
+from bot.conversation.incoming import ConversationKey, Incoming
+from bot.conversation.manager import ConversationManager
+
+PLATFORM = "console"
+
+HELP = """Commands:
+  /reset            forget this conversation's history
+  /character NAME   talk to another character (NAME: file name or character name)
+  /persona TEXT     who you are in the story (/persona alone shows it, /persona clear clears it)
+  /forget           erase everything stored about you
+  /help             this text
+  /quit             leave (Ctrl-D works too)"""
+
+
+class ConsoleSink:
+    """A :class:`~bot.conversation.sink.ReplySink` that streams to a text stream."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._speaker = ""
+        self._shown = ""
+
+    async def begin(self, character: Character) -> None:
+        self._speaker = character.name
+        self._shown = ""
+        self._write(f"{character.name}: ")
+
+    async def delta(self, text: str) -> None:
+        self._shown += text
+        self._write(text)
+
+    async def finish(self, text: str) -> Sequence[str]:
+        if self._shown and text != self._shown:
+            # The authoritative final text differs from what streamed: show it whole.
+            self._write(f"\n{self._speaker}: {text}")
+        elif not self._shown:
+            self._write(text)
+        self._write("\n")
+        return []
+
+    async def retract(self, replacement: str | None = None) -> None:
+        if self._shown:
+            self._write("\n[the reply above was withdrawn]\n")
+        else:
+            self._write("\n")
+        if replacement:
+            self._write(f"{self._speaker}: {replacement}\n")
+        self._shown = ""
+
+    async def notice(self, text: str) -> None:
+        self._write(f"* {text}\n")
+
+    def _write(self, text: str) -> None:
+        self._out.write(text)
+        self._out.flush()
+
+
+class ConsoleChat:
+    """One terminal session with one user name."""
+
+    def __init__(
+        self, manager: ConversationManager, *, character: str, user_name: str, out: TextIO
+    ) -> None:
+        self._manager = manager
+        self._user = user_name
+        self._key = ConversationKey(PLATFORM, manager.characters.get(character).id)
+        self._sink = ConsoleSink(out)
+
+    async def start(self) -> None:
+        """Bind the chosen character and greet when the conversation is new."""
+        character = await self._manager.set_character(self._key, self._key.chat_id)
+        await self._sink.notice(f"Talking to {character.name} as {self._user}. /help for commands.")
+        await self._manager.greet(self._key, self._sink, user_name=self._user)
+
+    async def handle_line(self, line: str) -> bool:
+        """Answer one line of input; ``False`` means the user asked to quit."""
+        text = line.strip()
+        if not text:
+            return True
+        if text.startswith("/"):
+            return await self._command(text)
+        incoming = Incoming(
+            key=self._key,
+            author_id=self._user,
+            author_name=self._user,
+            text=text,
+            is_direct=True,
+        )
+        await self._manager.handle(incoming, self._sink)
+        return True
+
+    async def _command(self, text: str) -> bool:
+        command, _, argument = text.partition(" ")
+        argument = argument.strip()
+        notice = self._sink.notice
+        match command.lower():
+            case "/quit" | "/exit":
+                return False
+            case "/help":
+                await notice(HELP)
+            case "/reset":
+                deleted = await self._manager.reset(self._key)
+                await notice(f"Conversation reset ({deleted} messages forgotten).")
+            case "/character" if argument:
+                try:
+                    character = await self._manager.set_character(self._key, argument)
+                except KeyError as error:
+                    await notice(str(error.args[0]))
+                else:
+                    await notice(f"Now talking to {character.name}.")
+            case "/character":
+                current = await self._manager.character_for(self._key)
+                names = ", ".join(c.name for c in self._manager.characters)
+                await notice(f"Talking to {current.name}. Characters: {names}.")
+            case "/persona" if argument.lower() == "clear":
+                await self._manager.set_persona(PLATFORM, self._user, None)
+                await notice("Persona cleared.")
+            case "/persona" if argument:
+                await self._manager.set_persona(PLATFORM, self._user, argument)
+                await notice("Persona set.")
+            case "/persona":
+                persona = await self._manager.persona(PLATFORM, self._user)
+                await notice(f"Your persona: {persona}" if persona else "You have no persona set.")
+            case "/forget":
+                report = await self._manager.forget(PLATFORM, self._user)
+                await notice(
+                    f"Forgot you: {report.messages} messages, {report.personas} persona, "
+                    f"{report.moderation_events} moderation events."
+                )
+            case _:
+                await notice(f"Unknown command {command}. /help lists them.")
+        return True
+
+
+async def run_console(
+    manager: ConversationManager,
+    *,
+    character: str,
+    user_name: str,
+    stdin: TextIO,
+    out: TextIO,
+) -> int:
+    """Run a chat until ``/quit`` or end of input. Returns the exit code."""
+    chat = ConsoleChat(manager, character=character, user_name=user_name, out=out)
+    await chat.start()
+    interactive = stdin.isatty()
+    while True:
+        if interactive:
+            out.write(f"{user_name}> ")
+            out.flush()
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:
+            if interactive:
+                out.write("\n")
+            return 0
+        if not await chat.handle_line(line):
+            return 0

@@ -83,11 +83,20 @@ class _Output:
         self.parts.append(text)
         self.length += utf16_len(text)
 
-    def close(self, entity_type: str, start: int, **extra: Any) -> None:
-        if self.length > start:  # Telegram drops empty entities silently.
+    def close(self, entity_type: str, start: int, *, end: int | None = None, **extra: Any) -> None:
+        """Add an entity from ``start`` to ``end`` (default: the current end of the text)."""
+        stop = self.length if end is None else end
+        if stop > start:  # Telegram drops empty entities silently.
             self.entities.append(
-                {"type": entity_type, "offset": start, "length": self.length - start, **extra}
+                {"type": entity_type, "offset": start, "length": stop - start, **extra}
             )
+
+    def close_pre(self, start: int, language: str | None) -> None:
+        """Add a ``pre`` block, with its language when one was given."""
+        if language:
+            self.close("pre", start, language=language)
+        else:
+            self.close("pre", start)
 
     def result(self) -> tuple[str, list[Entity]]:
         ordered = sorted(self.entities, key=lambda e: (e["offset"], -e["length"]))
@@ -209,7 +218,7 @@ def _close_html_tag(out: _Output, opened: _Open, parent: _Open | None) -> None:
         out.close("code", opened.start)
     elif name == "pre":
         language = opened.extra.get("language")
-        out.close("pre", opened.start, **({"language": language} if language else {}))
+        out.close_pre(opened.start, language)
     elif name == "blockquote":
         kind = "expandable_blockquote" if opened.extra["expandable"] else "blockquote"
         out.close(kind, opened.start)
@@ -338,6 +347,7 @@ class _MarkdownV2:
         self.out = _Output()
         self.stack: list[_Open] = []
         self.quote: _Open | None = None
+        self.line_end = 0  # where the text of the last finished line ended
         self.index = 0
 
     def run(self) -> tuple[str, list[Entity]]:
@@ -364,7 +374,7 @@ class _MarkdownV2:
                 self.index += 1
         if self.stack:
             raise _v2_unclosed(self.stack[-1])
-        self._end_quote()
+        self._end_quote(self.line_end if source.endswith("\n") else self.out.length)
         return self.out.result()
 
     def _line_start(self) -> None:
@@ -377,22 +387,15 @@ class _MarkdownV2:
                 self.quote = _Open("blockquote", self.out.length, 0)
             self.index += 1
         elif self.quote is not None and not self.stack:
-            self._end_quote()
+            self._end_quote(self.line_end)  # before the newline that ended the last line
 
-    def _end_quote(self) -> None:
+    def _end_quote(self, end: int) -> None:
         if self.quote is not None:
-            start = self.quote.start
-            kind = self.quote.kind
+            self.out.close(self.quote.kind, self.quote.start, end=end)
             self.quote = None
-            # The quote ends before the newline that ended its last line.
-            text = "".join(self.out.parts)
-            end = utf16_len(text.rstrip("\n"))
-            saved = self.out.length
-            self.out.length = max(end, start)
-            self.out.close(kind, start)
-            self.out.length = saved
 
     def _newline(self) -> None:
+        self.line_end = self.out.length
         self.out.write("\n")
         self.index += 1
 
@@ -407,7 +410,7 @@ class _MarkdownV2:
                 raise _v2_reserved("`")
             self.index += 3
             language = top.extra.get("language")
-            self.out.close("pre", top.start, **({"language": language} if language else {}))
+            self.out.close_pre(top.start, language)
         else:
             self.index += 1
             self.out.close("code", top.start)
@@ -446,7 +449,7 @@ class _MarkdownV2:
             and source[self.index + 2 : self.index + 3] in ("", "\n")
         ):
             self.index += 2  # "||" at the end of an expandable quote's last line
-            self._end_quote()
+            self._end_quote(self.out.length)
             return
         token = next((t for t in ("||", "__") if source.startswith(t, self.index)), char)
         if token == "__" and self.stack and self.stack[-1].kind == "italic":
@@ -519,7 +522,7 @@ def parse_markdown(source: str) -> tuple[str, list[Entity]]:
                 language, rest = "", body
             start = out.length
             out.write(rest)
-            out.close("pre", start, **({"language": language} if language else {}))
+            out.close_pre(start, language)
             index = end + 3
         elif char in _LEGACY:
             end = source.find(char, index + 1)

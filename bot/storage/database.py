@@ -1,14 +1,14 @@
-"""Database URLs, and running a transaction from async code on SQLite or PostgreSQL.
+"""Database URLs, and running database work from async code on SQLite or PostgreSQL.
 
-A :class:`Database` runs a plain function on a SQLAlchemy :class:`~sqlalchemy.Connection`
-inside one transaction and hands back its result. Every query in the storage layer is such a
-function, so it is written once for both backends:
+A :class:`Database` runs a plain function on a SQLAlchemy :class:`~sqlalchemy.Connection` (in
+one transaction for writes, without one for single-statement reads) and hands back its result.
+Every query in the storage layer is such a function, so it is written once for both backends:
 
 * PostgreSQL (``asyncpg``): :meth:`AsyncConnection.run_sync` on an async engine.
-* SQLite: the whole transaction runs on a worker thread with the standard ``sqlite3`` driver.
-  That is what ``aiosqlite`` does too, but aiosqlite crosses threads for every statement,
-  cursor and commit (about eight crossings per transaction); one crossing per transaction is
-  several times faster. ``sqlite+aiosqlite://`` URLs are therefore run this way.
+* SQLite: the whole function runs on a worker thread with the standard ``sqlite3`` driver.
+  That is what ``aiosqlite`` does too, but aiosqlite crosses threads for every cursor,
+  statement, fetch and commit; one crossing per transaction made a stored message about six
+  times cheaper (0.45 ms instead of 2.9 ms here). ``sqlite+aiosqlite://`` URLs run this way.
 
 SQLite connections get WAL (readers never wait for the writer), a busy timeout (another process
 may hold the write lock for a moment) and enforced foreign keys. Writers run one at a time, in
@@ -89,7 +89,11 @@ class Database(Protocol):
         ...
 
     async def read(self, work: Callable[[Connection], _T]) -> _T:
-        """Run ``work`` in a transaction that only reads."""
+        """Run ``work``, which only reads, outside any transaction.
+
+        Each statement sees the latest commits: meant for reads of one statement, which
+        cost less this way (no ``BEGIN``/``COMMIT`` round trips).
+        """
         ...
 
     async def write(self, work: Callable[[Connection], _T]) -> _T:
@@ -122,6 +126,8 @@ class AsyncDatabase:
     def __init__(self, url: URL) -> None:
         self.url = url
         self._engine: AsyncEngine = create_async_engine(url)
+        # Same pool; connections checked out through it run statements without a transaction.
+        self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._closed = False
 
     @property
@@ -129,7 +135,10 @@ class AsyncDatabase:
         return self._engine.dialect.name
 
     async def read(self, work: Callable[[Connection], _T]) -> _T:
-        return await self.write(work)
+        if self._closed:
+            raise StorageError("the storage is closed")
+        async with _translated_errors(self.url), self._autocommit.connect() as connection:
+            return await connection.run_sync(work)
 
     async def write(self, work: Callable[[Connection], _T]) -> _T:
         if self._closed:
@@ -159,13 +168,13 @@ class SQLiteDatabase:
         return "sqlite"
 
     async def read(self, work: Callable[[Connection], _T]) -> _T:
-        return await self._run(self._readers, work, "BEGIN")
+        return await self._run(self._readers, work, None)
 
     async def write(self, work: Callable[[Connection], _T]) -> _T:
         return await self._run(self._writer, work, "BEGIN IMMEDIATE")
 
     async def _run(
-        self, threads: ThreadPoolExecutor, work: Callable[[Connection], _T], begin: str
+        self, threads: ThreadPoolExecutor, work: Callable[[Connection], _T], begin: str | None
     ) -> _T:
         if self._closed:
             raise StorageError("the storage is closed")
@@ -194,7 +203,8 @@ async def _translated_errors(url: URL) -> AsyncIterator[None]:
         raise StorageError(f"database error at {redacted(url)}: {reason}") from exc
 
 
-def _in_transaction(engine: Engine, work: Callable[[Connection], _T], begin: str) -> _T:
+def _in_transaction(engine: Engine, work: Callable[[Connection], _T], begin: str | None) -> _T:
+    """Run ``work`` after ``begin`` (``None``: no BEGIN, every statement commits on its own)."""
     with engine.connect() as connection:
         connection.execution_options(troupe_begin=begin)
         with connection.begin():
@@ -243,6 +253,8 @@ def _sqlite_engine(url: URL, *, foreign_keys: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql(connection.get_execution_options().get("troupe_begin", "BEGIN"))
+        begin = connection.get_execution_options().get("troupe_begin", "BEGIN")
+        if begin:
+            connection.exec_driver_sql(begin)
 
     return engine

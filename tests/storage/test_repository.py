@@ -506,3 +506,13 @@ async def test_a_closed_storage_says_so(database_url: str) -> None:
     await storage.close()  # closing twice is fine
     with pytest.raises(StorageError, match="closed"):
         await storage.conversation("discord", "c1", default_character="aria")
+
+
+async def test_ids_of_deleted_messages_are_never_reused(storage: Storage) -> None:
+    conversation = await storage.conversation("discord", "c1", default_character="aria")
+    newest = await storage.add_message(said(conversation.id, "gone soon"))
+    await storage.set_platform_message_id(newest.id, "p1")
+    assert await storage.delete_message(conversation.id, "p1")
+
+    after = await storage.add_message(said(conversation.id, "new"))
+    assert after.id > newest.id

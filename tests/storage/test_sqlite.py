@@ -20,6 +20,7 @@ from bot.storage import (
     database_url_from_env,
     open_storage,
 )
+from bot.storage.database import parse_url
 
 
 @pytest.fixture
@@ -127,3 +128,17 @@ async def test_several_processes_write_to_one_file(sqlite_url: str) -> None:
     for n in range(3):
         mine = [m.text for m in window if m.author_id == f"p{n}"]
         assert mine == [f"p{n}-{i}" for i in range(100)]
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("sqlite:///x.sqlite3", "sqlite+pysqlite"),
+        ("sqlite+aiosqlite:///x.sqlite3", "sqlite+pysqlite"),
+        ("postgres://u@h/db", "postgresql+asyncpg"),
+        ("postgresql://u@h/db", "postgresql+asyncpg"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg"),
+    ],
+)
+def test_urls_get_the_driver_troupe_runs(given: str, driver: str) -> None:
+    assert parse_url(given).drivername == driver

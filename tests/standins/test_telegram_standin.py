@@ -14,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -228,11 +229,21 @@ async def test_get_me_reports_privacy_mode(tg: TelegramStandIn, bot: Bot) -> Non
     assert (me.username, me.is_bot, me.can_read_all_group_messages) == ("troupe_bot", True, True)
     tg.can_read_all_group_messages = False
     assert (await bot.get_me()).can_read_all_group_messages is False
+    async with (
+        TelegramStandIn(bot_username="mira_bot", can_join_groups=False) as other,
+        Bot(other.token, base_url=other.base_url) as other_bot,
+    ):
+        me = await other_bot.get_me()
+        assert (me.username, me.can_join_groups) == ("mira_bot", False)
 
 
-async def test_json_and_form_bodies_are_both_understood(tg: TelegramStandIn) -> None:
-    import aiohttp
+async def test_log_out_and_close_are_harmless(tg: TelegramStandIn, bot: Bot) -> None:
+    assert await bot.log_out()
+    assert await bot.close()
+    assert (await bot.get_me()).username == "troupe_bot"
 
+
+async def test_json_form_and_multipart_bodies_are_all_understood(tg: TelegramStandIn) -> None:
     alice = tg.add_user("Alice")
     chat = tg.private_chat(alice)
     url = f"{tg.base_url}{tg.token}/sendMessage"
@@ -247,11 +258,16 @@ async def test_json_and_form_bodies_are_both_understood(tg: TelegramStandIn) -> 
             assert r.status == 200
         async with session.get(url, params={"chat_id": str(chat.id), "text": "get"}) as r:
             assert r.status == 200
+        upload = aiohttp.FormData({"chat_id": str(chat.id), "text": "multipart"})
+        upload.add_field("document", b"bytes", filename="notes.txt")
+        async with session.post(url, data=upload) as r:
+            assert r.status == 200
         async with session.post(
             url, data=b"{not json", headers={"Content-Type": "application/json"}
         ) as r:
             assert r.status == 400
-    assert [m.text for m in chat.bot_messages()] == ["hi!", "form", "get"]
+    assert [m.text for m in chat.bot_messages()] == ["hi!", "form", "get", "multipart"]
+    assert tg.calls_to("sendMessage")[3].params["document"] == "<file notes.txt>"
     assert tg.internal_errors == []
     assert chat.bot_messages()[0].entities == entities
     assert tg.calls_to("sendMessage")[1].params["disable_notification"] is True

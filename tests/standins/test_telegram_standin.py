@@ -11,6 +11,7 @@ import asyncio
 import html
 import re
 import socket
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -317,6 +318,7 @@ async def test_html_parse_errors_are_bad_requests(tg: TelegramStandIn, bot: Bot)
     for text, reason in [
         ("<b>bold", 'Can\'t find end tag corresponding to start tag "b"'),
         ("x <br> y", 'Unsupported start tag "br" at byte offset 2'),
+        ("mail <kahn@inbox.ru>", 'Unsupported start tag "kahn@inbox.ru" at byte offset 5'),
         ("<b><i>x</b></i>", "Unmatched end tag at byte offset 7"),
         ("2 < 3", "Unclosed start tag at byte offset 2"),
         ("R&D", "Character '&'"),
@@ -814,6 +816,8 @@ async def test_intervals_measure_the_gaps_between_calls(tg: TelegramStandIn, bot
     gaps = tg.intervals("editMessageText", chat=chat)
     assert len(gaps) == 1  # the refused third edit is not counted
     assert gaps[0] >= 0.15
+    arrived = tg.calls[-1].at + tg.started_at  # on the process's monotonic clock
+    assert 0 <= time.monotonic() - arrived < 1.0
 
 
 async def test_forum_threads_must_exist_and_replies_need_their_target(

@@ -122,7 +122,7 @@ _SIMPLE_TAGS = {
 _KNOWN_TAGS = {*_SIMPLE_TAGS, "span", "a", "code", "pre", "blockquote", "tg-emoji"}
 _NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _ENTITY_RE = re.compile(r"&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([a-zA-Z]+));")
-_TAG_NAME_RE = re.compile(r"[a-zA-Z0-9-]*")
+_TAG_NAME_RE = re.compile(r"[^\s/>]*")  # as Telegram reads it: up to space, / or >
 _ATTR_RE = re.compile(r"""\s*([a-zA-Z_-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
 
 

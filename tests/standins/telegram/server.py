@@ -170,7 +170,9 @@ class TelegramStandIn:
             is_bot=True,
             language_code=None,
         )
-        self._started_at = time.monotonic()
+        #: ``time.monotonic()`` when the stand-in was created: ``call.at + tg.started_at`` is
+        #: the monotonic time a call arrived, comparable with other clocks in the process.
+        self.started_at = time.monotonic()
         self.world = World(self.bot, self.clock)
         self.world.can_read_all_group_messages = can_read_all_group_messages
         self.world.can_join_groups = can_join_groups
@@ -232,7 +234,7 @@ class TelegramStandIn:
 
     def clock(self) -> float:
         """Seconds since the stand-in was created (monotonic); the unit of ``Call.at``."""
-        return time.monotonic() - self._started_at
+        return time.monotonic() - self.started_at
 
     # -- settings --------------------------------------------------------------------------
 

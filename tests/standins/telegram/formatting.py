@@ -67,7 +67,7 @@ class _Open:
 
     kind: str
     start: int  # UTF-16 offset in the output text
-    byte_offset: int  # UTF-8 offset of the marker in the source
+    marker: int  # index of its start marker in the source
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -160,7 +160,7 @@ def _decode_text(source: str, start: int, end: int) -> str:
     return "".join(out)
 
 
-def _parse_attributes(source: str, start: int, end: int, tag_offset: int) -> dict[str, str]:
+def _parse_attributes(source: str, start: int, end: int, tag: int) -> dict[str, str]:
     attributes: dict[str, str] = {}
     index = start
     while index < end:
@@ -169,7 +169,8 @@ def _parse_attributes(source: str, start: int, end: int, tag_offset: int) -> dic
             continue
         match = _ATTR_RE.match(source, index, end)
         if match is None or match.end() == index:
-            raise ParseError(f"Empty attribute name in the tag at byte offset {tag_offset}")
+            offset = _byte_offset(source, tag)
+            raise ParseError(f"Empty attribute name in the tag at byte offset {offset}")
         name = match.group(1).lower()
         raw = next((g for g in match.groups()[1:] if g is not None), "")
         attributes[name] = _decode_text(raw, 0, len(raw)) if "&" in raw else raw
@@ -264,18 +265,19 @@ def parse_html(source: str) -> tuple[str, list[Entity]]:
             out.write(_decode_text(source, index, length))
             break
         out.write(_decode_text(source, index, lt))
-        offset = _byte_offset(source, lt)
+        # Byte offsets are O(n) to compute, so only error paths compute them.
         end = _tag_end(source, lt)
         if end < 0:
-            raise ParseError(f"Unclosed start tag at byte offset {offset}")
+            raise ParseError(f"Unclosed start tag at byte offset {_byte_offset(source, lt)}")
         if source.startswith("</", lt):
             name = source[lt + 2 : end].strip().lower()
             if not stack:
-                raise ParseError(f"Unexpected end tag at byte offset {offset}")
+                raise ParseError(f"Unexpected end tag at byte offset {_byte_offset(source, lt)}")
             if name != stack[-1].kind:
+                expected = stack[-1].kind
                 raise ParseError(
-                    f'Unmatched end tag at byte offset {offset}, expected "</{stack[-1].kind}>", '
-                    f'found "</{name}>"'
+                    f"Unmatched end tag at byte offset {_byte_offset(source, lt)}, "
+                    f'expected "</{expected}>", found "</{name}>"'
                 )
             opened = stack.pop()
             _close_html_tag(out, opened, stack[-1] if stack else None)
@@ -284,9 +286,10 @@ def parse_html(source: str) -> tuple[str, list[Entity]]:
             assert name_match is not None  # the pattern also matches the empty string
             name = name_match.group().lower()
             if name not in _KNOWN_TAGS:
+                offset = _byte_offset(source, lt)
                 raise ParseError(f'Unsupported start tag "{name}" at byte offset {offset}')
-            attributes = _parse_attributes(source, name_match.end(), end, offset)
-            opened = _Open(name, out.length, offset)
+            attributes = _parse_attributes(source, name_match.end(), end, lt)
+            opened = _Open(name, out.length, lt)
             _open_html_tag(name, attributes, opened)
             stack.append(opened)
         index = end + 1
@@ -314,9 +317,10 @@ _V2_NAMES = {
 _V2_TOGGLES = {"*": "bold", "~": "strikethrough", "||": "spoiler", "__": "underline", "_": "italic"}
 
 
-def _v2_unclosed(opened: _Open) -> ParseError:
+def _v2_unclosed(source: str, opened: _Open) -> ParseError:
     name = _V2_NAMES[opened.kind]
-    return ParseError(f"Can't find end of {name} entity at byte offset {opened.byte_offset}")
+    offset = _byte_offset(source, opened.marker)
+    return ParseError(f"Can't find end of {name} entity at byte offset {offset}")
 
 
 def _v2_reserved(char: str) -> ParseError:
@@ -326,7 +330,7 @@ def _v2_reserved(char: str) -> ParseError:
 def _v2_link_target(source: str, index: int, opened: _Open) -> tuple[str, int]:
     """Read ``(url)`` after a link's closing bracket; return (url, index after it)."""
     if not source.startswith("(", index):
-        raise _v2_unclosed(opened)
+        raise _v2_unclosed(source, opened)
     chars: list[str] = []
     index += 1
     while index < len(source) and source[index] != ")":
@@ -335,7 +339,7 @@ def _v2_link_target(source: str, index: int, opened: _Open) -> tuple[str, int]:
         chars.append(source[index])
         index += 1
     if index >= len(source):
-        raise _v2_unclosed(opened)
+        raise _v2_unclosed(source, opened)
     return "".join(chars), index + 1
 
 
@@ -373,7 +377,7 @@ class _MarkdownV2:
                 self.out.write(char)
                 self.index += 1
         if self.stack:
-            raise _v2_unclosed(self.stack[-1])
+            raise _v2_unclosed(self.source, self.stack[-1])
         self._end_quote(self.line_end if source.endswith("\n") else self.out.length)
         return self.out.result()
 
@@ -418,7 +422,7 @@ class _MarkdownV2:
 
     def _markup(self, char: str) -> None:
         source = self.source
-        offset = _byte_offset(source, self.index)
+        marker = self.index
         if char == "`":
             if source.startswith("```", self.index):
                 self.index += 3
@@ -427,15 +431,15 @@ class _MarkdownV2:
                 if newline >= 0 and re.fullmatch(r"[\w+#.-]*", source[self.index : newline]):
                     language = source[self.index : newline]
                     self.index = newline + 1
-                self.stack.append(_Open("pre", self.out.length, offset, {"language": language}))
+                self.stack.append(_Open("pre", self.out.length, marker, {"language": language}))
             else:
                 self.index += 1
-                self.stack.append(_Open("code", self.out.length, offset))
+                self.stack.append(_Open("code", self.out.length, marker))
             return
         if char == "[" or (char == "!" and source.startswith("![", self.index)):
             kind = "text_link" if char == "[" else "custom_emoji"
             self.index += 1 if char == "[" else 2
-            self.stack.append(_Open(kind, self.out.length, offset))
+            self.stack.append(_Open(kind, self.out.length, marker))
             return
         if char == "]" and self.stack and self.stack[-1].kind in ("text_link", "custom_emoji"):
             self._close_link()
@@ -462,9 +466,9 @@ class _MarkdownV2:
             opened = self.stack.pop()
             self.out.close(toggled, opened.start)
         elif any(o.kind == toggled for o in self.stack):
-            raise _v2_unclosed(self.stack[-1])
+            raise _v2_unclosed(self.source, self.stack[-1])
         else:
-            self.stack.append(_Open(toggled, self.out.length, offset))
+            self.stack.append(_Open(toggled, self.out.length, marker))
 
     def _close_link(self) -> None:
         opened = self.stack.pop()
@@ -500,6 +504,11 @@ def parse_markdown_v2(source: str) -> tuple[str, list[Entity]]:
 _LEGACY = {"*": "bold", "_": "italic", "`": "code"}
 
 
+def _legacy_unclosed(source: str, index: int) -> ParseError:
+    offset = _byte_offset(source, index)
+    return ParseError(f"Can't find end of the entity starting at byte offset {offset}")
+
+
 def parse_markdown(source: str) -> tuple[str, list[Entity]]:
     """Parse legacy ``Markdown``: ``*bold*``, ``_italic_``, ```code```, ```` ```pre``` ```` and
     ``[text](url)``; an unterminated marker is an error, as on Telegram."""
@@ -507,15 +516,13 @@ def parse_markdown(source: str) -> tuple[str, list[Entity]]:
     index = 0
     while index < len(source):
         char = source[index]
-        offset = _byte_offset(source, index)
-        unclosed = ParseError(f"Can't find end of the entity starting at byte offset {offset}")
         if char == "\\" and index + 1 < len(source) and source[index + 1] in "*_`[":
             out.write(source[index + 1])
             index += 2
         elif source.startswith("```", index):
             end = source.find("```", index + 3)
             if end < 0:
-                raise unclosed
+                raise _legacy_unclosed(source, index)
             body = source[index + 3 : end]
             language, _, rest = body.partition("\n")
             if not rest or not re.fullmatch(r"[\w+#.-]+", language):
@@ -527,7 +534,7 @@ def parse_markdown(source: str) -> tuple[str, list[Entity]]:
         elif char in _LEGACY:
             end = source.find(char, index + 1)
             if end < 0:
-                raise unclosed
+                raise _legacy_unclosed(source, index)
             start = out.length
             out.write(source[index + 1 : end])
             out.close(_LEGACY[char], start)
@@ -535,7 +542,7 @@ def parse_markdown(source: str) -> tuple[str, list[Entity]]:
         elif char == "[":
             link = re.compile(r"\[([^\]]*)\]\(([^)]*)\)").match(source, index)
             if link is None:
-                raise unclosed
+                raise _legacy_unclosed(source, index)
             start = out.length
             out.write(link.group(1))
             out.close("text_link", start, url=link.group(2))

@@ -49,11 +49,11 @@ _SCOPE_TYPES = frozenset(
 )
 
 NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup "
-    "are exactly the same as a current content and reply markup of the message"
+    "message is not modified: specified new message content and reply markup are exactly the "
+    "same as a current content and reply markup of the message"
 )
 BLOCKED = "Forbidden: bot was blocked by the user"
-QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 
 
 class ApiError(Exception):
@@ -287,7 +287,7 @@ class BotApi:
             _canonical(message.entities),
             message.reply_markup,
         ):
-            raise bad_request(NOT_MODIFIED.removeprefix("Bad Request: "))
+            raise bad_request(NOT_MODIFIED)
         self._throttle(chat)
         self.world.edit_message(message, text, entities, markup)
         return message.to_api()
@@ -298,7 +298,7 @@ class BotApi:
         message = self._own_message(chat, params, action="edit")
         markup = check_reply_markup(params.get("reply_markup"))
         if markup == message.reply_markup:
-            raise bad_request(NOT_MODIFIED.removeprefix("Bad Request: "))
+            raise bad_request(NOT_MODIFIED)
         self.world.edit_message(message, message.text, message.entities, markup)
         return message.to_api()
 
@@ -349,7 +349,7 @@ class BotApi:
         query_id = str(required(params, "callback_query_id"))
         answers = self.world.callback_answers
         if query_id not in answers or answers[query_id] is not None:
-            raise bad_request(QUERY_INVALID.removeprefix("Bad Request: "))
+            raise bad_request(QUERY_INVALID)
         if len(str(params.get("text") or "")) > MAX_CALLBACK_ANSWER_LENGTH:
             raise bad_request("MESSAGE_TOO_LONG")
         answers[query_id] = dict(params)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -55,6 +54,7 @@ from telegram.ext import (
 from tests.standins.telegram import (
     RateLimit,
     TelegramStandIn,
+    free_loopback_port,
     parse_html,
     parse_markdown_v2,
     utf16_len,
@@ -78,13 +78,6 @@ def _application(tg: TelegramStandIn) -> App:
         .base_file_url(tg.base_file_url)
         .build()
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -698,7 +691,7 @@ async def test_webhook_mode_with_and_without_the_secret(tg: TelegramStandIn) -> 
 
     app = _application(tg)
     app.add_handler(MessageHandler(filters.TEXT, record))
-    port = _free_port()
+    port = free_loopback_port()
     await app.initialize()
     assert app.updater is not None
     await app.updater.start_webhook(
@@ -733,7 +726,7 @@ async def test_webhook_mode_with_and_without_the_secret(tg: TelegramStandIn) -> 
 
 
 async def test_webhook_delivery_retries_then_gives_up(tg: TelegramStandIn, bot: Bot) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_loopback_port()  # nothing listens there
     await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="abc")
     alice = tg.add_user("Alice")
     tg.user_says(tg.private_chat(alice), alice, "lost")

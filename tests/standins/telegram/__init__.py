@@ -10,7 +10,7 @@ from .methods import ApiError
 from .model import Call, Chat, Draft, Edit, Message, User, WebhookDelivery
 from .ratelimit import RateLimit
 from .server import DEFAULT_TOKEN, TelegramStandIn
-from .updates import SECRET_HEADER, WebhookInfo
+from .updates import SECRET_HEADER, WebhookInfo, free_loopback_port
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -27,6 +27,7 @@ __all__ = [
     "User",
     "WebhookDelivery",
     "WebhookInfo",
+    "free_loopback_port",
     "parse_html",
     "parse_markdown",
     "parse_markdown_v2",

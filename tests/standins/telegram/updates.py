@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import itertools
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,15 @@ CONFLICT_WEBHOOK = (
 # Update types Telegram only sends when asked for them in allowed_updates.
 _OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def free_loopback_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago, for PTB's webhook server
+    (which needs its port before it starts, to build ``webhook_url``)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _update_type(update: JSON) -> str:

@@ -18,9 +18,10 @@ from bot.storage.records import (
     NewMessage,
     NewModerationEvent,
     StoredMessage,
+    TurnContext,
     UsageTotals,
 )
-from bot.storage.storage import Storage, open_storage
+from bot.storage.storage import SettingsScope, Storage, open_storage
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -34,9 +35,11 @@ __all__ = [
     "NewMessage",
     "NewModerationEvent",
     "SchemaOutOfDate",
+    "SettingsScope",
     "Storage",
     "StorageError",
     "StoredMessage",
+    "TurnContext",
     "UsageTotals",
     "database_url_from_env",
     "open_storage",

@@ -55,6 +55,8 @@ class ConversationRow(Base):
     #: Extra characters sharing the scene with the main one (a JSON list of ids), if any.
     scene: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The Discord server (guild) or Telegram group the chat belongs to; NULL for DMs.
+    server_id: Mapped[str | None] = mapped_column(CleanText, nullable=True)
 
 
 class MessageRow(Base):
@@ -89,6 +91,9 @@ class MessageRow(Base):
     input_sensitive_type: Mapped[int] = mapped_column(Integer, default=0)
     platform_message_id: Mapped[str | None] = mapped_column(CleanText, nullable=True)
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: For a reply: the newest message it answered. Messages that arrived while it was being
+    #: written have smaller ids than the reply but come after it in the conversation.
+    reply_to_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ModelCallRow(Base):
@@ -159,4 +164,17 @@ class UserPersonaRow(Base):
     platform: Mapped[str] = mapped_column(CleanText, primary_key=True)
     user_id: Mapped[str] = mapped_column(CleanText, primary_key=True)
     persona: Mapped[str] = mapped_column(CleanText)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SettingsRow(Base):
+    """Settings an admin chose for one chat or one server, as a JSON object."""
+
+    __tablename__ = "settings"
+    __table_args__ = (CheckConstraint("scope IN ('chat', 'server')", name="scope"),)
+
+    platform: Mapped[str] = mapped_column(CleanText, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope_id: Mapped[str] = mapped_column(CleanText, primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -24,6 +24,9 @@ class Conversation:
     thread_id: str
     character_id: str
     created_at: datetime
+    server_id: str | None = None
+    #: Extra characters sharing the scene with the main one.
+    scene: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,8 @@ class NewMessage:
     character_id: str | None = None
     token_estimate: int | None = None
     platform_message_id: str | None = None
+    #: For a reply: the newest message it answered (it is shown right after that one).
+    reply_to_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,7 @@ class StoredMessage:
     input_sensitive_type: int
     platform_message_id: str | None
     edited: bool
+    reply_to_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +135,12 @@ class UsageTotals:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """What one turn reads before calling the model, fetched in one transaction."""
+
+    history: list[StoredMessage]
+    persona: str | None
+    recent_flags: int

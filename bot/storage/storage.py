@@ -9,9 +9,9 @@ built once, at import, with bound parameters: building a statement costs more th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     Connection,
@@ -38,6 +38,7 @@ from bot.storage.models import (
     MessageRow,
     ModelCallRow,
     ModerationEventRow,
+    SettingsRow,
     UserPersonaRow,
 )
 from bot.storage.records import (
@@ -48,8 +49,11 @@ from bot.storage.records import (
     NewMessage,
     NewModerationEvent,
     StoredMessage,
+    TurnContext,
     UsageTotals,
 )
+
+SettingsScope = Literal["chat", "server"]
 
 
 def _table(model: type[Base]) -> Table:
@@ -61,6 +65,7 @@ _messages = _table(MessageRow)
 _model_calls = _table(ModelCallRow)
 _moderation_events = _table(ModerationEventRow)
 _personas = _table(UserPersonaRow)
+_settings = _table(SettingsRow)
 
 
 def _columns(table: Table, record: type[Any]) -> list[Any]:
@@ -84,6 +89,14 @@ _GET_CONVERSATION = select(*_CONVERSATION_COLUMNS).where(
     _conversations.c.id == bindparam("conversation_id")
 )
 _INSERT_MESSAGE = insert(_messages).returning(*_MESSAGE_COLUMNS)
+_GET_PERSONA = select(_personas.c.persona).where(
+    _personas.c.platform == bindparam("platform"), _personas.c.user_id == bindparam("user_id")
+)
+_COUNT_FLAGS = select(func.count(_moderation_events.c.id)).where(
+    _moderation_events.c.platform == bindparam("platform"),
+    _moderation_events.c.author_id == bindparam("user_id"),
+    _moderation_events.c.created_at >= bindparam("since"),
+)
 _INSERT_MODEL_CALL = insert(_model_calls)
 #: The query behind :meth:`Storage.history_window` (public so tests can ``EXPLAIN`` it).
 HISTORY_WINDOW_QUERY = (
@@ -142,10 +155,17 @@ class Storage:
     # -- conversations ---------------------------------------------------------------------
 
     async def conversation(
-        self, platform: str, chat_id: str, thread_id: str = "", *, default_character: str
+        self,
+        platform: str,
+        chat_id: str,
+        thread_id: str = "",
+        *,
+        default_character: str,
+        server_id: str | None = None,
     ) -> Conversation:
         """The conversation with this key, created bound to ``default_character`` if new.
 
+        ``server_id`` (the guild or group) is recorded when the conversation is created.
         Safe against concurrent creation, in this process or another: every caller gets
         the same conversation.
         """
@@ -156,7 +176,12 @@ class Storage:
         if row is None:
             create = (
                 self._dialect_insert(_conversations)
-                .values(**key, character_id=default_character, created_at=_now())
+                .values(
+                    **key,
+                    character_id=default_character,
+                    server_id=server_id,
+                    created_at=_now(),
+                )
                 .on_conflict_do_nothing(index_elements=list(key))
             )
 
@@ -165,7 +190,7 @@ class Storage:
                 return connection.execute(_FIND_CONVERSATION, key).one()
 
             row = await self._database.write(create_or_find)
-        return Conversation(*row)
+        return _conversation(row)
 
     async def get_conversation(self, conversation_id: int) -> Conversation:
         """The conversation with this id; :class:`ConversationNotFound` if there is none."""
@@ -176,7 +201,7 @@ class Storage:
         )
         if row is None:
             raise ConversationNotFound(f"no conversation with id {conversation_id}")
-        return Conversation(*row)
+        return _conversation(row)
 
     async def bind_character(self, conversation_id: int, character_id: str) -> None:
         """Make ``character_id`` the conversation's main character."""
@@ -241,7 +266,32 @@ class Storage:
         rows = await self._database.read(
             lambda connection: connection.execute(HISTORY_WINDOW_QUERY, params).all()
         )
-        return [StoredMessage(*row) for row in reversed(rows)]
+        return _in_conversation_order(rows)
+
+    async def turn_context(
+        self,
+        conversation_id: int,
+        *,
+        limit: int,
+        platform: str,
+        author_id: str,
+        flags_since: datetime,
+    ) -> TurnContext:
+        """Everything a turn reads, in one transaction: the history window (as
+        :meth:`history_window`), the author's persona, and how many moderation events
+        name the author since ``flags_since``."""
+        window = {"conversation_id": conversation_id, "limit": limit}
+        user = {"platform": platform, "user_id": author_id, "since": flags_since}
+
+        def read(connection: Connection) -> TurnContext:
+            rows = connection.execute(HISTORY_WINDOW_QUERY, window).all() if limit > 0 else []
+            return TurnContext(
+                history=_in_conversation_order(rows),
+                persona=connection.execute(_GET_PERSONA, user).scalar_one_or_none(),
+                recent_flags=int(connection.execute(_COUNT_FLAGS, user).scalar() or 0),
+            )
+
+        return await self._database.read(read)
 
     async def flag_message(self, message_id: int, sensitive_type: int) -> None:
         """Mark a message as sensitive input: it never goes into a prompt again.
@@ -309,9 +359,15 @@ class Storage:
         await self._execute(_INSERT_MODEL_CALL, _model_call_params(call))
 
     async def usage_totals(
-        self, *, platform: str, author_id: str | None = None, chat_id: str | None = None
+        self,
+        *,
+        platform: str,
+        author_id: str | None = None,
+        chat_id: str | None = None,
+        server_id: str | None = None,
     ) -> UsageTotals:
-        """Calls and tokens summed over a platform, optionally for one user and/or one chat."""
+        """Calls and tokens summed over a platform, optionally for one user, chat and/or
+        server."""
         query = (
             select(
                 func.count(_model_calls.c.id),
@@ -326,6 +382,8 @@ class Storage:
             query = query.where(_model_calls.c.author_id == author_id)
         if chat_id is not None:
             query = query.where(_conversations.c.chat_id == chat_id)
+        if server_id is not None:
+            query = query.where(_conversations.c.server_id == server_id)
         calls, prompt, completion, total = await self._database.read(
             lambda connection: connection.execute(query).one()
         )
@@ -381,11 +439,10 @@ class Storage:
 
     async def count_moderation_events(self, platform: str, author_id: str, since: datetime) -> int:
         """How many moderation events name this user since ``since`` (for cool-downs)."""
-        events = _moderation_events.c
-        query = select(func.count(events.id)).where(
-            events.platform == platform, events.author_id == author_id, events.created_at >= since
+        user = {"platform": platform, "user_id": author_id, "since": since}
+        count = await self._database.read(
+            lambda connection: connection.execute(_COUNT_FLAGS, user).scalar()
         )
-        count = await self._database.read(lambda connection: connection.execute(query).scalar())
         return int(count or 0)
 
     # -- users -----------------------------------------------------------------------------
@@ -408,13 +465,39 @@ class Storage:
 
     async def get_persona(self, platform: str, user_id: str) -> str | None:
         """The user's persona, or ``None`` if they never set one."""
-        query = select(_personas.c.persona).where(
-            _personas.c.platform == platform, _personas.c.user_id == user_id
-        )
+        user = {"platform": platform, "user_id": user_id}
         persona = await self._database.read(
-            lambda connection: connection.execute(query).scalar_one_or_none()
+            lambda connection: connection.execute(_GET_PERSONA, user).scalar_one_or_none()
         )
         return cast(str | None, persona)
+
+    # -- settings --------------------------------------------------------------------------
+
+    async def get_settings(
+        self, platform: str, scope: SettingsScope, scope_id: str
+    ) -> dict[str, Any]:
+        """The settings stored for one chat or server (empty if none were ever set)."""
+        query = select(_settings.c.data).where(
+            _settings.c.platform == platform,
+            _settings.c.scope == scope,
+            _settings.c.scope_id == scope_id,
+        )
+        data = await self._database.read(
+            lambda connection: connection.execute(query).scalar_one_or_none()
+        )
+        return dict(data or {})
+
+    async def set_settings(
+        self, platform: str, scope: SettingsScope, scope_id: str, data: Mapping[str, Any]
+    ) -> None:
+        """Replace the settings of one chat or server with ``data`` (a JSON object)."""
+        values = {"data": dict(data), "updated_at": _now()}
+        statement = (
+            self._dialect_insert(_settings)
+            .values(platform=platform, scope=scope, scope_id=scope_id, **values)
+            .on_conflict_do_update(index_elements=["platform", "scope", "scope_id"], set_=values)
+        )
+        await self._execute(statement)
 
     async def forget_user(self, platform: str, user_id: str) -> ForgetReport:
         """Delete everything stored about a user on a platform, in one transaction.
@@ -451,6 +534,23 @@ class Storage:
             return ForgetReport(**counts)
 
         return await self._database.write(forget)
+
+
+def _conversation(row: Row[Any]) -> Conversation:
+    values = list(row)
+    values[-1] = tuple(values[-1] or ())  # scene: JSON list, or NULL
+    return Conversation(*values)
+
+
+def _in_conversation_order(rows: Sequence[Any]) -> list[StoredMessage]:
+    """Rows (any order) as messages in conversation order, oldest first.
+
+    A reply goes right after the message it answered, before those that arrived while it
+    was being written (their ids are smaller than the reply's).
+    """
+    messages: list[StoredMessage] = [StoredMessage(*row) for row in rows]
+    messages.sort(key=lambda m: (m.id, 0) if m.reply_to_id is None else (m.reply_to_id, 1))
+    return messages
 
 
 def _fields(record: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Create the conversations, messages, model calls, moderation events and personas tables.
+"""Create the conversations, messages, model calls, moderation events, personas, settings.
 
 Revision ID: 0001
 Revises:
@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("character_id", sa.Text(), nullable=False),
         sa.Column("scene", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("server_id", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
         sa.UniqueConstraint(
             "platform",
@@ -44,6 +45,16 @@ def upgrade() -> None:
         sa.Column("persona", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("platform", "user_id", name=op.f("pk_user_personas")),
+    )
+    op.create_table(
+        "settings",
+        sa.Column("platform", sa.Text(), nullable=False),
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column("scope_id", sa.Text(), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("scope IN ('chat', 'server')", name=op.f("ck_settings_scope")),
+        sa.PrimaryKeyConstraint("platform", "scope", "scope_id", name=op.f("pk_settings")),
     )
     op.create_table(
         "messages",
@@ -62,6 +73,7 @@ def upgrade() -> None:
         sa.Column("input_sensitive_type", sa.Integer(), nullable=False),
         sa.Column("platform_message_id", sa.Text(), nullable=True),
         sa.Column("edited", sa.Boolean(), nullable=False),
+        sa.Column("reply_to_id", sa.BigInteger(), nullable=True),
         sa.CheckConstraint("role IN ('user', 'assistant')", name=op.f("ck_messages_role")),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
@@ -161,5 +173,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Undo :func:`upgrade` (dropping a table drops its indexes)."""
-    for table in ("moderation_events", "model_calls", "messages", "user_personas", "conversations"):
+    tables = ("moderation_events", "model_calls", "messages", "settings", "user_personas")
+    for table in (*tables, "conversations"):
         op.drop_table(table)

@@ -21,7 +21,14 @@ from bot.storage.migrate import alembic_config, context_options, migrate_url
 from bot.storage.models import Base
 
 REPO = Path(__file__).resolve().parents[2]
-TABLES = {"conversations", "messages", "model_calls", "moderation_events", "user_personas"}
+TABLES = {
+    "conversations",
+    "messages",
+    "model_calls",
+    "moderation_events",
+    "settings",
+    "user_personas",
+}
 
 
 async def _on(database_url: str, work: Any) -> Any:

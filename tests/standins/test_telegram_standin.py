@@ -534,6 +534,47 @@ async def test_drafts_stream_in_private_chats_only_and_can_be_switched_off(
     assert 8 not in chat.drafts
 
 
+async def test_a_streamed_reply_via_drafts_and_via_edits(tg: TelegramStandIn) -> None:
+    words = ["Once", "upon", "a", "time."]
+
+    async def stream(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None
+        chat = message.chat
+        await context.bot.send_chat_action(chat.id, "typing")
+        if chat.type == "private":
+            for n in range(1, len(words) + 1):
+                await context.bot.send_message_draft(chat.id, 1, " ".join(words[:n]))
+            await context.bot.send_message(chat.id, " ".join(words))
+            return
+        sent = await context.bot.send_message(chat.id, words[0])
+        for n in range(2, len(words) + 1):
+            await sent.edit_text(" ".join(words[:n]))
+
+    alice, bob = tg.add_user("Alice"), tg.add_user("Bob")
+    private = tg.private_chat(alice)
+    group = tg.group("G", [alice, bob])
+    app = await _polling(tg, MessageHandler(filters.TEXT, stream))
+    try:
+        tg.user_says(private, alice, "story?")
+        tg.user_says(group, bob, "story?")
+        await tg.wait_until(
+            lambda: (
+                [m.text for m in private.bot_messages() + group.bot_messages()]
+                == ["Once upon a time.", "Once upon a time."]
+            ),
+            timeout=WAIT,
+            what="both replies to finish",
+        )
+    finally:
+        await _stop(app)
+    assert private.drafts[1].texts == ["Once", "Once upon", "Once upon a", "Once upon a time."]
+    assert group.bot_messages()[0].texts == private.drafts[1].texts
+    assert len(tg.calls_to("editMessageText", chat=group)) == 3
+    assert tg.calls_to("editMessageText", chat=private) == []
+    assert len(tg.calls_to("sendChatAction")) == 2
+
+
 async def test_chat_actions_are_validated(tg: TelegramStandIn, bot: Bot) -> None:
     chat = tg.private_chat(tg.add_user("Alice"))
     assert await bot.send_chat_action(chat.id, "typing")

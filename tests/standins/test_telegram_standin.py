@@ -730,6 +730,9 @@ async def test_webhook_mode_with_and_without_the_secret(tg: TelegramStandIn) -> 
         received.append(update.message.text)
         await update.message.reply_text("got it")
 
+    alice = tg.add_user("Alice")
+    chat = tg.private_chat(alice)
+    tg.user_says(chat, alice, "while the bot was down")  # pending when the webhook is set
     app = _application(tg)
     app.add_handler(MessageHandler(filters.TEXT, record))
     port = free_loopback_port()
@@ -751,36 +754,42 @@ async def test_webhook_mode_with_and_without_the_secret(tg: TelegramStandIn) -> 
                 await bot.get_updates(timeout=0)
             info = await bot.get_webhook_info()
             assert info.url == tg.webhook.url
-        alice = tg.add_user("Alice")
-        chat = tg.private_chat(alice)
         tg.user_says(chat, alice, "via webhook")
-        await tg.wait_for("sendMessage", timeout=WAIT)
-        assert tg.deliveries[0].status == 200
-        assert tg.deliveries[0].secret == "s3cret-token"
+        await tg.wait_until(lambda: len(chat.bot_messages()) == 2, timeout=WAIT)
+        assert tg.deliveries[-1].status == 200
+        assert {d.secret for d in tg.deliveries} == {"s3cret-token"}
         forged = {"message": chat.messages[0].to_api()}
         assert await tg.post_webhook(forged, secret="wrong") == 403
         assert await tg.post_webhook(forged, secret=None) == 403
         await asyncio.sleep(0.2)  # a refused update must not reach the handlers
-        assert received == ["via webhook"]
+        assert received == ["while the bot was down", "via webhook"]
     finally:
         await _stop(app)
 
 
-async def test_webhook_delivery_retries_then_gives_up(tg: TelegramStandIn, bot: Bot) -> None:
-    port = free_loopback_port()  # nothing listens there
-    await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="abc")
-    alice = tg.add_user("Alice")
-    tg.user_says(tg.private_chat(alice), alice, "lost")
-    await tg.wait_until(lambda: len(tg.deliveries) == 3, timeout=WAIT)
-    assert [d.status for d in tg.deliveries] == [0, 0, 0]
-    info = await bot.get_webhook_info()
-    assert info.pending_update_count == 0
-    assert info.last_error_message == "Connection refused"
-    with pytest.raises(BadRequest, match=r"(?i)bad webhook"):
-        await bot.set_webhook("https://example.org/hook")
-    await bot.delete_webhook()
-    assert tg.webhook.url == ""
-    assert await bot.get_updates(timeout=0) == ()
+async def test_webhook_delivery_backs_off_then_gives_up() -> None:
+    async with (
+        TelegramStandIn(webhook_retry_delay=0.1, webhook_attempts=3) as tg,
+        Bot(tg.token, base_url=tg.base_url) as bot,
+    ):
+        port = free_loopback_port()  # nothing listens there
+        await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="abc")
+        alice = tg.add_user("Alice")
+        tg.user_says(tg.private_chat(alice), alice, "lost")
+        await tg.wait_until(
+            lambda: len(tg.deliveries) == 3 and not tg.pending_updates, timeout=WAIT
+        )
+        assert [d.status for d in tg.deliveries] == [0, 0, 0]
+        first, second, third = (d.at for d in tg.deliveries)
+        assert second - first >= 0.1
+        assert third - second >= 0.2  # the wait doubles
+        info = await bot.get_webhook_info()
+        assert info.last_error_message == "Connection refused"
+        with pytest.raises(BadRequest, match=r"(?i)bad webhook"):
+            await bot.set_webhook("https://example.org/hook")
+        await bot.delete_webhook()
+        assert tg.webhook.url == ""
+        assert await bot.get_updates(timeout=0) == ()
 
 
 # -- the parsers on their own ----------------------------------------------------------------

@@ -144,7 +144,8 @@ class TelegramStandIn:
             "Not Found" like a Bot API server that predates it.
         rate_limit: per-chat flood control for sends and edits (429 with ``retry_after``);
             ``None`` disables it. ``RateLimit()`` approximates Telegram.
-        webhook_retry_delay: seconds before a failed webhook delivery is retried.
+        webhook_retry_delay: seconds before a failed webhook delivery is first retried; each
+            further retry waits twice as long.
         webhook_attempts: deliveries of one update before it is dropped.
     """
 
@@ -159,7 +160,7 @@ class TelegramStandIn:
         drafts_enabled: bool = True,
         rate_limit: RateLimit | None = None,
         webhook_retry_delay: float = 0.1,
-        webhook_attempts: int = 3,
+        webhook_attempts: int = 6,
     ) -> None:
         self.token = token
         prefix = token.partition(":")[0]

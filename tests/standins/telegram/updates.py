@@ -79,7 +79,8 @@ class UpdateQueue:
     Args:
         changes: the stand-in's change signal; long polls and delivery wait on it.
         clock: the stand-in's clock, for :class:`~.model.WebhookDelivery` timestamps.
-        retry_delay: seconds before a failed webhook delivery is retried.
+        retry_delay: seconds before the first retry of a failed webhook delivery; each further
+            retry waits twice as long.
         attempts: deliveries of one update before it is dropped.
     """
 
@@ -140,6 +141,7 @@ class UpdateQueue:
             self.pending = self.pending[offset:]
         else:
             self.pending = [u for u in self.pending if u["update_id"] >= offset]
+        self.changes.touch()
 
     async def get_updates(self, params: JSON) -> list[JSON]:
         """getUpdates: long polling with ``offset`` confirmation, ``limit`` and
@@ -244,7 +246,9 @@ class UpdateQueue:
             if failures[update_id] >= self.attempts:
                 self._confirm(update_id + 1)  # Telegram, too, gives up on an update eventually
             else:
-                await asyncio.sleep(self.retry_delay)
+                # Backing off doubles each time, so a bot whose server starts listening just
+                # after setWebhook (as PTB's does) still gets its first update.
+                await asyncio.sleep(self.retry_delay * 2 ** (failures[update_id] - 1))
 
     async def post(self, update: JSON, *, secret: str | None) -> int:
         """POST ``update`` to the webhook with ``secret`` in the secret-token header (``None``:

@@ -869,6 +869,7 @@ async def test_forum_threads_must_exist_and_replies_need_their_target(
     alice = tg.add_user("Alice")
     forum = tg.group("Forum", [alice], forum=True, username="troupe_forum")
     topic = tg.add_topic(forum, "Scenes")
+    assert topic != 1  # the General topic's id
     with pytest.raises(BadRequest, match=r"(?i)message thread not found"):
         await bot.send_message(forum.id, "x", message_thread_id=topic + 100)
     said = tg.user_says(forum, alice, "hi", thread_id=topic)

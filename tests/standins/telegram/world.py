@@ -111,7 +111,8 @@ class World:
 
     def _add_chat(self, chat: Chat) -> None:
         self.chats[chat.id] = chat
-        self._message_ids[chat.id] = itertools.count(1)
+        # In a forum, id 1 belongs to the General topic, so no created topic may get it.
+        self._message_ids[chat.id] = itertools.count(2 if chat.is_forum else 1)
 
     def add_topic(self, chat: Chat, name: str, creator: User) -> int:
         """Create a forum topic; return its ``message_thread_id``.

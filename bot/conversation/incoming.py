@@ -38,6 +38,11 @@ class Incoming:
     mentions_others: bool = False
     author_is_bot: bool = False
     platform_message_id: str | None = None
+    #: The platform id of the message this one replies to, if any.
+    reply_to_message_id: str | None = None
+    #: The Discord server or Telegram group (``None`` in direct messages); its moderation
+    #: settings apply.
+    server_id: str | None = None
     #: The channel or group title, used as the ``group`` scene name when a character has none.
     channel_name: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -1,88 +1,90 @@
-"""The conversation manager: one turn at a time per conversation, from message to stored reply.
+"""The conversation manager: the engine every platform adapter calls.
 
-Flow of a turn (``DESIGN.md``): store the user's message → decide whether to answer → wait for
-the conversation's lane → build the prompt from stored history → stream the reply into the
-:class:`~bot.conversation.sink.ReplySink` → store the reply, usage and any moderation flags.
+Flow of a message (``DESIGN.md``): store it → decide whether (and which character) answers →
+wait for the conversation's lane → run the turn (:mod:`bot.conversation.turn`). Messages that
+arrive while a turn is in flight are all answered by the next turn, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
+from typing import Generic, TypeVar
 
 from bot.characters.loader import CharacterLibrary
-from bot.characters.prompt import (
-    Budget,
-    HistoryEntry,
-    Prompt,
-    PromptTooLong,
-    TokenEstimator,
-    build_prompt,
-)
+from bot.characters.prompt import Budget
 from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey, Incoming
-from bot.conversation.moderation import ModerationAction, ModerationPolicy
+from bot.conversation.settings import (
+    ServerSettings,
+    server_from_json,
+    server_to_json,
+    trigger_from_json,
+    trigger_to_json,
+)
 from bot.conversation.sink import ReplySink
 from bot.conversation.trigger import TriggerPolicy, TriggerSettings
-from bot.llm.client import M2HerClient
-from bot.llm.errors import ContextTooLong, InputBlocked, M2HerError, OutputBlocked
-from bot.llm.tokens import estimate_text_tokens
-from bot.llm.types import MODEL, ChatResult, SensitiveType, Usage
-from bot.storage import (
-    Conversation,
-    ForgetReport,
-    ModelCall,
-    NewMessage,
-    NewModerationEvent,
-    Storage,
-    StoredMessage,
+from bot.conversation.turn import (
+    ModerationHook,
+    TurnOutcome,
+    TurnRequest,
+    TurnRunner,
+    TurnStatus,
 )
+from bot.llm.client import M2HerClient
+from bot.storage import Conversation, ForgetReport, ModerationEvent, NewMessage, Storage
 
-log = logging.getLogger("bot.conversation")
+__all__ = [
+    "ConversationManager",
+    "ManagerSettings",
+    "Prices",
+    "TurnOutcome",
+    "TurnStatus",
+    "UsageReport",
+]
 
-_UNEXPECTED = "Something went wrong on our side; please try again."
-
-
-class TurnStatus(StrEnum):
-    """How :meth:`ConversationManager.handle` ended for one message."""
-
-    ANSWERED = "answered"
-    #: Stored, but the trigger policy decided not to answer.
-    IGNORED = "ignored"
-    #: Stored and answered together with others by a turn that another message started.
-    ANSWERED_BY_BATCH = "answered_by_batch"
-    #: The author is cooling down after repeated moderation flags.
-    COOLDOWN = "cooldown"
-    BLOCKED_INPUT = "blocked_input"
-    BLOCKED_OUTPUT = "blocked_output"
-    FAILED = "failed"
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
-class TurnOutcome:
-    """What happened to one incoming message."""
+class Prices:
+    """US dollars per million tokens (third-party figures for M2-her; keep them current)."""
 
-    status: TurnStatus
-    message_id: int | None = None
-    reply: str | None = None
-    error: M2HerError | None = None
+    input_per_million: float = 0.30
+    output_per_million: float = 1.20
 
 
 @dataclass(frozen=True, slots=True)
 class ManagerSettings:
-    """Engine-wide settings; platforms may override trigger and moderation per chat."""
+    """Engine-wide settings; chats and servers override trigger and moderation rules."""
 
     default_character: str | None = None
     #: Stored messages loaded per turn before the token budget trims them.
-    history_limit: int = 400
+    history_limit: int = 200
     budget: Budget = field(default_factory=Budget)
-    moderation: ModerationPolicy = field(default_factory=ModerationPolicy)
+    #: Trigger rules of a chat whose admins set none.
     trigger: TriggerSettings = field(default_factory=TriggerSettings)
+    #: Moderation of a server (or a DM) whose admins set none.
+    server: ServerSettings = field(default_factory=ServerSettings)
+    prices: Prices = field(default_factory=Prices)
+    #: How long bindings and settings read from the database are trusted before re-reading
+    #: (other processes may change them).
+    cache_seconds: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """Tokens used and what they cost."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: float
 
 
 @dataclass(slots=True)
@@ -96,6 +98,27 @@ class _Lane:
     answered_through: int = 0
 
 
+class _TimedCache(Generic[_K, _V]):
+    """A dict whose entries expire after ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._entries: dict[_K, tuple[float, _V]] = {}
+
+    def get(self, key: _K) -> _V | None:
+        entry = self._entries.get(key)
+        if entry is None or time.monotonic() - entry[0] > self._seconds:
+            return None
+        return entry[1]
+
+    def put(self, key: _K, value: _V) -> _V:
+        self._entries[key] = (time.monotonic(), value)
+        return value
+
+    def drop(self, key: _K) -> None:
+        self._entries.pop(key, None)
+
+
 class ConversationManager:
     """Turns incoming messages into character replies. Platform-neutral; one per process."""
 
@@ -107,18 +130,32 @@ class ConversationManager:
         client: M2HerClient,
         settings: ManagerSettings | None = None,
         trigger: TriggerPolicy | None = None,
+        on_moderation: ModerationHook | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._storage = storage
         self._characters = characters
-        self._client = client
-        self._settings = settings or ManagerSettings()
+        self._settings = settings = settings or ManagerSettings()
         self._trigger = trigger or TriggerPolicy()
-        self._now = now
-        self._estimator = TokenEstimator()
+        self._default = characters.default(settings.default_character)
+        self._runner = TurnRunner(
+            storage=storage,
+            client=client,
+            budget=settings.budget,
+            history_limit=settings.history_limit,
+            now=now,
+            on_moderation=on_moderation,
+        )
         self._lanes: dict[ConversationKey, _Lane] = {}
-        self._cooldown_told: dict[tuple[str, str], datetime] = {}
-        self._default = characters.default(self._settings.default_character)
+        self._conversations: _TimedCache[ConversationKey, Conversation] = _TimedCache(
+            settings.cache_seconds
+        )
+        self._chat_settings: _TimedCache[tuple[str, str], TriggerSettings] = _TimedCache(
+            settings.cache_seconds
+        )
+        self._server_settings: _TimedCache[tuple[str, str], ServerSettings] = _TimedCache(
+            settings.cache_seconds
+        )
 
     @property
     def characters(self) -> CharacterLibrary:
@@ -142,7 +179,7 @@ class ConversationManager:
         try:
             # Taken before any other await, so messages are stored in the order they arrived.
             async with lane.intake:
-                conversation = await self._conversation(incoming.key)
+                conversation = await self._conversation(incoming.key, incoming.server_id)
                 stored = await self._storage.add_message(
                     NewMessage(
                         conversation_id=conversation.id,
@@ -153,19 +190,20 @@ class ConversationManager:
                         platform_message_id=incoming.platform_message_id,
                     )
                 )
-            main = self._character(conversation.character_id)
-            decision = self._trigger.decide(incoming, [main], self._settings.trigger)
-            if not decision.answer:
+            scene = self._scene(conversation)
+            trigger = await self.chat_settings(incoming.key)
+            decision = self._trigger.decide(incoming, scene, trigger)
+            if not decision.answer or decision.character is None:
                 return TurnOutcome(TurnStatus.IGNORED, stored.id)
-            if await self._cooling_down(incoming):
-                await self._cooldown_notice(incoming, sink)
-                return TurnOutcome(TurnStatus.COOLDOWN, stored.id)
+            speaker = await self._replied_character(conversation, incoming, scene)
+            server = await self._server_of(incoming)
             async with lane.turn:
                 if lane.answered_through >= stored.id:
                     return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, stored.id)
-                outcome, answered_through = await self._turn(
-                    conversation, decision.character or main, incoming, sink
+                request = TurnRequest(
+                    conversation, speaker or decision.character, incoming, sink, server
                 )
+                outcome, answered_through = await self._runner.run(request)
                 lane.answered_through = max(lane.answered_through, answered_through)
                 return TurnOutcome(outcome.status, stored.id, outcome.reply, outcome.error)
         finally:
@@ -174,7 +212,7 @@ class ConversationManager:
                 del self._lanes[incoming.key]
 
     async def greet(self, key: ConversationKey, sink: ReplySink, *, user_name: str) -> bool:
-        """Post the character's greeting if the conversation has no history yet."""
+        """Post the main character's greeting if the conversation has no history yet."""
         conversation = await self._conversation(key)
         if await self._storage.history_window(conversation.id, 1):
             return False
@@ -182,24 +220,91 @@ class ConversationManager:
         if not character.greeting:
             return False
         text = character.render(character.greeting, user=user_name)
-        await self._storage.add_message(self._reply_message(conversation, character, text))
+        await self._storage.add_message(
+            NewMessage(
+                conversation_id=conversation.id,
+                role="assistant",
+                author_id=f"character:{character.id}",
+                author_name=character.name,
+                text=text,
+                character_id=character.id,
+            )
+        )
         await sink.begin(character)
         await sink.finish(text)
         return True
 
-    # -- commands -------------------------------------------------------------------------
+    async def edit_message(self, key: ConversationKey, platform_message_id: str, text: str) -> bool:
+        """A user edited a message: the history the characters see follows."""
+        conversation = await self._conversation(key)
+        return await self._storage.edit_message(conversation.id, platform_message_id, text)
+
+    async def delete_message(self, key: ConversationKey, platform_message_id: str) -> bool:
+        """A user deleted a message: it leaves the history the characters see."""
+        conversation = await self._conversation(key)
+        return await self._storage.delete_message(conversation.id, platform_message_id)
+
+    async def character_of_message(
+        self, key: ConversationKey, platform_message_id: str
+    ) -> Character | None:
+        """The character that posted ``platform_message_id`` here, if a character did."""
+        conversation = await self._conversation(key)
+        message = await self._storage.find_by_platform_message_id(
+            conversation.id, platform_message_id
+        )
+        if message is None or message.character_id is None:
+            return None
+        if message.character_id not in self._characters:
+            return None
+        return self._characters.get(message.character_id)
+
+    # -- characters and scenes ------------------------------------------------------------
 
     async def character_for(self, key: ConversationKey) -> Character:
         """The conversation's main character."""
         conversation = await self._conversation(key)
         return self._character(conversation.character_id)
 
+    async def scene(self, key: ConversationKey) -> list[Character]:
+        """Every character present, the main one first."""
+        return self._scene(await self._conversation(key))
+
     async def set_character(self, key: ConversationKey, name: str) -> Character:
-        """Bind the character called ``name`` (id or name). ``KeyError`` says "did you mean"."""
+        """Make the character called ``name`` (id or name) the main one.
+
+        Raises ``KeyError`` with a "did you mean" message for an unknown name.
+        """
         character = self._characters.get(name)
         conversation = await self._conversation(key)
         await self._storage.bind_character(conversation.id, character.id)
+        extras = [c for c in conversation.scene if c != character.id]
+        if list(conversation.scene) != extras:
+            await self._storage.set_scene(conversation.id, extras)
+        self._conversations.drop(key)
         return character
+
+    async def add_to_scene(self, key: ConversationKey, name: str) -> Character:
+        """Bring another character into the conversation's scene."""
+        character = self._characters.get(name)
+        conversation = await self._conversation(key)
+        if character.id != conversation.character_id and character.id not in conversation.scene:
+            await self._storage.set_scene(conversation.id, [*conversation.scene, character.id])
+            self._conversations.drop(key)
+        return character
+
+    async def remove_from_scene(self, key: ConversationKey, name: str) -> Character:
+        """Send a character out of the scene. The main character cannot leave (``ValueError``)."""
+        character = self._characters.get(name)
+        conversation = await self._conversation(key)
+        if character.id == conversation.character_id:
+            raise ValueError(f"{character.name} is the main character here; set another first")
+        if character.id in conversation.scene:
+            remaining = [c for c in conversation.scene if c != character.id]
+            await self._storage.set_scene(conversation.id, remaining)
+            self._conversations.drop(key)
+        return character
+
+    # -- users ----------------------------------------------------------------------------
 
     async def reset(self, key: ConversationKey) -> int:
         """Forget the conversation's history; returns how many messages were deleted."""
@@ -218,256 +323,119 @@ class ConversationManager:
         """Erase everything stored about the user on that platform."""
         return await self._storage.forget_user(platform, user_id)
 
-    # -- the turn -------------------------------------------------------------------------
-
-    async def _turn(
+    async def usage(
         self,
-        conversation: Conversation,
-        character: Character,
-        incoming: Incoming,
-        sink: ReplySink,
-    ) -> tuple[TurnOutcome, int]:
-        window = await self._storage.history_window(conversation.id, self._settings.history_limit)
-        answered_through = window[-1].id if window else 0
-        try:
-            prompt = await self._prompt(conversation, character, incoming, window)
-        except PromptTooLong:
-            too_long = ContextTooLong("prompt does not fit the token budget")
-            await sink.notice(too_long.user_message)
-            return TurnOutcome(TurnStatus.FAILED, error=too_long), answered_through
-
-        started = time.monotonic()
-        await sink.begin(character)
-        try:
-            stream = self._client.stream(prompt.request)
-            async for piece in stream:
-                await sink.delta(piece)
-            result = stream.result
-        except M2HerError as error:
-            await self._storage.record_model_call(
-                self._model_call(conversation, incoming, character, started, error=error)
-            )
-            return await self._failed(conversation, character, incoming, sink, error, window), (
-                answered_through
-            )
-        except Exception:
-            log.exception("turn failed in %s", incoming.key)
-            await sink.retract()
-            await sink.notice(_UNEXPECTED)
-            return TurnOutcome(TurnStatus.FAILED), answered_through
-
-        reply = await self._storage.add_reply(
-            self._reply_message(conversation, character, result.text, prompt),
-            self._model_call(conversation, incoming, character, started, result),
-        )
-        if prompt_tokens := _reported_prompt_tokens(result):
-            self._estimator.observe(prompt.request.messages, prompt_tokens)
-        if result.flags.input_sensitive:
-            await self._flag_input(
-                conversation, incoming, window, result.flags.input_sensitive_type
-            )
-        ids = await sink.finish(result.text)
-        if ids:
-            await self._storage.set_platform_message_id(reply.id, ids[0])
-        return TurnOutcome(TurnStatus.ANSWERED, reply=result.text), answered_through
-
-    async def _prompt(
-        self,
-        conversation: Conversation,
-        character: Character,
-        incoming: Incoming,
-        window: Sequence[StoredMessage],
-    ) -> Prompt:
-        persona = await self._storage.get_persona(incoming.key.platform, incoming.author_id)
-        history = [self._history_entry(message, character) for message in window]
-        return build_prompt(
-            character,
-            history,
-            user_name=incoming.author_name,
-            user_persona=persona,
-            group_name=incoming.channel_name,
-            budget=self._settings.budget,
-            estimator=self._estimator,
-        )
-
-    async def _failed(
-        self,
-        conversation: Conversation,
-        character: Character,
-        incoming: Incoming,
-        sink: ReplySink,
-        error: M2HerError,
-        window: Sequence[StoredMessage],
-    ) -> TurnOutcome:
-        policy = self._settings.moderation
-        if isinstance(error, InputBlocked):
-            await self._flag_input(conversation, incoming, window, error.sensitive_type, error)
-            await self._moderated(sink, character, policy.on_blocked_input, error, incoming)
-            return TurnOutcome(TurnStatus.BLOCKED_INPUT, error=error)
-        if isinstance(error, OutputBlocked):
-            await self._record_flag(conversation, incoming, "output", error.sensitive_type, error)
-            await self._moderated(sink, character, policy.on_blocked_output, error, incoming)
-            return TurnOutcome(TurnStatus.BLOCKED_OUTPUT, error=error)
-        log.warning("M2-her call failed in %s: %s", incoming.key, error)
-        # A part-streamed reply must never pass for a complete one.
-        await sink.retract()
-        await sink.notice(error.user_message)
-        return TurnOutcome(TurnStatus.FAILED, error=error)
-
-    async def _moderated(
-        self,
-        sink: ReplySink,
-        character: Character,
-        action: ModerationAction,
-        error: M2HerError,
-        incoming: Incoming,
-    ) -> None:
-        if action is ModerationAction.IN_CHARACTER:
-            await sink.retract(character.render(character.blocked_reply, user=incoming.author_name))
-            return
-        await sink.retract()
-        if action is ModerationAction.NOTICE:
-            await sink.notice(error.user_message)
-
-    # -- moderation -----------------------------------------------------------------------
-
-    async def _flag_input(
-        self,
-        conversation: Conversation,
-        incoming: Incoming,
-        window: Sequence[StoredMessage],
-        sensitive_type: SensitiveType | int,
-        error: M2HerError | None = None,
-    ) -> None:
-        # The newest human message is what the model judged; keep it out of later prompts.
-        flagged = next((m for m in reversed(window) if m.role == "user"), None)
-        if flagged is not None:
-            await self._storage.flag_message(flagged.id, int(sensitive_type))
-        await self._record_flag(
-            conversation,
-            incoming,
-            "input",
-            sensitive_type,
-            error,
-            message_id=flagged.id if flagged else None,
-            author_id=flagged.author_id if flagged else None,
-        )
-
-    async def _record_flag(
-        self,
-        conversation: Conversation,
-        incoming: Incoming,
-        direction: str,
-        sensitive_type: SensitiveType | int,
-        error: M2HerError | None,
+        platform: str,
         *,
-        message_id: int | None = None,
         author_id: str | None = None,
+        chat_id: str | None = None,
+        server_id: str | None = None,
+    ) -> UsageReport:
+        """Tokens and estimated cost for a user, a chat and/or a server."""
+        totals = await self._storage.usage_totals(
+            platform=platform, author_id=author_id, chat_id=chat_id, server_id=server_id
+        )
+        prices = self._settings.prices
+        # Streams often report only total_tokens: count what is not attributed as input.
+        unattributed = max(0, totals.total_tokens - totals.prompt_tokens - totals.completion_tokens)
+        cost = (
+            (totals.prompt_tokens + unattributed) * prices.input_per_million
+            + totals.completion_tokens * prices.output_per_million
+        ) / 1_000_000
+        return UsageReport(
+            totals.calls,
+            totals.prompt_tokens,
+            totals.completion_tokens,
+            totals.total_tokens,
+            cost,
+        )
+
+    async def moderation_log(
+        self, platform: str, *, chat_id: str | None = None, limit: int = 20
+    ) -> list[ModerationEvent]:
+        """The newest moderation events on a platform, or in one chat."""
+        return await self._storage.moderation_events(
+            platform=platform, chat_id=chat_id, limit=limit
+        )
+
+    # -- settings -------------------------------------------------------------------------
+
+    async def chat_settings(self, key: ConversationKey) -> TriggerSettings:
+        """The chat's trigger rules (a thread or topic follows its chat)."""
+        scope = (key.platform, key.chat_id)
+        cached = self._chat_settings.get(scope)
+        if cached is not None:
+            return cached
+        data = await self._storage.get_settings(key.platform, "chat", key.chat_id)
+        settings = trigger_from_json(data) if data else self._settings.trigger
+        return self._chat_settings.put(scope, settings)
+
+    async def set_chat_settings(self, key: ConversationKey, settings: TriggerSettings) -> None:
+        """Store the chat's trigger rules."""
+        await self._storage.set_settings(
+            key.platform, "chat", key.chat_id, trigger_to_json(settings)
+        )
+        self._chat_settings.put((key.platform, key.chat_id), settings)
+
+    async def server_settings(self, platform: str, server_id: str) -> ServerSettings:
+        """The server's moderation settings."""
+        scope = (platform, server_id)
+        cached = self._server_settings.get(scope)
+        if cached is not None:
+            return cached
+        data = await self._storage.get_settings(platform, "server", server_id)
+        settings = server_from_json(data) if data else self._settings.server
+        return self._server_settings.put(scope, settings)
+
+    async def set_server_settings(
+        self, platform: str, server_id: str, settings: ServerSettings
     ) -> None:
-        code = int(sensitive_type)
-        known = SensitiveType.parse(code)
-        name = known.label if isinstance(known, SensitiveType) else f"unknown ({code})"
-        await self._storage.record_moderation_event(
-            NewModerationEvent(
-                conversation_id=conversation.id,
-                platform=conversation.platform,
-                chat_id=conversation.chat_id,
-                author_id=author_id or incoming.author_id,
-                direction="input" if direction == "input" else "output",
-                sensitive_type=code,
-                type_name=name,
-                message_id=message_id,
-                trace_id=error.trace_id if error else None,
-            )
-        )
-
-    async def _cooling_down(self, incoming: Incoming) -> bool:
-        policy = self._settings.moderation
-        if policy.cooldown_after <= 0:
-            return False
-        since = self._now() - policy.cooldown_window
-        flags = await self._storage.count_moderation_events(
-            incoming.key.platform, incoming.author_id, since
-        )
-        return flags >= policy.cooldown_after
-
-    async def _cooldown_notice(self, incoming: Incoming, sink: ReplySink) -> None:
-        # Tell a cooled-down author once per window, not on every message.
-        who = (incoming.key.platform, incoming.author_id)
-        now = self._now()
-        told = self._cooldown_told.get(who)
-        if told is None or now - told >= self._settings.moderation.cooldown_window:
-            self._cooldown_told[who] = now
-            await sink.notice(self._settings.moderation.cooldown_notice())
+        """Store the server's moderation settings."""
+        await self._storage.set_settings(platform, "server", server_id, server_to_json(settings))
+        self._server_settings.put((platform, server_id), settings)
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _conversation(self, key: ConversationKey) -> Conversation:
-        return await self._storage.conversation(
-            key.platform, key.chat_id, key.thread_id, default_character=self._default.id
+    async def _conversation(
+        self, key: ConversationKey, server_id: str | None = None
+    ) -> Conversation:
+        cached = self._conversations.get(key)
+        if cached is not None:
+            return cached
+        conversation = await self._storage.conversation(
+            key.platform,
+            key.chat_id,
+            key.thread_id,
+            default_character=self._default.id,
+            server_id=server_id,
         )
+        return self._conversations.put(key, conversation)
+
+    async def _server_of(self, incoming: Incoming) -> ServerSettings:
+        if incoming.server_id is None:
+            return self._settings.server
+        return await self.server_settings(incoming.key.platform, incoming.server_id)
+
+    async def _replied_character(
+        self, conversation: Conversation, incoming: Incoming, scene: list[Character]
+    ) -> Character | None:
+        # In a scene, a reply to one character's message is for that character.
+        if len(scene) < 2 or not incoming.replies_to_bot or incoming.reply_to_message_id is None:
+            return None
+        message = await self._storage.find_by_platform_message_id(
+            conversation.id, incoming.reply_to_message_id
+        )
+        if message is None:
+            return None
+        return next((c for c in scene if c.id == message.character_id), None)
+
+    def _scene(self, conversation: Conversation) -> list[Character]:
+        main = self._character(conversation.character_id)
+        extras = [self._characters.get(c) for c in conversation.scene if c in self._characters]
+        return [main, *(c for c in extras if c.id != main.id)]
 
     def _character(self, character_id: str) -> Character:
-        try:
+        if character_id in self._characters:
             return self._characters.get(character_id)
-        except KeyError:
-            # The file was removed since the binding was made: fall back rather than go silent.
-            log.warning("character %r is gone; using %r", character_id, self._default.id)
-            return self._default
-
-    def _history_entry(self, message: StoredMessage, speaker: Character) -> HistoryEntry:
-        if message.role == "assistant" and message.character_id == speaker.id:
-            return HistoryEntry("assistant", speaker.name, message.text)
-        # Humans and *other* characters both reach the model as named `user` turns.
-        return HistoryEntry("user", message.author_name, message.text)
-
-    def _reply_message(
-        self,
-        conversation: Conversation,
-        character: Character,
-        text: str,
-        prompt: Prompt | None = None,
-    ) -> NewMessage:
-        return NewMessage(
-            conversation_id=conversation.id,
-            role="assistant",
-            author_id=f"character:{character.id}",
-            author_name=character.name,
-            text=text,
-            character_id=character.id,
-            token_estimate=prompt.estimated_tokens if prompt else None,
-        )
-
-    def _model_call(
-        self,
-        conversation: Conversation,
-        incoming: Incoming,
-        character: Character,
-        started: float,
-        result: ChatResult | None = None,
-        error: M2HerError | None = None,
-    ) -> ModelCall:
-        usage = result.usage if result else Usage()
-        return ModelCall(
-            conversation_id=conversation.id,
-            author_id=incoming.author_id,
-            character_id=character.id,
-            model=MODEL,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            total_tokens=usage.total_tokens,
-            ok=error is None,
-            error_code=error.code if error else None,
-            trace_id=result.trace_id if result else error.trace_id if error else None,
-            latency_ms=round((time.monotonic() - started) * 1000),
-        )
-
-
-def _reported_prompt_tokens(result: ChatResult) -> int:
-    """The prompt size the API reported; derived from ``total_tokens`` when that is all."""
-    usage = result.usage
-    if usage.prompt_tokens:
-        return usage.prompt_tokens
-    if usage.total_tokens:
-        return max(0, usage.total_tokens - estimate_text_tokens(result.text))
-    return 0
+        # The file was removed since the binding was made: fall back rather than go silent.
+        return self._default

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ class FixedClock:
         return self.now
 
 
-def message(text: str = "hello there", author: str = "u1", **facts: bool) -> Incoming:
+def message(text: str = "hello there", author: str = "u1", **facts: Any) -> Incoming:
     return Incoming(key=KEY, author_id=author, author_name=author, text=text, **facts)
 
 
@@ -51,7 +52,7 @@ def policy(clock: FixedClock) -> TriggerPolicy:
     ],
 )
 def test_addressed_messages_are_answered(
-    policy: TriggerPolicy, facts: dict[str, bool], reason: Trigger
+    policy: TriggerPolicy, facts: dict[str, Any], reason: Trigger
 ) -> None:
     decision = policy.decide(message(**facts), [ARIA])
     assert decision.answer
@@ -114,7 +115,7 @@ def test_follow_up_does_not_butt_into_a_message_to_someone_else(
 
 
 def test_other_bots_are_ignored_unless_allowed_and_capped(policy: TriggerPolicy) -> None:
-    bot = {"author_is_bot": True, "mentions_bot": True}
+    bot: dict[str, Any] = {"author_is_bot": True, "mentions_bot": True}
     assert not policy.decide(message(author="otherbot", **bot), [ARIA]).answer
 
     settings = TriggerSettings(allow_bots=True, max_consecutive_bot_turns=2)

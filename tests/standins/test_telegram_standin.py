@@ -397,6 +397,27 @@ async def test_blocked_user_is_forbidden(tg: TelegramStandIn, bot: Bot) -> None:
     ]
 
 
+async def test_a_bot_removed_from_a_group_is_forbidden(tg: TelegramStandIn, bot: Bot) -> None:
+    alice = tg.add_user("Alice")
+    group = tg.group("G", [alice])
+    forum = tg.group("F", [alice], forum=True)
+    tg.remove_bot(group)
+    tg.remove_bot(forum, by=alice)
+    with pytest.raises(Forbidden, match=r"^Forbidden: bot was kicked from the group chat$"):
+        await bot.send_message(group.id, "hello?")
+    with pytest.raises(Forbidden, match="kicked from the supergroup chat"):
+        await bot.send_message(forum.id, "hello?")
+    updates = await bot.get_updates(timeout=0)
+    removed = [u.my_chat_member for u in updates if u.my_chat_member]
+    assert [(c.chat.id, c.new_chat_member.status) for c in removed] == [
+        (group.id, "kicked"),
+        (forum.id, "kicked"),
+    ]
+    tg.remove_bot(group, removed=False)
+    await bot.send_message(group.id, "back")
+    assert [m.text for m in group.bot_messages()] == ["back"]
+
+
 async def test_rate_limit_answers_429_with_retry_after() -> None:
     limit = RateLimit(private_rate=1.0, private_burst=1, group_rate=1 / 3, group_burst=1)
     async with (

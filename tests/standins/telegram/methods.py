@@ -154,7 +154,9 @@ class BotApi:
             raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         chat = self._chat(params)
         if chat.blocked:
-            raise ApiError(403, BLOCKED)
+            kind = "group" if chat.type == "group" else "supergroup"
+            kicked = f"Forbidden: bot was kicked from the {kind} chat"
+            raise ApiError(403, kicked if chat.is_group else BLOCKED)
         return chat
 
     def _text(self, params: JSON, *, allow_empty: bool = False) -> tuple[str, list[JSON]]:

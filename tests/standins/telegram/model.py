@@ -126,7 +126,7 @@ class Chat:
 
     ``admins`` are user ids (the first is the creator); ``bot_is_admin`` also makes the bot
     see every message despite privacy mode. ``blocked`` marks a private chat whose user
-    blocked the bot.
+    blocked the bot, or a group the bot was removed from.
     """
 
     id: int

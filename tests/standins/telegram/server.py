@@ -297,7 +297,15 @@ class TelegramStandIn:
         Writes to their private chat then fail with 403 "Forbidden: bot was blocked by the
         user", and the bot gets a ``my_chat_member`` update (kicked / member) as on Telegram.
         """
-        self.push_update(self.world.set_blocked(user, blocked))
+        chat = self.world.private_chat(user)
+        self.push_update(self.world.shut_out(chat, user, blocked))
+
+    def remove_bot(self, chat: Chat, by: User | None = None, removed: bool = True) -> None:
+        """Remove the bot from a group (``removed=False``: add it back), by ``by`` (default: the
+        creator). Sends then fail with 403 "Forbidden: bot was kicked from the group chat"
+        ("supergroup chat" for supergroups), and the bot gets a ``my_chat_member`` update."""
+        actor = by or self.world.users[chat.admins[0]]
+        self.push_update(self.world.shut_out(chat, actor, removed))
 
     def user_says(
         self,

@@ -245,18 +245,18 @@ class World:
         }
         return query_id, update
 
-    def set_blocked(self, user: User, blocked: bool) -> JSON:
-        """Record that ``user`` blocked (or unblocked) the bot; return the ``my_chat_member``
-        update Telegram sends the bot about it."""
-        chat = self.private_chat(user)
-        chat.blocked = blocked
+    def shut_out(self, chat: Chat, actor: User, shut: bool) -> JSON:
+        """Record that the bot was blocked (private chat) or removed (group) by ``actor`` -- or,
+        with ``shut=False``, let back in; return the ``my_chat_member`` update Telegram sends
+        the bot about it."""
+        chat.blocked = shut
         kicked = {"status": "kicked", "user": self.bot.to_api(), "until_date": 0}
         member = {"status": "member", "user": self.bot.to_api()}
-        old, new = (member, kicked) if blocked else (kicked, member)
+        old, new = (member, kicked) if shut else (kicked, member)
         return {
             "my_chat_member": {
                 "chat": chat.to_api(),
-                "from": user.to_api(),
+                "from": actor.to_api(),
                 "date": int(time.time()),
                 "old_chat_member": old,
                 "new_chat_member": new,

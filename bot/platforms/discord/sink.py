@@ -1,0 +1,151 @@
+"""The Discord :class:`~bot.conversation.sink.ReplySink`: a character's reply, streamed.
+
+With Manage Webhooks the character posts through the channel's webhook under its own name
+and avatar; without it the bot posts as itself with the character's name in bold, and the
+server's admins are told once how to enable the better mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import discord
+from discord.utils import escape_markdown
+
+from bot.characters.schema import Character
+from bot.platforms.discord.transport import NO_PINGS, BotTransport, WebhookTransport
+from bot.platforms.discord.webhooks import Webhooks, usable_username, webhook_channel
+from bot.platforms.streaming import CadenceBook, MessageTransport, StreamingReply
+
+log = logging.getLogger("bot.platforms.discord")
+
+WEBHOOK_TIP = (
+    "Tip for the server's admins: give me the **Manage Webhooks** permission in this channel "
+    "and each character will post under its own name and avatar."
+)
+
+
+class Replies:
+    """Makes sinks for channels; owns what they share: webhooks and per-channel edit cadence."""
+
+    def __init__(
+        self,
+        webhooks: Webhooks,
+        *,
+        edit_interval: float,
+        typing_interval: float = 4.5,
+    ) -> None:
+        self.webhooks = webhooks
+        self.cadences = CadenceBook(edit_interval)
+        self.typing_interval = typing_interval
+        #: Servers whose admins have been told about Manage Webhooks (once per process).
+        self._tipped: set[int] = set()
+
+    def sink(self, channel: discord.abc.Messageable) -> DiscordSink:
+        """A sink for one turn in ``channel`` (a text channel, thread or DM)."""
+        return DiscordSink(self, channel)
+
+    async def transport(
+        self, channel: discord.abc.Messageable, character: Character
+    ) -> tuple[MessageTransport, str]:
+        """How ``character`` posts in ``channel``, and the header its first message needs
+        (the name in bold when the bot posts as itself)."""
+        parent = webhook_channel(channel)
+        avatar = None if character.avatar_file is not None else character.avatar
+        if parent is not None and usable_username(character.name):
+            webhook = await self.webhooks.for_channel(parent)
+            if webhook is not None:
+                thread = channel if isinstance(channel, discord.Thread) else None
+                transport = WebhookTransport(
+                    channel, webhook, username=character.name, avatar_url=avatar, thread=thread
+                )
+                return transport, ""
+            await self._tip_once(channel, parent.guild)
+        return BotTransport(channel), bold_name(character)
+
+    async def _tip_once(self, channel: discord.abc.Messageable, guild: discord.Guild) -> None:
+        if guild.id in self._tipped:
+            return
+        self._tipped.add(guild.id)
+        try:
+            await channel.send(WEBHOOK_TIP, allowed_mentions=NO_PINGS)
+        except discord.HTTPException:
+            log.warning("could not post the Manage Webhooks tip in guild %s", guild.id)
+
+
+class DiscordSink:
+    """One conversation's replies in one Discord channel."""
+
+    def __init__(self, replies: Replies, channel: discord.abc.Messageable) -> None:
+        self._replies = replies
+        self._channel = channel
+        self._reply: StreamingReply | None = None
+        self._character: Character | None = None
+        self._via_webhook = False
+
+    async def begin(self, character: Character) -> None:
+        """Pick webhook or bot posting for ``character`` and show typing."""
+        self._character = character
+        transport, header = await self._replies.transport(self._channel, character)
+        self._via_webhook = isinstance(transport, WebhookTransport)
+        self._reply = self._streaming(transport, header)
+        await self._reply.begin()
+
+    async def delta(self, text: str) -> None:
+        """More of the reply streamed in."""
+        if self._reply is not None:
+            await self._reply.delta(text)
+
+    async def finish(self, text: str) -> Sequence[str]:
+        """Show exactly ``text``; return the ids of the messages it takes."""
+        reply, character = self._reply, self._character
+        if reply is None or character is None:
+            return []
+        try:
+            return await reply.finish(text)
+        except discord.HTTPException as error:
+            if not self._via_webhook:
+                raise
+            # The webhook went away (deleted by someone) or broke: post as the bot instead.
+            log.warning("webhook post failed (%s); posting as the bot", error)
+            with contextlib.suppress(discord.HTTPException):
+                await reply.retract()
+            self._forget_webhook()
+            self._via_webhook = False
+            self._reply = self._streaming(BotTransport(self._channel), bold_name(character))
+            return await self._reply.finish(text)
+
+    async def retract(self, replacement: str | None = None) -> None:
+        """Take down what was shown; post ``replacement`` instead when given."""
+        if self._reply is not None:
+            await self._reply.retract(replacement)
+
+    async def notice(self, text: str) -> None:
+        """Post a short plain notice from the bot."""
+        try:
+            await self._channel.send(text, allowed_mentions=NO_PINGS)
+        except discord.HTTPException:
+            log.warning("could not post a notice in channel %s", _channel_id(self._channel))
+
+    def _streaming(self, transport: MessageTransport, header: str) -> StreamingReply:
+        cadence = self._replies.cadences.for_chat(str(_channel_id(self._channel)))
+        return StreamingReply(
+            transport, cadence, header=header, typing_interval=self._replies.typing_interval
+        )
+
+    def _forget_webhook(self) -> None:
+        parent = webhook_channel(self._channel)
+        if parent is not None:
+            self._replies.webhooks.forget(parent.id)
+
+
+def bold_name(character: Character) -> str:
+    """The header of a message the bot posts for ``character``: its name in bold."""
+    return f"**{escape_markdown(character.name)}**\n"
+
+
+def _channel_id(channel: discord.abc.Messageable) -> int:
+    channel_id: int = getattr(channel, "id", 0)
+    return channel_id

@@ -88,6 +88,10 @@ def _chat(args: argparse.Namespace) -> int:
     from bot.app import open_engine
     from bot.platforms.console import run_console
 
+    if "TROUPE_LOG_LEVEL" not in os.environ:
+        # The chat itself says what failed; warnings would only garble the conversation.
+        logging.getLogger().setLevel(logging.ERROR)
+
     async def chat() -> int:
         async with open_engine(force_fake=getattr(args, "fake", False)) as engine:
             print(engine.backend, flush=True)
@@ -134,9 +138,12 @@ def _preview(args: argparse.Namespace) -> int:
 def _db_upgrade(args: argparse.Namespace) -> int:
     from bot.storage import database_url_from_env, upgrade
 
-    upgrade(database_url_from_env())
-    print("Database is up to date.")
-    return 0
+    def migrate() -> int:
+        upgrade(database_url_from_env())
+        print("Database is up to date.")
+        return 0
+
+    return _guard(migrate)
 
 
 def _fake_m2her(args: argparse.Namespace) -> int:
@@ -146,13 +153,15 @@ def _fake_m2her(args: argparse.Namespace) -> int:
 
 
 def _guard(action: Callable[[], int]) -> int:
-    """Run ``action``, turning a broken character or an unknown name into one clear line."""
+    """Run ``action``, turning a broken character, an unknown name or an unusable database
+    into one clear message."""
     from bot.characters.loader import CharacterLoadError
+    from bot.storage import StorageError
 
     try:
         return action()
-    except CharacterLoadError as error:
-        print(error, file=sys.stderr)
+    except (CharacterLoadError, StorageError) as error:
+        print(f"troupe: {error}", file=sys.stderr)
         return 1
     except KeyError as error:
         print(f"troupe: {error.args[0]}", file=sys.stderr)

@@ -36,26 +36,25 @@ class ConsoleSink:
     async def begin(self, character: Character) -> None:
         self._speaker = character.name
         self._shown = ""
-        self._write(f"{character.name}: ")
 
     async def delta(self, text: str) -> None:
+        if not self._shown:
+            self._write(f"{self._speaker}: ")
         self._shown += text
         self._write(text)
 
     async def finish(self, text: str) -> Sequence[str]:
-        if self._shown and text != self._shown:
+        if not self._shown:
+            self._write(f"{self._speaker}: {text}")
+        elif text != self._shown:
             # The authoritative final text differs from what streamed: show it whole.
             self._write(f"\n{self._speaker}: {text}")
-        elif not self._shown:
-            self._write(text)
         self._write("\n")
         return []
 
     async def retract(self, replacement: str | None = None) -> None:
         if self._shown:
             self._write("\n[the reply above was withdrawn]\n")
-        else:
-            self._write("\n")
         if replacement:
             self._write(f"{self._speaker}: {replacement}\n")
         self._shown = ""

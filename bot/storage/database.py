@@ -117,7 +117,7 @@ def open_database(url: URL, *, foreign_keys: bool = True) -> Database:
             return SQLiteDatabase(url, foreign_keys=foreign_keys)
         return AsyncDatabase(url)
     except (SQLAlchemyError, ImportError) as exc:
-        raise StorageError(f"cannot use {redacted(url)}: {exc}") from exc
+        raise StorageError(f"cannot use the database at {redacted(url)}: {exc}") from exc
 
 
 class AsyncDatabase:

@@ -1,0 +1,157 @@
+"""The ``troupe`` command as people run it: real processes, a real SQLite file, the fake M2-her."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from bot.characters.loader import load_characters
+from bot.characters.prompt import preview_body
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def troupe(
+    *args: str, stdin: str = "", tmp_path: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("MINIMAX_API_KEY", "DISCORD_TOKEN", "TELEGRAM_TOKEN", "TROUPE_LOG_LEVEL")
+    }
+    environ["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_chat_on_a_pipe_answers_each_line_and_says_which_model(tmp_path: Path) -> None:
+    result = troupe(
+        "chat", "aria", "--user", "Sam", stdin="Hello!\nAnother line\n", tmp_path=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Using the built-in fake M2-her (MINIMAX_API_KEY is not set)")
+    replies = [line for line in lines if "heard Sam" in line]
+    assert [r.split("“")[1].split("”")[0] for r in replies] == ["Hello!", "Another line"]
+    assert result.stderr == ""
+
+
+def context_size(output: str) -> int:
+    """The fake's "(a fake M2-her reply, N messages in context)" count of the last reply."""
+    reply = [line for line in output.splitlines() if "messages in context" in line][-1]
+    return int(reply.rsplit("reply, ", 1)[1].split()[0])
+
+
+def test_chat_history_persists_between_runs(tmp_path: Path) -> None:
+    first = troupe("chat", "aria", "--user", "Sam", stdin="Remember this.\n", tmp_path=tmp_path)
+    second = troupe("chat", "aria", "--user", "Sam", stdin="What did I say?\n", tmp_path=tmp_path)
+    # The second run's prompt holds the first run's message and reply too, and no new greeting.
+    assert context_size(second.stdout) == context_size(first.stdout) + 2
+    assert "A visitor, at this hour?" not in second.stdout
+    reset = troupe("chat", "aria", "--user", "Sam", stdin="/reset\n", tmp_path=tmp_path)
+    # The greeting, two messages and two replies.
+    assert "Conversation reset (5 messages forgotten)." in reset.stdout
+
+
+def test_chat_commands_work_from_a_pipe(tmp_path: Path) -> None:
+    script = "/persona A courier\n/persona\n/character bram\nhi\n/character bramm\n/forget\n"
+    result = troupe("chat", "aria", "--user", "Sam", stdin=script, tmp_path=tmp_path)
+    out = result.stdout
+    assert "* Persona set." in out
+    assert "* Your persona: A courier" in out
+    assert "* Now talking to Bram Oakbarrel." in out
+    assert "Bram Oakbarrel heard Sam: “hi”" in out
+    assert "did you mean" in out.lower()
+    assert "* Forgot you:" in out
+
+
+def test_run_without_tokens_is_the_terminal_chat(tmp_path: Path) -> None:
+    result = troupe("run", stdin="hello\n", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "heard" in result.stdout
+
+
+def test_check_reports_problems_and_exits_non_zero(tmp_path: Path) -> None:
+    assert troupe("check", tmp_path=tmp_path).returncode == 0
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: X\ndescriptoin: typo\n", encoding="utf-8")
+    result = troupe("check", str(broken), tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "broken.yaml:2: descriptoin" in result.stdout
+    assert "did you mean 'description'" in result.stdout
+
+
+def test_schema_is_json(tmp_path: Path) -> None:
+    result = troupe("schema", tmp_path=tmp_path)
+    schema = json.loads(result.stdout)
+    assert "name" in schema["properties"]
+
+
+def test_preview_prints_the_exact_body(tmp_path: Path) -> None:
+    result = troupe("preview", "mara", "--user", "Kit", "--message", "Any news?", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    mara = load_characters(REPO / "characters").get("mara")
+    assert json.loads(result.stdout) == preview_body(mara, user="Kit", message="Any news?")
+
+
+def test_an_unknown_character_is_one_clear_line(tmp_path: Path) -> None:
+    result = troupe("preview", "arya", tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "aria" in result.stderr
+
+
+def test_a_broken_database_url_is_one_clear_line(tmp_path: Path) -> None:
+    result = troupe("db", "upgrade", tmp_path=tmp_path, env={"DATABASE_URL": "nonsense://x"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "DATABASE_URL" in result.stderr or "database" in result.stderr.lower()
+
+
+def test_db_upgrade_creates_the_database(tmp_path: Path) -> None:
+    result = troupe("db", "upgrade", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cli.sqlite3").exists()
+
+
+async def test_fake_m2her_serves_until_sigterm(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bot", "fake-m2her", "--port", "0", "--api-key", "k1"),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        url = (await asyncio.wait_for(process.stdout.readline(), 20)).decode().split()[-1]
+        body = {"model": "M2-her", "messages": [{"role": "user", "name": "Sam", "content": "hi"}]}
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": "Bearer k1"}
+            async with session.post(
+                f"{url}/v1/text/chatcompletion_v2", json=body, headers=headers
+            ) as r:
+                reply = await r.json()
+        assert "heard Sam: “hi”" in reply["choices"][0]["message"]["content"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    assert "troupe 0.1.0" in troupe("--version", tmp_path=tmp_path).stdout
+    assert "fake-m2her" in troupe("--help", tmp_path=tmp_path).stdout

@@ -14,6 +14,8 @@ import pytest
 from bot.llm.client import M2HerClient, RetryPolicy, Timeouts
 from bot.llm.fake import FakeM2Her
 
+pytest_plugins = ["tests.databases"]
+
 #: The key tests use against the fake; the secrets tests look for it everywhere.
 TEST_API_KEY = "sk-api-test-7f3a9c1e5b"
 

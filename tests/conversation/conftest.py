@@ -1,4 +1,4 @@
-"""Engine fixtures: a real SQLite file, the shipped characters and the fake M2-her on loopback."""
+"""Engine fixtures: each database backend, the shipped characters, the fake M2-her on loopback."""
 
 from __future__ import annotations
 
@@ -71,11 +71,6 @@ class Engine:
 
 
 EngineFactory = Callable[..., Awaitable[Engine]]
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'troupe.sqlite3'}"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from bot.storage import NewMessage, Storage, open_storage
 from bot.storage.storage import HISTORY_WINDOW_QUERY
-from tests.storage.conftest import Postgres, empty_postgres
+from tests.databases import Postgres, empty_postgres
 
 INDEX = "ix_messages_conversation_id_input_flagged_id"
 

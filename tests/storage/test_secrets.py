@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from bot.storage import StorageError, open_storage, upgrade
-from tests.storage.conftest import Postgres
+from tests.databases import Postgres
 
 PASSWORD = "pw-9c1e5b-never-show"
 

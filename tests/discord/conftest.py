@@ -171,3 +171,20 @@ async def bot(harness: Harness, world: World) -> Bot:
 
 
 StartBot = Callable[..., Awaitable[Bot]]
+
+
+async def final_reply(
+    standin: DiscordStandIn, channel: Channel, after: Any, *, ending: str = "in context)"
+) -> Any:
+    """The bot-side message after ``after`` once its streamed text is complete."""
+    return await standin.wait_for_message(
+        channel, lambda message: message.content.endswith(ending), after=after
+    )
+
+
+async def command(
+    standin: DiscordStandIn, channel: Channel, user: User, name: str, options: Any = None
+) -> Any:
+    """Invoke a slash command and wait for the bot's answer."""
+    interaction = await standin.invoke_command(channel, user, name, options)
+    return await standin.wait_for_response(interaction)

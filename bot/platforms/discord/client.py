@@ -20,6 +20,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.conversation.manager import ConversationManager
+from bot.platforms.discord.commands import install_commands
 from bot.platforms.discord.config import DiscordConfig
 from bot.platforms.discord.events import MessageEvents
 from bot.platforms.discord.invite import invite_url
@@ -95,6 +96,7 @@ class TroupeClient(discord.Client):
         )
         self.messages = MessageEvents(self, manager, self.replies)
         self.tree: app_commands.CommandTree[TroupeClient] = app_commands.CommandTree(self)
+        install_commands(self.tree, manager)
         self._reported = False
 
     async def setup_hook(self) -> None:

@@ -1,0 +1,220 @@
+"""Running Troupe on Telegram: the python-telegram-bot ``Application``, polling or webhook.
+
+:class:`TelegramBot` builds the application on the engine's manager, registers the command
+menus (``setMyCommands`` for private chats, groups and group admins), says plainly when privacy
+mode hides ordinary group messages, and receives updates by long polling or, when a public URL
+is configured, through a webhook that refuses requests without the secret token.
+:func:`run_telegram` is what ``troupe run`` starts when ``TELEGRAM_TOKEN`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from telegram import (
+    Bot,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    Update,
+    User,
+)
+from telegram.error import InvalidToken
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.conversation.manager import ConversationManager
+from bot.platforms.telegram.commands import ADMIN_COMMANDS, COMMANDS, Commands
+from bot.platforms.telegram.config import ConfigError, TelegramConfig
+from bot.platforms.telegram.handlers import Updates
+from bot.platforms.telegram.sink import Replies
+
+if TYPE_CHECKING:
+    from bot.app import Engine
+
+__all__ = ["ALLOWED_UPDATES", "TelegramBot", "privacy_notice", "run_telegram"]
+
+log = logging.getLogger("bot.platforms.telegram")
+
+#: The updates the bot asks Telegram for.
+ALLOWED_UPDATES = (
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MY_CHAT_MEMBER,
+)
+
+TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+def privacy_notice(me: User) -> str | None:
+    """What to tell the operator when privacy mode hides ordinary group messages."""
+    if me.can_read_all_group_messages:
+        return None
+    return (
+        f"Privacy mode is on for @{me.username}: in groups where it is not an admin, the bot "
+        "only sees commands, replies to its messages and @mentions, so characters will not "
+        "answer to their name or follow up. To change it, open @BotFather, send /setprivacy, "
+        "choose the bot and pick Disable, then remove the bot from each group and add it back "
+        "(or make it a group admin)."
+    )
+
+
+class TelegramBot:
+    """The Telegram side of Troupe: start it, and it answers until stopped.
+
+    ``private_interval`` / ``group_interval`` are the seconds between two sends or edits in
+    one chat; ``typing_interval`` how often "typing…" is renewed.
+    """
+
+    def __init__(
+        self,
+        manager: ConversationManager,
+        config: TelegramConfig,
+        *,
+        private_interval: float = 1.0,
+        group_interval: float = 3.0,
+        typing_interval: float = 4.5,
+    ) -> None:
+        self.config = config
+        self.application: TelegramApplication = (
+            ApplicationBuilder()
+            .token(config.token)
+            .base_url(config.api_base_url)
+            .base_file_url(config.file_base_url)
+            .build()
+        )
+        self.replies = Replies(
+            self.application.bot,
+            manager,
+            private_interval=private_interval,
+            group_interval=group_interval,
+            typing_interval=typing_interval,
+        )
+        updates = Updates(self.replies)
+        self.application.add_handlers(Commands(self.replies).handlers())
+        self.application.add_handlers(updates.handlers())
+        self.application.add_error_handler(updates.on_error)
+        _hide_token_in_logs(config.token)
+
+    @property
+    def bot(self) -> Bot:
+        """The PTB ``Bot``."""
+        bot: Bot = self.application.bot
+        return bot
+
+    async def start(self) -> None:
+        """Check the token, announce the commands, and start receiving updates."""
+        app = self.application
+        try:
+            await app.initialize()
+        except InvalidToken:
+            # PTB's message contains the token; this one must not.
+            raise ConfigError(
+                "Telegram rejected TELEGRAM_TOKEN; check it with @BotFather"
+            ) from None
+        await self._announce()
+        updater = app.updater
+        if updater is None:
+            raise RuntimeError("the application was built without an updater")
+        config = self.config
+        if config.webhook_url:
+            await updater.start_webhook(
+                listen=config.listen_host,
+                port=config.listen_port,
+                url_path=config.webhook_path,
+                webhook_url=config.webhook_url,
+                secret_token=config.webhook_secret,
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+            mode = f"a webhook at {config.webhook_url}"
+        else:
+            await updater.start_polling(
+                timeout=config.poll_timeout, allowed_updates=list(ALLOWED_UPDATES)
+            )
+            mode = "long polling"
+        await app.start()
+        log.info("Telegram: @%s is running with %s", self.bot.username, mode)
+
+    async def stop(self) -> None:
+        """Stop receiving updates and finish the replies in flight."""
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _announce(self) -> None:
+        bot = self.bot
+        await bot.set_my_commands(COMMANDS, scope=BotCommandScopeAllPrivateChats())
+        await bot.set_my_commands(COMMANDS, scope=BotCommandScopeAllGroupChats())
+        await bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeAllChatAdministrators())
+        notice = privacy_notice(bot.bot)
+        if notice:
+            log.warning(notice)
+
+
+async def run_telegram(engine: Engine, environ: Mapping[str, str] = os.environ) -> None:
+    """Run the Telegram bot on ``engine`` until cancelled (``troupe run``)."""
+    config = TelegramConfig.from_env(environ)
+    if config is None:
+        raise ConfigError("TELEGRAM_TOKEN is not set")
+    async with TelegramBot(engine.manager, config):
+        await asyncio.Event().wait()
+
+
+class _RedactToken(logging.Filter):
+    """Takes the bot token out of log records: httpx logs request URLs, which contain it,
+    and a network error's traceback may too."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), None
+        if record.exc_info and not record.exc_text:
+            trace = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = trace.replace(self.token, "<token>")
+        return True
+
+
+#: Loggers that may see the token (a filter on a logger does not cover its children).
+_TOKEN_LOGGERS = (
+    "httpx",
+    "telegram",
+    "telegram.Bot",
+    "telegram.ext",
+    "telegram.ext.Application",
+    "telegram.ext.ExtBot",
+    "telegram.ext.Updater",
+    "telegram.request.BaseRequest",
+    "telegram.request.HTTPXRequest",
+    "bot.platforms.telegram",
+)
+
+
+def _hide_token_in_logs(token: str) -> None:
+    for name in _TOKEN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactToken) and f.token == token for f in logger.filters):
+            logger.addFilter(_RedactToken(token))

@@ -1,0 +1,136 @@
+"""The engine's :class:`~bot.conversation.sink.ReplySink` on Telegram.
+
+A reply streams through a draft in private chats (where the server has drafts) and through
+send-and-edit elsewhere, at a cadence shared by everything the bot posts in that chat: one
+operation a second in private chats, one every three seconds in groups (Telegram allows about
+20 messages a minute there). All characters post through the one bot, so each reply is headed
+with the character's name when more than one character is in the chat.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from telegram import Bot
+
+from bot.characters.schema import Character
+from bot.conversation.incoming import ConversationKey
+from bot.conversation.manager import ConversationManager
+from bot.platforms.streaming import CadenceBook, EditCadence, StreamingReply
+from bot.platforms.telegram.drafts import DraftReply
+from bot.platforms.telegram.formatting import escape_markdown
+from bot.platforms.telegram.transport import ChatTarget, TelegramTransport, UserBlocked
+
+__all__ = ["Replies", "TelegramSink"]
+
+log = logging.getLogger("bot.platforms.telegram")
+
+
+class Replies:
+    """Makes the sinks of one bot: shares each chat's cadence, remembers whether drafts work."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        manager: ConversationManager,
+        *,
+        private_interval: float = 1.0,
+        group_interval: float = 3.0,
+        typing_interval: float = 4.5,
+        drafts: bool = True,
+    ) -> None:
+        self.bot = bot
+        self.manager = manager
+        self.typing_interval = typing_interval
+        #: Stream through ``sendMessageDraft`` in private chats (turned off when the server
+        #: turns out not to have it).
+        self.drafts = drafts
+        self._private = CadenceBook(private_interval)
+        self._group = CadenceBook(group_interval)
+
+    def cadence(self, target: ChatTarget, *, private: bool) -> EditCadence:
+        """The pace shared by every message in the target's chat (all its topics too)."""
+        book = self._private if private else self._group
+        return book.for_chat(str(target.chat_id))
+
+    def sink(self, key: ConversationKey, target: ChatTarget, *, private: bool) -> TelegramSink:
+        """A sink for one message's turn in the conversation ``key``."""
+        return TelegramSink(self, key, target, private=private)
+
+    async def notice(self, target: ChatTarget, text: str, *, private: bool) -> list[str]:
+        """Post ``text`` as plain text, paced with the chat; quietly nothing if blocked."""
+        transport = TelegramTransport(self.bot, target, markdown=False)
+        try:
+            return await StreamingReply(transport, self.cadence(target, private=private)).finish(
+                text
+            )
+        except UserBlocked as blocked:
+            log.info("not posting in chat %s: %s", target.chat_id, blocked)
+            return []
+
+    def disable_drafts(self) -> None:
+        """The server has no drafts: stream with send-and-edit from now on."""
+        self.drafts = False
+
+
+class TelegramSink:
+    """Delivers one turn's reply (and notices) to one Telegram chat or topic."""
+
+    def __init__(
+        self, replies: Replies, key: ConversationKey, target: ChatTarget, *, private: bool
+    ) -> None:
+        self._replies = replies
+        self._key = key
+        self._target = target
+        self._private = private
+        self._transport = TelegramTransport(replies.bot, target)
+        self._reply: StreamingReply | DraftReply | None = None
+
+    async def begin(self, character: Character) -> None:
+        """Start the reply: typing first, then the text as it streams."""
+        scene = await self._replies.manager.scene(self._key)
+        header = f"**{escape_markdown(character.name)}**\n" if len(scene) > 1 else ""
+        cadence = self._replies.cadence(self._target, private=self._private)
+        interval = self._replies.typing_interval
+        if self._private and self._replies.drafts:
+            self._reply = DraftReply(
+                self._transport,
+                cadence,
+                header=header,
+                typing_interval=interval,
+                on_unavailable=self._replies.disable_drafts,
+            )
+        else:
+            self._reply = StreamingReply(
+                self._transport, cadence, header=header, typing_interval=interval
+            )
+        await self._reply.begin()
+
+    async def delta(self, text: str) -> None:
+        """The next piece of the reply."""
+        if self._reply is not None and not self._transport.blocked:
+            await self._reply.delta(text)
+
+    async def finish(self, text: str) -> Sequence[str]:
+        """Show exactly ``text``; the ids of the messages it fills."""
+        if self._reply is None:
+            raise RuntimeError("finish() before begin()")
+        try:
+            return await self._reply.finish(text)
+        except UserBlocked as blocked:
+            log.info("reply in chat %s not delivered: %s", self._target.chat_id, blocked)
+            return []
+
+    async def retract(self, replacement: str | None = None) -> None:
+        """Take the reply down; with ``replacement``, the character says that instead."""
+        if self._reply is None:
+            return
+        try:
+            await self._reply.retract(replacement)
+        except UserBlocked as blocked:
+            log.info("reply in chat %s not retracted: %s", self._target.chat_id, blocked)
+
+    async def notice(self, text: str) -> None:
+        """A short plain notice (an error, a cool-down)."""
+        await self._replies.notice(self._target, text, private=self._private)

@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import aiohttp
+from fake_process import fake_in_child, serve_until_stdin_closes
 
 from bot.llm.client import M2HerClient
 from bot.llm.fake import FakeM2Her, Reply
@@ -48,16 +49,11 @@ REQUEST = ChatRequest(
 )
 
 
-def serve(long_replies: int) -> None:
+async def serve(long_replies: int) -> None:
     """Child process: a fake whose first ``long_replies`` answers are LONG_TEXT."""
-
-    async def run() -> None:
-        async with FakeM2Her(api_key=KEY, chunk_chars=64, rpm=10**9) as fake:
-            fake.enqueue(*[Reply(LONG_TEXT)] * long_replies)
-            print(fake.base_url, flush=True)
-            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-    asyncio.run(run())
+    async with FakeM2Her(api_key=KEY, chunk_chars=64, rpm=10**9) as fake:
+        fake.enqueue(*[Reply(LONG_TEXT)] * long_replies)
+        await serve_until_stdin_closes(fake)
 
 
 def parse_throughput(body: bytes, rounds: int = 5) -> float:
@@ -137,22 +133,8 @@ async def measure(base_url: str) -> dict[str, float]:
 
 
 async def main() -> dict[str, Any]:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--serve",
-        str(STREAM_RUNS * 2),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert child.stdin is not None
-    assert child.stdout is not None
-    try:
-        base_url = (await asyncio.wait_for(child.stdout.readline(), 30)).decode().strip()
+    async with fake_in_child(__file__, str(STREAM_RUNS * 2)) as base_url:
         figures = await measure(base_url)
-    finally:
-        child.stdin.close()
-        await asyncio.wait_for(child.wait(), 10)
     async with FakeM2Her(chunk_chars=64) as fake, aiohttp.ClientSession() as session:
         fake.enqueue(Reply(LONG_TEXT))
         sse_body = await bare_stream(session, fake.base_url + PATH)
@@ -168,7 +150,7 @@ async def main() -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
-        serve(int(sys.argv[2]))
+        asyncio.run(serve(int(sys.argv[2])))
     else:
         results = asyncio.run(main())
         print(f"SSE parser: {results['parse_mb_s']:.1f} MB/s in memory")

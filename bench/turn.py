@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from fake_process import fake_in_child, serve_until_stdin_closes
 
 from bot.characters.loader import load_characters
 from bot.characters.prompt import HistoryEntry, build_prompt
@@ -72,15 +73,10 @@ class NullSink:
         pass
 
 
-def serve() -> None:
-    """Child process: a fake M2-her with no rate limit; prints its URL, stops at stdin EOF."""
-
-    async def run() -> None:
-        async with FakeM2Her(api_key=KEY, rpm=10**9, tpm=10**12) as fake:
-            print(fake.base_url, flush=True)
-            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-    asyncio.run(run())
+async def serve() -> None:
+    """Child process: a fake M2-her with no rate limit."""
+    async with FakeM2Her(api_key=KEY, rpm=10**9, tpm=10**12) as fake:
+        await serve_until_stdin_closes(fake)
 
 
 def percentile(samples: list[float], share: float) -> float:
@@ -247,22 +243,9 @@ def typical_request_body(character: Character) -> Any:
 
 
 async def main() -> dict[str, Any]:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--serve",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert child.stdin is not None
-    assert child.stdout is not None
-    try:
-        base_url = (await asyncio.wait_for(child.stdout.readline(), 30)).decode().strip()
+    async with fake_in_child(__file__) as base_url:
         with tempfile.TemporaryDirectory() as workdir:
             figures = await measure(base_url, Path(workdir))
-    finally:
-        child.stdin.close()
-        await asyncio.wait_for(child.wait(), 10)
     figures["targets"] = {
         "p50_ratio": "<= 2",
         "turns_per_s_1000": ">= 300",
@@ -273,7 +256,7 @@ async def main() -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
-        serve()
+        asyncio.run(serve())
     else:
         results = asyncio.run(main())
         print(

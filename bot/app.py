@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.characters.loader import CharacterLibrary, load_characters
+from bot.characters.prompt import Budget
+from bot.config import ConfigError, env_int
 from bot.conversation.manager import ConversationManager, ManagerSettings
 from bot.llm.client import M2HerClient
 from bot.llm.fake import FakeM2Her
+from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS
 from bot.storage import Storage, database_url_from_env, open_storage
 
 DEFAULT_CHARACTERS_DIR = "characters"
@@ -34,6 +37,20 @@ class Engine:
 def characters_dir_from_env(environ: Mapping[str, str] = os.environ) -> Path:
     """``TROUPE_CHARACTERS_DIR``, default ``./characters``."""
     return Path(environ.get("TROUPE_CHARACTERS_DIR") or DEFAULT_CHARACTERS_DIR)
+
+
+def manager_settings_from_env(environ: Mapping[str, str] = os.environ) -> ManagerSettings:
+    """``TROUPE_DEFAULT_CHARACTER``, and the token budget from ``TROUPE_CONTEXT_WINDOW`` and
+    ``TROUPE_MAX_REPLY_TOKENS`` (M2-her's 65,536 and 2,048 by default)."""
+    window = env_int(environ, "TROUPE_CONTEXT_WINDOW", CONTEXT_WINDOW, minimum=1)
+    reply = env_int(environ, "TROUPE_MAX_REPLY_TOKENS", MAX_COMPLETION_TOKENS, minimum=1)
+    try:
+        budget = Budget(context_window=window, max_completion_tokens=reply)
+    except ValueError as error:
+        raise ConfigError(f"TROUPE_CONTEXT_WINDOW / TROUPE_MAX_REPLY_TOKENS: {error}") from None
+    return ManagerSettings(
+        default_character=environ.get("TROUPE_DEFAULT_CHARACTER") or None, budget=budget
+    )
 
 
 @asynccontextmanager
@@ -58,7 +75,7 @@ async def open_engine(
         await stack.enter_async_context(client)
         storage = await open_storage(database_url_from_env(environ))
         stack.push_async_callback(storage.close)
-        settings = ManagerSettings(default_character=environ.get("TROUPE_DEFAULT_CHARACTER"))
+        settings = manager_settings_from_env(environ)
         manager = ConversationManager(
             storage=storage, characters=characters, client=client, settings=settings
         )

@@ -156,11 +156,12 @@ def _guard(action: Callable[[], int]) -> int:
     """Run ``action``, turning a broken character, an unknown name or an unusable database
     into one clear message."""
     from bot.characters.loader import CharacterLoadError
+    from bot.config import ConfigError
     from bot.storage import StorageError
 
     try:
         return action()
-    except (CharacterLoadError, StorageError) as error:
+    except (CharacterLoadError, ConfigError, StorageError) as error:
         print(f"troupe: {error}", file=sys.stderr)
         return 1
     except KeyError as error:

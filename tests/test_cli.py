@@ -155,3 +155,15 @@ async def test_fake_m2her_serves_until_sigterm(tmp_path: Path) -> None:
 def test_version_and_help(tmp_path: Path) -> None:
     assert "troupe 0.1.0" in troupe("--version", tmp_path=tmp_path).stdout
     assert "fake-m2her" in troupe("--help", tmp_path=tmp_path).stdout
+
+
+def test_the_token_budget_comes_from_the_environment(tmp_path: Path) -> None:
+    small = {"TROUPE_CONTEXT_WINDOW": "3000", "TROUPE_MAX_REPLY_TOKENS": "200"}
+    result = troupe("chat", "aria", stdin="word " * 3000 + "\n", tmp_path=tmp_path, env=small)
+    assert "too long" in result.stdout
+    bad = troupe("chat", "aria", tmp_path=tmp_path, env={"TROUPE_CONTEXT_WINDOW": "lots"})
+    assert bad.returncode == 1
+    assert "TROUPE_CONTEXT_WINDOW must be a whole number, got 'lots'" in bad.stderr
+    too_small = troupe("chat", "aria", tmp_path=tmp_path, env={"TROUPE_CONTEXT_WINDOW": "100"})
+    assert too_small.returncode == 1
+    assert "no room for a prompt" in too_small.stderr

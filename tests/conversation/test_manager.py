@@ -16,6 +16,7 @@ from bot.llm.errors import (
     InsufficientBalance,
     M2HerError,
     RateLimited,
+    RequestTimeout,
     ServerError,
     StreamInterrupted,
     UsageWindowExceeded,
@@ -135,6 +136,10 @@ FAILURES = [
     pytest.param([Error(1004)], AuthenticationError, id="bad-key"),
     pytest.param([Error(2056)], UsageWindowExceeded, id="usage-window"),
     pytest.param([HttpError(502)] * 4, ServerError, id="bad-gateway"),
+    pytest.param([Error(1024)] * 4, ServerError, id="internal-error"),
+    pytest.param([Error(1001)] * 2, RequestTimeout, id="upstream-timeout"),
+    pytest.param([Error(2049)], AuthenticationError, id="invalid-key"),
+    pytest.param([Error(1041)] * 4, RateLimited, id="connection-limit"),
     pytest.param([Drop(after_chunks=2)], StreamInterrupted, id="dropped-mid-stream"),
 ]
 

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 from bot.characters.loader import CharacterLibrary
 from bot.characters.prompt import Budget
 from bot.characters.schema import Character
+from bot.conversation.claims import TurnClaims
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.settings import (
     ServerSettings,
@@ -74,6 +75,9 @@ class ManagerSettings:
     #: How long bindings and settings read from the database are trusted before re-reading
     #: (other processes may change them).
     cache_seconds: float = 5.0
+    #: Take turns through the database, for several processes on one database. ``None``:
+    #: on PostgreSQL (several processes are its point), not on SQLite.
+    shared_database: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,10 @@ class ConversationManager:
             on_moderation=on_moderation,
         )
         self._lanes: dict[ConversationKey, _Lane] = {}
+        shared = settings.shared_database
+        if shared is None:
+            shared = storage.backend == "postgresql"
+        self._claims = TurnClaims(storage) if shared else None
         self._conversations: _TimedCache[ConversationKey, Conversation] = _TimedCache(
             settings.cache_seconds
         )
@@ -195,11 +203,13 @@ class ConversationManager:
             decision = self._trigger.decide(incoming, scene, trigger)
             if not decision.answer or decision.character is None:
                 return TurnOutcome(TurnStatus.IGNORED, stored.id)
-            speaker = await self._replied_character(conversation, incoming, scene)
             server = await self._server_of(incoming)
             async with lane.turn:
                 if lane.answered_through >= stored.id:
                     return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, stored.id)
+                # Looked up once the previous turn is over: it may be the very message
+                # replied to, and its platform id is stored when its turn ends.
+                speaker = await self._replied_character(conversation, incoming, scene)
                 request = TurnRequest(
                     conversation, speaker or decision.character, incoming, sink, server
                 )

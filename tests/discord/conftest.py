@@ -188,3 +188,13 @@ async def command(
     """Invoke a slash command and wait for the bot's answer."""
     interaction = await standin.invoke_command(channel, user, name, options)
     return await standin.wait_for_response(interaction)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, seconds: float = 5.0) -> None:
+    """Wait until the async ``check`` holds (the engine finishes a turn after the final text
+    is visible: storing the platform id and the usage comes last)."""
+    async with asyncio.timeout(seconds):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(0.01)

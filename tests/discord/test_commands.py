@@ -9,7 +9,7 @@ from bot.conversation.moderation import ModerationAction
 from bot.llm.fake import FakeM2Her
 from bot.platforms.discord.checks import NOT_ADMIN
 from bot.platforms.discord.views import CANCEL_ID, CONFIRM_ID
-from tests.discord.conftest import Bot, World, command, final_reply
+from tests.discord.conftest import Bot, World, command, eventually, final_reply
 from tests.standins.discord import CallbackType, CommandNotAvailable, DiscordStandIn, Permission
 
 
@@ -217,6 +217,11 @@ async def test_usage_reports_user_channel_and_server(
     assert empty.original.content.startswith("You: 0 tokens in 0 replies")
     asked = await standin.user_says(world.general, world.alice, "count", mentions=[standin.bot])
     await final_reply(standin, world.general, asked)
+
+    async def recorded() -> bool:
+        return (await bot.manager.usage("discord", chat_id=str(world.general.id))).calls == 1
+
+    await eventually(recorded)
     used = await command(standin, world.general, world.alice, "usage")
     lines = used.original.content.split("\n")
     assert [line.split(":")[0] for line in lines] == ["You", "This channel", "This server"]

@@ -47,17 +47,23 @@ class MessageEvents:
         self._manager = manager
         self._replies = replies
         self._tasks: set[asyncio.Task[None]] = set()
+        self._intake: dict[int, asyncio.Lock] = {}
 
     # -- gateway events -------------------------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:
         """A new message: hand it to the engine unless it is our own."""
-        if await self._is_ours(message) or message.type not in _CHAT_TYPES:
-            return
-        incoming = await self.incoming(message)
-        if not incoming.text.strip():
-            return  # nothing said (an attachment alone, or no message-content intent)
-        self._spawn(self._answer(incoming, message.channel))
+        # Working out the facts may wait on Discord (is that webhook ours?); the channel's
+        # messages still reach the engine, and its history, in the order they were sent.
+        async with self._intake.setdefault(message.channel.id, asyncio.Lock()):
+            if await self._is_ours(message) or message.type not in _CHAT_TYPES:
+                return
+            incoming = await self.incoming(message)
+            if not incoming.text.strip():
+                return  # nothing said (an attachment alone, or no message-content intent)
+            self._spawn(self._answer(incoming, message.channel))
+            # Let the turn task take its place in the engine's queue before the next message.
+            await asyncio.sleep(0)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         """A user edited a message: the history the characters see follows."""

@@ -8,6 +8,7 @@ arrive while a turn is in flight are all answered by the next turn, in order.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from bot.conversation.sink import ReplySink
 from bot.conversation.trigger import TriggerPolicy, TriggerSettings
 from bot.conversation.turn import (
     ModerationHook,
+    ModerationReport,
     TurnOutcome,
     TurnRequest,
     TurnRunner,
@@ -46,6 +48,8 @@ __all__ = [
     "TurnStatus",
     "UsageReport",
 ]
+
+log = logging.getLogger("bot.conversation")
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -148,8 +152,9 @@ class ConversationManager:
             budget=settings.budget,
             history_limit=settings.history_limit,
             now=now,
-            on_moderation=on_moderation,
+            on_moderation=self._report_moderation,
         )
+        self._moderation_hooks: list[ModerationHook] = [on_moderation] if on_moderation else []
         self._lanes: dict[ConversationKey, _Lane] = {}
         shared = settings.shared_database
         if shared is None:
@@ -213,7 +218,16 @@ class ConversationManager:
                 request = TurnRequest(
                     conversation, speaker or decision.character, incoming, sink, server
                 )
-                outcome, answered_through = await self._runner.run(request)
+                if self._claims is None:
+                    outcome, answered_through = await self._runner.run(request)
+                else:
+                    async with self._claims.hold(conversation.id) as claim:
+                        if claim.answered_through >= stored.id:
+                            # Another process's turn already answered this message.
+                            lane.answered_through = claim.answered_through
+                            return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, stored.id)
+                        outcome, answered_through = await self._runner.run(request)
+                        claim.answered_through = max(claim.answered_through, answered_through)
                 lane.answered_through = max(lane.answered_through, answered_through)
                 return TurnOutcome(outcome.status, stored.id, outcome.reply, outcome.error)
         finally:
@@ -367,6 +381,20 @@ class ConversationManager:
         return await self._storage.moderation_events(
             platform=platform, chat_id=chat_id, limit=limit
         )
+
+    def add_moderation_hook(self, hook: ModerationHook) -> Callable[[], None]:
+        """Also call ``hook`` on every moderation event (e.g. an adapter that posts to a
+        moderators' channel, started after the engine). Returns a function removing it."""
+        self._moderation_hooks.append(hook)
+        return lambda: self._moderation_hooks.remove(hook)
+
+    async def _report_moderation(self, report: ModerationReport) -> None:
+        for hook in list(self._moderation_hooks):
+            try:
+                await hook(report)
+            except Exception:
+                # One failing watcher must not keep the others from hearing of it.
+                log.exception("a moderation hook failed for event %s", report.event.id)
 
     # -- settings -------------------------------------------------------------------------
 

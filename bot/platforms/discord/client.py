@@ -24,6 +24,7 @@ from bot.platforms.discord.commands import install_commands
 from bot.platforms.discord.config import DiscordConfig
 from bot.platforms.discord.events import MessageEvents
 from bot.platforms.discord.invite import invite_url
+from bot.platforms.discord.moderation import ModerationReporter
 from bot.platforms.discord.permissions import (
     MESSAGE_CONTENT_MISSING,
     channel_problems,
@@ -98,6 +99,9 @@ class TroupeClient(discord.Client):
         self.tree: app_commands.CommandTree[TroupeClient] = app_commands.CommandTree(self)
         install_commands(self.tree, manager)
         self._reported = False
+        self._stop_reporting: Callable[[], None] | None = manager.add_moderation_hook(
+            ModerationReporter(self)
+        )
 
     async def setup_hook(self) -> None:
         """After login, before connecting: check the intent, register slash commands."""
@@ -141,6 +145,9 @@ class TroupeClient(discord.Client):
     async def close(self) -> None:
         """Let replies in flight finish, then disconnect."""
         await self.messages.drain()
+        if self._stop_reporting is not None:
+            self._stop_reporting()
+            self._stop_reporting = None
         await super().close()
 
 

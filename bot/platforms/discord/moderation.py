@@ -1,0 +1,61 @@
+"""Moderation records in the server's moderators' channel: what was blocked, where, by
+whom, and a link, but never the blocked content itself."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+from bot.conversation.turn import ModerationReport
+from bot.platforms.discord.events import PLATFORM
+from bot.platforms.discord.transport import NO_PINGS
+
+log = logging.getLogger("bot.platforms.discord")
+
+
+def message_link(report: ModerationReport) -> str | None:
+    """The jump link to the message that was judged (the user's message)."""
+    incoming = report.incoming
+    if incoming.server_id is None or incoming.platform_message_id is None:
+        return None
+    channel = incoming.key.thread_id or incoming.key.chat_id
+    return (
+        f"https://discord.com/channels/{incoming.server_id}/{channel}/"
+        f"{incoming.platform_message_id}"
+    )
+
+
+def moderation_record(report: ModerationReport) -> str:
+    """One short line for the moderators."""
+    event, incoming = report.event, report.incoming
+    what = (
+        f"A message by <@{event.author_id}>"
+        if event.direction == "input"
+        else f"{report.character.name}'s reply to <@{event.author_id}>"
+    )
+    channel = incoming.key.thread_id or incoming.key.chat_id
+    link = message_link(report)
+    where = f"in <#{channel}>" + (f" ({link})" if link else "")
+    return f"Content filter: {what} {where} was flagged as {event.type_name}."
+
+
+class ModerationReporter:
+    """A moderation hook for the engine that posts Discord events to the moderators' channel."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self._client = client
+
+    async def __call__(self, report: ModerationReport) -> None:
+        """Post ``report`` if it happened on Discord and the server chose a channel."""
+        target = report.settings.moderators_chat_id
+        if report.incoming.key.platform != PLATFORM or target is None:
+            return
+        channel = self._client.get_channel(int(target))
+        if not isinstance(channel, discord.abc.Messageable):
+            log.warning("the moderators' channel %s is gone or not a text channel", target)
+            return
+        try:
+            await channel.send(moderation_record(report), allowed_mentions=NO_PINGS)
+        except discord.HTTPException as error:
+            log.warning("could not post to the moderators' channel %s: %s", target, error)

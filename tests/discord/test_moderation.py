@@ -1,0 +1,92 @@
+"""Moderation: flagged output never stays visible; moderators get a record without content."""
+
+from __future__ import annotations
+
+from bot.conversation.moderation import ModerationAction, ModerationPolicy
+from bot.conversation.settings import ServerSettings
+from bot.llm.fake import FakeM2Her
+from bot.llm.fake.script import Error, Reply
+from tests.discord.conftest import Bot, World, command, final_reply
+from tests.standins.discord import DiscordStandIn
+
+
+async def moderated_server(standin: DiscordStandIn, world: World, bot: Bot, **policy):
+    mods = standin.create_text_channel(world.guild, "mods")
+    await standin.wait_for(lambda: bot.client.get_channel(mods.id) is not None)
+    await bot.manager.set_server_settings(
+        "discord",
+        str(world.guild.id),
+        ServerSettings(
+            moderation=ModerationPolicy(cooldown_after=0, **policy), moderators_chat_id=str(mods.id)
+        ),
+    )
+    return mods
+
+
+async def test_blocked_output_is_withdrawn_and_reported_without_its_content(
+    standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
+):
+    mods = await moderated_server(standin, world, bot)
+    fake_m2her.enqueue(Error(1027, output_sensitive_type=2, after_chunks=4, chunk_delay=0.1))
+    asked = await standin.user_says(
+        world.general, world.alice, "secret words", mentions=[standin.bot]
+    )
+    character = bot.manager.characters.get("aria")
+    blocked = character.render(character.blocked_reply, user="Alice")
+    replacement = await standin.wait_for_message(
+        world.general, lambda m: m.content == blocked, after=asked
+    )
+    record = await standin.wait_for_message(mods)
+    partial = [m for m in world.general.messages if m.id != replacement.id and m.id > asked.id]
+    assert partial, "the partial reply was shown while streaming"
+    assert all(m.deleted for m in partial)
+    link = f"https://discord.com/channels/{world.guild.id}/{world.general.id}/{asked.id}"
+    assert record.content == (
+        f"Content filter: Aria's reply to <@{world.alice.id}> in <#{world.general.id}> "
+        f"({link}) was flagged as pornography."
+    )
+    assert not record.pings
+    assert "secret words" not in record.content
+
+    log = await command(standin, world.general, world.owner, "moderation log")
+    assert f"a reply by <@{world.alice.id}>" in log.original.content
+    assert "pornography" in log.original.content
+    assert "secret words" not in log.original.content
+
+
+async def test_blocked_input_gets_a_notice_and_a_record(
+    standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
+):
+    mods = await moderated_server(standin, world, bot)
+    fake_m2her.enqueue(Error(1026, input_sensitive_type=5))
+    asked = await standin.user_says(world.general, world.alice, "rude", mentions=[standin.bot])
+    notice = await standin.wait_for_message(world.general, after=asked)
+    assert notice.webhook_id is None
+    assert "rude" not in notice.content
+    record = await standin.wait_for_message(mods)
+    assert record.content.startswith(f"Content filter: A message by <@{world.alice.id}>")
+    assert record.content.endswith("was flagged as abuse.")
+
+
+async def test_a_silent_policy_posts_nothing_in_the_channel(
+    standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
+):
+    mods = await moderated_server(standin, world, bot, on_blocked_output=ModerationAction.SILENT)
+    fake_m2her.enqueue(Error(1027, output_sensitive_type=6, after_chunks=2), Reply())
+    asked = await standin.user_says(world.general, world.alice, "shh", mentions=[standin.bot])
+    await standin.wait_for_message(mods)
+    after = await standin.user_says(world.general, world.alice, "next", mentions=[standin.bot])
+    await final_reply(standin, world.general, after)
+    between = [m for m in standin.bot_messages(world.general) if asked.id < m.id < after.id]
+    assert between == []
+
+
+async def test_flagged_input_that_is_still_answered_is_reported(
+    standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
+):
+    mods = await moderated_server(standin, world, bot)
+    fake_m2her.enqueue(Reply(input_sensitive_type=3))
+    asked = await standin.user_says(world.general, world.alice, "buy now", mentions=[standin.bot])
+    await final_reply(standin, world.general, asked)
+    record = await standin.wait_for_message(mods)
+    assert record.content.endswith("was flagged as advertisement.")

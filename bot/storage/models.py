@@ -178,3 +178,21 @@ class SettingsRow(Base):
     scope_id: Mapped[str] = mapped_column(CleanText, primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TurnClaimRow(Base):
+    """Who is running a conversation's turn, when processes share the database.
+
+    A claim is a lease: a process that dies mid-turn loses it when ``expires_at`` passes.
+    ``answered_through`` is the newest message a finished turn answered, so a process never
+    answers again what another one already did.
+    """
+
+    __tablename__ = "turn_claims"
+
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answered_through: Mapped[int] = mapped_column(BigInteger, default=0)

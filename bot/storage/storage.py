@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -39,6 +40,7 @@ from bot.storage.models import (
     ModelCallRow,
     ModerationEventRow,
     SettingsRow,
+    TurnClaimRow,
     UserPersonaRow,
 )
 from bot.storage.records import (
@@ -66,6 +68,7 @@ _model_calls = _table(ModelCallRow)
 _moderation_events = _table(ModerationEventRow)
 _personas = _table(UserPersonaRow)
 _settings = _table(SettingsRow)
+_claims = _table(TurnClaimRow)
 
 
 def _columns(table: Table, record: type[Any]) -> list[Any]:
@@ -141,6 +144,11 @@ class Storage:
 
     def __repr__(self) -> str:
         return f"Storage({redacted(self._database.url)!r})"
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._database.dialect_name
 
     async def close(self) -> None:
         """Finish queued writes and close every database connection."""
@@ -351,6 +359,61 @@ class Storage:
         """
         statement = delete(_messages).where(_messages.c.conversation_id == conversation_id)
         return await self._execute(statement)
+
+    # -- turn claims (several processes on one database) ------------------------------------
+
+    async def claim_turn(self, conversation_id: int, owner: str, lease: timedelta) -> int | None:
+        """Claim the conversation's next turn for ``owner`` until ``lease`` from now.
+
+        Returns the newest message id a finished turn has answered (0 if none), or ``None``
+        while someone else holds an unexpired claim.
+        """
+        now = _now()
+        claims = _claims.c
+        statement = (
+            self._dialect_insert(_claims)
+            .values(
+                conversation_id=conversation_id,
+                owner=owner,
+                expires_at=now + lease,
+                answered_through=0,
+            )
+            .on_conflict_do_update(
+                index_elements=["conversation_id"],
+                set_={"owner": owner, "expires_at": now + lease},
+                where=claims.owner.is_(None) | (claims.expires_at < now) | (claims.owner == owner),
+            )
+            .returning(claims.answered_through)
+        )
+        answered = await self._database.write(
+            lambda connection: connection.execute(statement).scalar_one_or_none()
+        )
+        return None if answered is None else int(answered)
+
+    async def renew_turn(self, conversation_id: int, owner: str, lease: timedelta) -> bool:
+        """Extend ``owner``'s claim; ``False`` if it was lost (it had expired and was taken)."""
+        statement = (
+            update(_claims)
+            .where(_claims.c.conversation_id == conversation_id, _claims.c.owner == owner)
+            .values(expires_at=_now() + lease)
+        )
+        return await self._execute(statement) > 0
+
+    async def release_turn(self, conversation_id: int, owner: str, answered_through: int) -> None:
+        """End ``owner``'s claim, noting that messages up to ``answered_through`` are answered."""
+        answered = _claims.c.answered_through
+        statement = (
+            update(_claims)
+            .where(_claims.c.conversation_id == conversation_id, _claims.c.owner == owner)
+            .values(
+                owner=None,
+                expires_at=None,
+                answered_through=case(
+                    (answered < answered_through, answered_through), else_=answered
+                ),
+            )
+        )
+        await self._execute(statement)
 
     # -- usage -----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Create the conversations, messages, model calls, moderation events, personas, settings.
+"""Create every table: conversations, messages, usage, moderation, personas, settings, claims.
 
 Revision ID: 0001
 Revises:
@@ -96,6 +96,20 @@ def upgrade() -> None:
         ["conversation_id", "platform_message_id"],
     )
     op.create_table(
+        "turn_claims",
+        sa.Column("conversation_id", sa.BigInteger(), nullable=False),
+        sa.Column("owner", sa.Text(), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("answered_through", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_turn_claims_conversation_id_conversations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("conversation_id", name=op.f("pk_turn_claims")),
+    )
+    op.create_table(
         "model_calls",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("conversation_id", sa.BigInteger(), nullable=False),
@@ -173,6 +187,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Undo :func:`upgrade` (dropping a table drops its indexes)."""
-    tables = ("moderation_events", "model_calls", "messages", "settings", "user_personas")
+    tables = (
+        "moderation_events",
+        "model_calls",
+        "messages",
+        "turn_claims",
+        "settings",
+        "user_personas",
+    )
     for table in (*tables, "conversations"):
         op.drop_table(table)

@@ -27,6 +27,7 @@ TABLES = {
     "model_calls",
     "moderation_events",
     "settings",
+    "turn_claims",
     "user_personas",
 }
 

@@ -87,9 +87,9 @@ async def test_reads_go_on_while_another_process_writes(
     with sqlite3.connect(path, isolation_level=None) as connection:
         connection.execute("BEGIN IMMEDIATE")
         connection.execute("UPDATE messages SET text = 'uncommitted'")
-        started = time.monotonic()
+        # WAL: the read neither waits for the writer (which holds its lock for good here, so
+        # waiting would end in "database is locked") nor sees its uncommitted change.
         [message] = await storage.history_window(conversation.id, 5)
-        assert time.monotonic() - started < 0.2  # WAL: no waiting for the writer
         connection.execute("ROLLBACK")
     assert message.text == "committed"
 

@@ -1,0 +1,75 @@
+"""A bot process for the multi-process test: one manager hammering shared conversations.
+
+``python -m tests.conversation.hammer DATABASE_URL FAKE_URL NAME CONVERSATIONS MESSAGES``
+sends MESSAGES messages into each of CONVERSATIONS conversations, all at once, through its own
+:class:`ConversationManager`, then prints one JSON line of outcome counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.characters.loader import load_characters
+from bot.characters.schema import Character
+from bot.conversation.incoming import ConversationKey, Incoming
+from bot.conversation.manager import ConversationManager, ManagerSettings
+from bot.llm.client import M2HerClient
+from bot.storage import open_storage
+
+CHARACTERS = Path(__file__).resolve().parents[2] / "characters"
+
+
+class QuietSink:
+    async def begin(self, character: Character) -> None:
+        pass
+
+    async def delta(self, text: str) -> None:
+        pass
+
+    async def finish(self, text: str) -> Sequence[str]:
+        return ()
+
+    async def retract(self, replacement: str | None = None) -> None:
+        pass
+
+    async def notice(self, text: str) -> None:
+        print(f"notice: {text}", file=sys.stderr)
+
+
+async def hammer(database_url: str, fake_url: str, name: str, chats: int, messages: int) -> None:
+    storage = await open_storage(database_url)
+    outcomes: Counter[str] = Counter()
+    async with M2HerClient("test-key", base_url=fake_url) as client:
+        manager = ConversationManager(
+            storage=storage,
+            characters=load_characters(CHARACTERS),
+            client=client,
+            settings=ManagerSettings(default_character="aria"),
+        )
+        rng = random.Random(name)
+
+        async def say(chat: int, n: int) -> None:
+            await asyncio.sleep(rng.random() * 0.5)
+            incoming = Incoming(
+                key=ConversationKey("hammer", f"chat-{chat}"),
+                author_id=name,
+                author_name=name,
+                text=f"{name} says {n} in chat-{chat}",
+                is_direct=True,
+            )
+            outcomes[(await manager.handle(incoming, QuietSink())).status] += 1
+
+        await asyncio.gather(*(say(c, n) for c in range(chats) for n in range(messages)))
+    await storage.close()
+    print(json.dumps(dict(outcomes)))
+
+
+if __name__ == "__main__":
+    url, fake, who, chats, count = sys.argv[1:6]
+    asyncio.run(hammer(url, fake, who, int(chats), int(count)))

@@ -20,17 +20,32 @@ from tests.standins.telegram import TelegramStandIn
 CHARACTERS_DIR = Path(__file__).resolve().parents[2] / "characters"
 WAIT = 8.0
 
-# PTB 22 warns whenever RetryAfter.retry_after is read as an int (PTB itself does so).
-pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 ManagerFactory = Callable[..., Awaitable[ConversationManager]]
 BotFactory = Callable[..., Awaitable[TelegramBot]]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "standin(**options): TelegramStandIn constructor options")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # PTB 22 itself reads RetryAfter.retry_after as an int, which warns on every 429.
+    here = Path(__file__).parent
+    quiet = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(quiet)
+
+
 @pytest.fixture
-async def tg() -> AsyncIterator[TelegramStandIn]:
-    """The Bot API stand-in on 127.0.0.1; it must not have hit a bug of its own."""
-    async with TelegramStandIn() as standin:
+async def tg(request: pytest.FixtureRequest) -> AsyncIterator[TelegramStandIn]:
+    """The Bot API stand-in on 127.0.0.1; it must not have hit a bug of its own.
+
+    ``@pytest.mark.standin(rate_limit=...)`` passes options to its constructor.
+    """
+    marker = request.node.get_closest_marker("standin")
+    async with TelegramStandIn(**(marker.kwargs if marker else {})) as standin:
         yield standin
         assert standin.internal_errors == []
 

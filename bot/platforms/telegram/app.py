@@ -80,6 +80,7 @@ class TelegramBot:
         group_interval: float = 3.0,
         typing_interval: float = 4.5,
     ) -> None:
+        _hide_token_in_logs(config.token)  # before PTB logs its URLs
         self.config = config
         self.application: TelegramApplication = (
             ApplicationBuilder()
@@ -99,7 +100,6 @@ class TelegramBot:
         self.application.add_handlers(Commands(self.replies).handlers())
         self.application.add_handlers(updates.handlers())
         self.application.add_error_handler(updates.on_error)
-        _hide_token_in_logs(config.token)
 
     @property
     def bot(self) -> Bot:

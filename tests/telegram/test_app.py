@@ -1,0 +1,134 @@
+"""Settings from the environment, start-up, ``run_telegram`` and keeping the token secret."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import pytest
+
+from bot.conversation.manager import ConversationManager
+from bot.platforms.telegram import ConfigError, TelegramBot, TelegramConfig, run_telegram
+from tests.standins.telegram import TelegramStandIn
+from tests.telegram.conftest import WAIT, BotFactory, config_for
+
+TOKEN = "123456:AAH-secret-token-value"
+
+
+def test_no_token_means_no_telegram() -> None:
+    assert TelegramConfig.from_env({}) is None
+    assert TelegramConfig.from_env({"TELEGRAM_TOKEN": "  "}) is None
+
+
+def test_settings_from_the_environment() -> None:
+    config = TelegramConfig.from_env(
+        {
+            "TELEGRAM_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/",
+            "TELEGRAM_WEBHOOK_URL": "https://bot.example.org/tg/updates",
+            "TELEGRAM_WEBHOOK_SECRET": "abc_DEF-123",
+            "TELEGRAM_LISTEN_HOST": "127.0.0.1",
+            "TELEGRAM_LISTEN_PORT": "8088",
+        }
+    )
+    assert config is not None
+    assert config.api_base_url == "http://127.0.0.1:8081/bot"
+    assert config.file_base_url == "http://127.0.0.1:8081/file/bot"
+    assert config.webhook_path == "tg/updates"
+    assert (config.webhook_secret, config.listen_host, config.listen_port) == (
+        "abc_DEF-123",
+        "127.0.0.1",
+        8088,
+    )
+    assert TOKEN not in repr(config)
+    assert "abc_DEF-123" not in repr(config)
+
+
+def test_defaults_poll_official_api_with_a_random_secret() -> None:
+    first = TelegramConfig.from_env({"TELEGRAM_TOKEN": TOKEN})
+    second = TelegramConfig.from_env({"TELEGRAM_TOKEN": TOKEN})
+    assert first is not None
+    assert second is not None
+    assert first.api_base_url == "https://api.telegram.org/bot"
+    assert first.webhook_url is None
+    assert first.webhook_secret != second.webhook_secret  # never a guessable default
+    assert len(first.webhook_secret) >= 32
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TELEGRAM_WEBHOOK_SECRET", "has spaces", "may only use"),
+        ("TELEGRAM_WEBHOOK_SECRET", "x" * 257, "may only use"),
+        ("TELEGRAM_LISTEN_PORT", "eighty", "port number"),
+        ("TELEGRAM_LISTEN_PORT", "70000", "port number"),
+        ("TELEGRAM_WEBHOOK_URL", "bot.example.org/hook", "https:// URL"),
+        ("TELEGRAM_API_BASE_URL", "localhost:8081", r"an http\(s\) URL"),
+    ],
+)
+def test_unusable_settings_say_what_is_wrong(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        TelegramConfig.from_env({"TELEGRAM_TOKEN": TOKEN, name: value})
+    assert TOKEN not in str(caught.value)
+
+
+async def test_a_rejected_token_is_reported_without_the_token(
+    tg: TelegramStandIn, manager: ConversationManager
+) -> None:
+    bot = TelegramBot(manager, TelegramConfig(token=TOKEN, api_base_url=tg.base_url))
+    with pytest.raises(ConfigError, match="rejected TELEGRAM_TOKEN") as caught:
+        await bot.start()
+    await bot.stop()
+    assert TOKEN not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+async def test_the_token_never_reaches_the_logs(
+    tg: TelegramStandIn,
+    manager: ConversationManager,
+    start_bot: BotFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    with caplog.at_level(logging.DEBUG):
+        await start_bot(manager)
+        tg.user_says(dm, alice, "hello")
+        await tg.wait_until(lambda: len(dm.bot_messages()) == 1, timeout=WAIT)
+    assert "HTTP Request" in caplog.text  # httpx logged the requests...
+    assert tg.token not in caplog.text  # ...without the token
+    assert "/bot<token>/getMe" in caplog.text
+
+
+@dataclass
+class _Engine:
+    manager: ConversationManager
+
+
+async def test_run_telegram_answers_until_cancelled(
+    tg: TelegramStandIn, manager: ConversationManager
+) -> None:
+    environ = {"TELEGRAM_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url}
+    running = asyncio.create_task(run_telegram(_Engine(manager), environ))  # type: ignore[arg-type]
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    tg.user_says(dm, alice, "hello")
+    await tg.wait_until(lambda: len(dm.bot_messages()) == 1, timeout=WAIT)
+    assert tg.commands_for({"type": "all_private_chats"})
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, WAIT)
+    polls = len(tg.calls_to("getUpdates"))
+    await asyncio.sleep(0.3)
+    assert len(tg.calls_to("getUpdates")) == polls  # stopped polling
+
+
+async def test_run_telegram_needs_a_token(manager: ConversationManager) -> None:
+    with pytest.raises(ConfigError, match="TELEGRAM_TOKEN is not set"):
+        await run_telegram(_Engine(manager), {})  # type: ignore[arg-type]
+
+
+def test_config_for_tests_points_at_the_stand_in(tg: TelegramStandIn) -> None:
+    assert config_for(tg).api_base_url == tg.base_url

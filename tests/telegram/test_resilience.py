@@ -161,3 +161,28 @@ async def test_a_restart_mid_conversation_loses_nothing(
     replied = await manager.character_of_message(key, str(dm.bot_messages()[0].message_id))
     assert replied is not None
     assert replied.id == "aria"
+
+
+async def test_moderation_records_go_to_the_chosen_chat_without_the_content(
+    tg: TelegramStandIn, bot: TelegramBot, fake_m2her: FakeM2Her
+) -> None:
+    alice, bob = tg.add_user("Alice", "alice"), tg.add_user("Bob", "bob")
+    tavern = tg.group("Tavern", [alice, bob], admins=[alice], supergroup=True)
+    mods = tg.group("Mods", [alice], admins=[alice])
+    tg.user_says(tavern, alice, f"/moderation report {mods.id}")
+    await tg.wait_until(
+        lambda: any(f"Records go to chat {mods.id}." in t for t in _visible(tavern)), timeout=WAIT
+    )
+    fake_m2her.enqueue(Error(1026, input_sensitive_type=5))
+    flagged = tg.user_says(tavern, bob, "@troupe_bot something vile")
+    await tg.wait_until(lambda: len(_visible(mods)) == 1, timeout=WAIT)
+    (record,) = _visible(mods)
+    assert record.startswith("Content filter: A message by Bob (user")
+    assert "“Tavern” was flagged as abuse" in record
+    assert f"https://t.me/c/{str(tavern.id).removeprefix('-100')}/{flagged.message_id}" in record
+    assert "vile" not in record
+    tg.user_says(tavern, alice, "/moderation report off")
+    await tg.wait_until(
+        lambda: any("Records are not posted anywhere" in t for t in _visible(tavern)),
+        timeout=WAIT,
+    )

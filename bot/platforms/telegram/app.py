@@ -31,6 +31,7 @@ from bot.conversation.manager import ConversationManager
 from bot.platforms.telegram.commands import ADMIN_COMMANDS, COMMANDS, Commands
 from bot.platforms.telegram.config import ConfigError, TelegramConfig
 from bot.platforms.telegram.handlers import Updates
+from bot.platforms.telegram.moderation import ModerationReporter
 from bot.platforms.telegram.sink import Replies
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class TelegramBot:
         self.application.add_handlers(Commands(self.replies).handlers())
         self.application.add_handlers(updates.handlers())
         self.application.add_error_handler(updates.on_error)
+        self._stop_reporting = manager.add_moderation_hook(ModerationReporter(self.replies))
 
     @property
     def bot(self) -> Bot:
@@ -143,6 +145,8 @@ class TelegramBot:
     async def stop(self) -> None:
         """Stop receiving updates and finish the replies in flight."""
         app = self.application
+        self._stop_reporting()
+        self._stop_reporting = lambda: None  # stopping twice is harmless
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:

@@ -33,7 +33,8 @@ from telegram.ext import (
 )
 
 from bot.conversation.incoming import ConversationKey
-from bot.conversation.moderation import ModerationAction, ModerationPolicy
+from bot.conversation.moderation import ModerationAction
+from bot.conversation.settings import ServerSettings
 from bot.platforms.telegram.handlers import PLATFORM, chat_target, conversation_key, is_private
 from bot.platforms.telegram.sink import Replies
 
@@ -188,7 +189,11 @@ class Commands:
         await self._say(message, "\n".join(lines))
 
     async def moderation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Group admins: the policy and recent events; ``/moderation input|output ACTION``."""
+        """Group admins: the policy and recent events.
+
+        ``/moderation input|output ACTION`` sets what blocked messages / replies lead to;
+        ``/moderation report here|off|CHAT_ID`` where moderation records are posted.
+        """
         message = _message(update)
         if is_private(message):
             await self._say(message, "/moderation is for group admins, in the group.")
@@ -200,12 +205,16 @@ class Commands:
         settings = await self._manager.server_settings(PLATFORM, group)
         args = [arg.lower() for arg in context.args or ()]
         if args:
-            policy = _changed_policy(settings.moderation, args)
-            if policy is None:
-                actions = " | ".join(action.value for action in ModerationAction)
-                await self._say(message, f"Usage: /moderation input|output {actions}")
+            changed = _changed_settings(settings, args, here=group)
+            if changed is None:
+                actions = "|".join(action.value for action in ModerationAction)
+                await self._say(
+                    message,
+                    f"Usage: /moderation input|output {actions}, "
+                    "or /moderation report here|off|CHAT_ID",
+                )
                 return
-            settings = dataclasses.replace(settings, moderation=policy)
+            settings = changed
             await self._manager.set_server_settings(PLATFORM, group, settings)
         events = await self._manager.moderation_log(PLATFORM, chat_id=group, limit=10)
         policy = settings.moderation
@@ -216,6 +225,9 @@ class Commands:
             f"{round(policy.cooldown_window.total_seconds() / 60)} minutes."
             if policy.cooldown_after
             else "Cool-down: off.",
+            f"Records go to chat {settings.moderators_chat_id}."
+            if settings.moderators_chat_id
+            else "Records are not posted anywhere (/moderation report here).",
             "Recent events:" if events else "No moderation events here.",
         ]
         lines += [
@@ -343,14 +355,30 @@ def _confirm(prefix: str, yes: str) -> InlineKeyboardMarkup:
     )
 
 
-def _changed_policy(policy: ModerationPolicy, args: list[str]) -> ModerationPolicy | None:
-    """``policy`` with ``input|output ACTION`` applied, or ``None`` if the words are wrong."""
-    if len(args) != 2 or args[0] not in ("input", "output"):
+def _changed_settings(
+    settings: ServerSettings, args: list[str], *, here: str
+) -> ServerSettings | None:
+    """``settings`` with ``input|output ACTION`` or ``report here|off|CHAT_ID`` applied, or
+    ``None`` if the words are wrong."""
+    if len(args) != 2:
+        return None
+    what, value = args
+    if what == "report":
+        if value in ("here", "off"):
+            return dataclasses.replace(
+                settings, moderators_chat_id=here if value == "here" else None
+            )
+        if value.lstrip("-").isdigit():
+            return dataclasses.replace(settings, moderators_chat_id=value)
         return None
     try:
-        action = ModerationAction(args[1])
+        action = ModerationAction(value)
     except ValueError:
         return None
-    if args[0] == "input":
-        return dataclasses.replace(policy, on_blocked_input=action)
-    return dataclasses.replace(policy, on_blocked_output=action)
+    if what == "input":
+        policy = dataclasses.replace(settings.moderation, on_blocked_input=action)
+    elif what == "output":
+        policy = dataclasses.replace(settings.moderation, on_blocked_output=action)
+    else:
+        return None
+    return dataclasses.replace(settings, moderation=policy)

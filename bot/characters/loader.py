@@ -11,20 +11,16 @@ fields, missing avatar files, and ids or names used by two characters.
 
 from __future__ import annotations
 
-import difflib
-import types
-import typing
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from bot.characters.library import CharacterLibrary, UnknownCharacter
 from bot.characters.schema import SILLYTAVERN_FIELDS, Character, character_json_schema
-from bot.characters.yamlsource import Loc, YamlDocument, YamlSyntaxError, parse_yaml
+from bot.yamlcheck import FileProblem, validate_yaml_file
+from bot.yamlsource import YamlDocument
 
 __all__ = [
     "CharacterLibrary",
@@ -39,24 +35,10 @@ __all__ = [
 
 #: File name patterns of character files inside a folder.
 CHARACTER_GLOBS = ("*.yaml", "*.yml")
-#: Character files larger than this are refused unread.
-MAX_FILE_BYTES = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class CharacterProblem:
-    """One problem in one file. ``line`` is 1-based (0 when the file itself is the problem)."""
-
-    path: Path
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else str(self.path)
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
+#: One problem in one character file (file, line, field path and message).
+CharacterProblem = FileProblem
 
 
 class CharacterLoadError(Exception):
@@ -132,59 +114,34 @@ def _collect_files(paths: Sequence[Path]) -> tuple[list[Path], list[CharacterPro
     return list(unique.values()), problems
 
 
-def _load_file(path: Path) -> tuple[Character | None, YamlDocument | None, list[CharacterProblem]]:
+def _load_file(path: Path) -> tuple[Character | None, YamlDocument | None, list[FileProblem]]:
     """Parse and validate one file; never raises for a bad file, returns its problems."""
-
-    def problem(line: int, loc: Loc, message: str) -> CharacterProblem:
-        return CharacterProblem(path, line, format_loc(loc), message)
-
-    try:
-        text = _read_text(path)
-        document = parse_yaml(text)
-    except (YamlSyntaxError, _UnreadableFile) as error:
-        return None, None, [problem(error.line, (), error.message)]
-
-    problems = [problem(issue.line, issue.loc, issue.message) for issue in document.issues]
-    data = document.data
-    if not isinstance(data, dict):
-        found = "an empty file" if data is None else _describe_value(data)
-        message = f"expected a mapping of character fields (name:, description:, …), got {found}"
-        return None, document, [*problems, problem(document.line_of(()), (), message)]
-
-    try:
-        character = Character.model_validate(data, context={"source_path": path})
-    except ValidationError as error:
-        for detail in error.errors(include_url=False):
-            loc = tuple(detail["loc"])
-            message = _message(detail)
-            if loc == ("id",) and "id" not in data:
-                message += " (made from the file name; add an `id:` line)"
-            problems.append(problem(document.line_of(loc), loc, message))
-        character = None
-    problems.sort(key=lambda p: p.line)
-    return (None if problems else character), document, problems
+    return validate_yaml_file(
+        path,
+        Character,
+        context={"source_path": path},
+        renamed={
+            key: f"SillyTavern's {key!r} is called {name!r} here"
+            for key, name in SILLYTAVERN_FIELDS.items()
+        },
+        explain=_explain_id,
+        expected="a mapping of character fields (name:, description:, …)",
+        schema_hint="`troupe schema` lists every field",
+    )
 
 
-class _UnreadableFile(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
-
-
-def _read_text(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _UnreadableFile(0, f"file too large ({size} bytes; at most {MAX_FILE_BYTES})")
-        raw = path.read_bytes()
-    except OSError as error:
-        raise _UnreadableFile(0, f"cannot read: {error.strerror or error}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise _UnreadableFile(line, "not UTF-8 text (save the file as UTF-8)") from None
+def _explain_id(detail: ErrorDetails, data: Mapping[str, Any], message: str) -> str:
+    """Ids follow the file name unless given, which a bad one should say."""
+    if tuple(detail["loc"]) != ("id",):
+        return message
+    if detail["type"] == "string_pattern_mismatch":
+        message = (
+            "must be 1-64 lower-case letters, digits, '-' or '_', starting with a letter "
+            f"or digit, got {detail['input']!r}"
+        )
+    if "id" not in data:
+        message += " (made from the file name; add an `id:` line)"
+    return message
 
 
 def _duplicates(loaded: list[tuple[Character, YamlDocument]]) -> list[CharacterProblem]:
@@ -203,80 +160,3 @@ def _duplicates(loaded: list[tuple[Character, YamlDocument]]) -> list[CharacterP
         for key in keys:
             owners.setdefault(key, path)
     return problems
-
-
-def format_loc(loc: Loc) -> str:
-    """``("examples", 2, "ai")`` → ``"examples[2].ai"``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _message(detail: ErrorDetails) -> str:
-    kind = detail["type"]
-    loc = tuple(detail["loc"])
-    if kind == "missing":
-        return "field required"
-    if kind == "extra_forbidden":
-        return _unknown_field(loc)
-    if kind == "string_pattern_mismatch" and loc == ("id",):
-        return (
-            "must be 1-64 lower-case letters, digits, '-' or '_', starting with a letter "
-            f"or digit, got {detail['input']!r}"
-        )
-    message = detail["msg"]
-    if kind == "value_error":
-        return message.removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    return f"{message}, got {_describe_value(detail['input'])}"
-
-
-def _unknown_field(loc: Loc) -> str:
-    key = str(loc[-1])
-    allowed = _fields_of(_model_at(loc[:-1]))
-    if len(loc) == 1 and key in SILLYTAVERN_FIELDS:
-        return f"unknown field; SillyTavern's {key!r} is called {SILLYTAVERN_FIELDS[key]!r} here"
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    message = f"unknown field; did you mean {close[0]!r}?" if close else "unknown field"
-    if 0 < len(allowed) <= 6:
-        return f"{message} (allowed: {', '.join(allowed)})"
-    return message if close else f"{message} (`troupe schema` lists every field)"
-
-
-def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """The schema model that validates the mapping at ``loc``."""
-    model: type[BaseModel] | None = Character
-    for part in loc:
-        if model is None:
-            return None
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        model = _model_in(field.annotation) if field else None
-    return model
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """Find the model inside ``Scene | None``, ``list[ExampleExchange]`` and the like."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (list, types.UnionType, typing.Union):
-        for argument in typing.get_args(annotation):
-            found = _model_in(argument)
-            if found is not None:
-                return found
-    return None
-
-
-def _fields_of(model: type[BaseModel] | None) -> list[str]:
-    return list(model.model_fields) if model is not None else []
-
-
-def _describe_value(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -78,3 +78,18 @@ async def test_a_long_reply_continues_in_new_messages_at_a_boundary(
     assert first.endswith("shelves.")  # cut between paragraphs
     assert f"{first}\n\n{second}" == text
     assert all(len(t) <= 4096 for d in dm.drafts.values() for t in d.texts)
+
+
+async def test_typing_is_kept_up_until_the_first_text_appears(
+    tg: TelegramStandIn, bot: TelegramBot, fake_m2her: FakeM2Her
+) -> None:
+    fake_m2her.enqueue(Reply(text="At last.", delay=1.0))  # the model thinks for a second
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    tg.user_says(dm, alice, "hm?")
+    await tg.wait_until(lambda: [m.text for m in dm.bot_messages()] == ["At last."], timeout=WAIT)
+    typing = tg.calls_to("sendChatAction", chat=dm)
+    first_text = min(c.at for c in tg.calls if c.method in ("sendMessageDraft", "sendMessage"))
+    assert len(typing) >= 3  # renewed every 0.2 s in tests (4.5 s in production)
+    assert all(c.params["action"] == "typing" for c in typing)
+    assert all(c.at <= first_text for c in typing)  # and stopped once text was up

@@ -8,9 +8,10 @@ arrive while a turn is in flight are all answered by the next turn, in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -260,13 +261,26 @@ class ConversationManager:
 
     async def edit_message(self, key: ConversationKey, platform_message_id: str, text: str) -> bool:
         """A user edited a message: the history the characters see follows."""
-        conversation = await self._conversation(key)
-        return await self._storage.edit_message(conversation.id, platform_message_id, text)
+        async with self._after_intake(key):
+            conversation = await self._conversation(key)
+            return await self._storage.edit_message(conversation.id, platform_message_id, text)
 
     async def delete_message(self, key: ConversationKey, platform_message_id: str) -> bool:
         """A user deleted a message: it leaves the history the characters see."""
-        conversation = await self._conversation(key)
-        return await self._storage.delete_message(conversation.id, platform_message_id)
+        async with self._after_intake(key):
+            conversation = await self._conversation(key)
+            return await self._storage.delete_message(conversation.id, platform_message_id)
+
+    @contextlib.asynccontextmanager
+    async def _after_intake(self, key: ConversationKey) -> AsyncIterator[None]:
+        # An edit or deletion that follows its message closely must not overtake the
+        # storing of that message (still queued in the conversation's intake).
+        lane = self._lanes.get(key)
+        if lane is None:
+            yield
+            return
+        async with lane.intake:
+            yield
 
     async def character_of_message(
         self, key: ConversationKey, platform_message_id: str

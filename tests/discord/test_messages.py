@@ -250,6 +250,10 @@ async def test_character_avatars_are_sent_when_they_are_urls(
 async def test_user_edits_and_deletions_reach_the_history(
     standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
 ):
+    # No follow-up window: the unaddressed typo below is stored but not answered.
+    await bot.manager.set_chat_settings(
+        conversation_key_of(world.general), TriggerSettings(follow_up_seconds=0)
+    )
     first = await standin.user_says(
         world.general, world.alice, "I like tea", mentions=[standin.bot]
     )

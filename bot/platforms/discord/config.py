@@ -62,17 +62,6 @@ class DiscordConfig:
             if count is None:
                 raise ConfigError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT set to a number")
             ids = tuple(_shard_id(part, count) for part in ids_text.split(","))
-        interval_text = environ.get("DISCORD_EDIT_INTERVAL", "").strip()
-        interval = DEFAULT_EDIT_INTERVAL
-        if interval_text:
-            try:
-                interval = float(interval_text)
-            except ValueError:
-                raise ConfigError(
-                    f"DISCORD_EDIT_INTERVAL must be seconds, got {interval_text!r}"
-                ) from None
-            if interval <= 0:
-                raise ConfigError("DISCORD_EDIT_INTERVAL must be above 0")
         return cls(
             token=token,
             guild_ready_timeout=_seconds(environ, "DISCORD_GUILD_READY_TIMEOUT", 2.0),

@@ -55,7 +55,7 @@ class MessageEvents:
         """A new message: hand it to the engine unless it is our own."""
         # Working out the facts may wait on Discord (is that webhook ours?); the channel's
         # messages still reach the engine, and its history, in the order they were sent.
-        async with self._intake.setdefault(message.channel.id, asyncio.Lock()):
+        async with self._channel_intake(message.channel.id):
             if await self._is_ours(message) or message.type not in _CHAT_TYPES:
                 return
             incoming = await self.incoming(message)
@@ -68,10 +68,12 @@ class MessageEvents:
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         """A user edited a message: the history the characters see follows."""
         message = payload.message
-        if "content" not in payload.data or await self._is_ours(message):
-            return
-        key = conversation_key(message.channel)
-        await self._manager.edit_message(key, str(message.id), self._text(message))
+        # In the channel's order: after the message itself has reached the engine.
+        async with self._channel_intake(payload.channel_id):
+            if "content" not in payload.data or await self._is_ours(message):
+                return
+            key = conversation_key(message.channel)
+            await self._manager.edit_message(key, str(message.id), self._text(message))
 
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         """A message was deleted: it leaves the history."""
@@ -164,8 +166,13 @@ class MessageEvents:
 
     async def _delete(self, channel_id: int, message_ids: list[int]) -> None:
         key = conversation_key(self._client.get_channel(channel_id) or discord.Object(channel_id))
-        for message_id in message_ids:
-            await self._manager.delete_message(key, str(message_id))
+        async with self._channel_intake(channel_id):
+            for message_id in message_ids:
+                await self._manager.delete_message(key, str(message_id))
+
+    def _channel_intake(self, channel_id: int) -> asyncio.Lock:
+        """Keeps one channel's events in the order Discord sent them."""
+        return self._intake.setdefault(channel_id, asyncio.Lock())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -55,13 +55,13 @@ async def make_manager(m2her_client: M2HerClient, tmp_path: Path) -> AsyncIterat
     """Builds managers on one SQLite file; a second one is the process after a restart."""
     opened: list[Storage] = []
 
-    async def make(**kwargs: Any) -> ConversationManager:
+    async def make(characters: Path = CHARACTERS_DIR, **kwargs: Any) -> ConversationManager:
         storage = await open_storage(f"sqlite+aiosqlite:///{tmp_path / 'troupe.sqlite3'}")
         opened.append(storage)
         kwargs.setdefault("settings", ManagerSettings(default_character="aria"))
         return ConversationManager(
             storage=storage,
-            characters=load_characters(CHARACTERS_DIR),
+            characters=load_characters(characters),
             client=m2her_client,
             **kwargs,
         )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
+from bot.conversation.manager import ManagerSettings
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Error
 from bot.platforms.telegram.app import TelegramBot
 from tests.standins.telegram import Chat, Message, TelegramStandIn, User
-from tests.telegram.conftest import WAIT
+from tests.telegram.conftest import CHARACTERS_DIR, WAIT, BotFactory, ManagerFactory
 
 
 async def _said(
@@ -241,3 +245,40 @@ async def test_an_unknown_command_in_private_gets_a_hint(
     dm = tg.private_chat(alice)
     tg.user_says(dm, alice, "/dance")
     await _said(tg, dm, "I don't know that command")
+
+
+@pytest.fixture
+def long_id_characters(tmp_path: Path) -> Path:
+    """Bram, and Wren, whose file name (so id) is 62 characters long."""
+    folder = tmp_path / "characters"
+    folder.mkdir()
+    bram = (CHARACTERS_DIR / "bram.yaml").read_text()
+    (folder / "bram.yaml").write_text(bram)
+    wren = bram.replace("name: Bram Oakbarrel", "name: Wren").replace("nicknames:", "# nicknames:")
+    long_id = "the-wandering-minstrel-of-the-long-northern-roads-and-rivers-x"
+    (folder / f"{long_id}.yaml").write_text(wren)
+    return folder
+
+
+async def test_buttons_of_long_character_ids_fit_telegrams_64_bytes(
+    tg: TelegramStandIn,
+    make_manager: ManagerFactory,
+    start_bot: BotFactory,
+    long_id_characters: Path,
+) -> None:
+    manager = await make_manager(
+        characters=long_id_characters, settings=ManagerSettings(default_character="bram")
+    )
+    await start_bot(manager)
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    tg.user_says(dm, alice, "/character")
+    menu = await _said(tg, dm, "Main character: Bram")
+    data = [b["callback_data"] for b in menu.buttons if b["text"] == "Wren"]
+    assert len(data[0].encode()) <= 64
+    await _answered(tg, tg.press(menu, alice, data[0]))
+    assert menu.text.startswith("Main character: Wren")
+    again = tg.press(menu, alice, data[0])  # already the main one: nothing changes, no error
+    assert (await _answered(tg, again))["text"] == "Now talking to Wren."
+    await asyncio.sleep(0.2)
+    assert not any("went wrong" in m.text for m in dm.bot_messages())

@@ -10,6 +10,7 @@ chat's administrators (``getChatAdministrators``), checked again when a button i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from typing import Any
 
@@ -22,7 +23,8 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.constants import ChatType
+from telegram.constants import ChatType, InlineKeyboardButtonLimit
+from telegram.error import BadRequest
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -249,7 +251,8 @@ class Commands:
         if not await is_admin(menu.chat, query.from_user.id):
             await query.answer(ADMINS_ONLY, show_alert=True)
             return
-        _, action, character_id = (query.data or "").split(":", 2)
+        _, action, token = (query.data or "").split(":", 2)
+        character_id = self._character_of(token)
         key = conversation_key(menu)
         try:
             if action == "main":
@@ -265,7 +268,12 @@ class Commands:
             await query.answer(str(error.args[0]), show_alert=True)
             return
         text, keyboard = await self._character_menu(key)
-        await query.edit_message_text(text, reply_markup=keyboard)
+        try:
+            await query.edit_message_text(text, reply_markup=keyboard)
+        except BadRequest as error:
+            # Choosing the character that is already the main one changes nothing.
+            if "message is not modified" not in error.message.lower():
+                raise
         await query.answer(answer)
 
     async def on_confirm_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -308,15 +316,21 @@ class Commands:
             rows.append(
                 [
                     InlineKeyboardButton(
-                        f"{mark}{character.name}", callback_data=f"char:main:{character.id}"
+                        f"{mark}{character.name}", callback_data=_button("char:main", character.id)
                     ),
                     InlineKeyboardButton(
                         "− scene" if in_scene else "+ scene",
-                        callback_data=f"char:scene:{character.id}",
+                        callback_data=_button("char:scene", character.id),
                     ),
                 ]
             )
         return text, InlineKeyboardMarkup(rows)
+
+    def _character_of(self, token: str) -> str:
+        """The character id a button stands for (see :func:`_button`)."""
+        if not token.startswith("#"):
+            return token
+        return next((i for i in self._manager.characters.ids() if _digest(i) == token), token)
 
     async def _allowed(self, message: Message) -> bool:
         return await is_admin(message.chat, int(_user_id(message)))
@@ -342,6 +356,19 @@ def _query(update: Update) -> tuple[CallbackQuery, Message]:
     if query is None or not isinstance(query.message, Message):
         raise ValueError("a button press without its message")
     return query, query.message
+
+
+def _button(prefix: str, character_id: str) -> str:
+    """Callback data for a character button: ``prefix:ID``, or ``prefix:#DIGEST`` when a
+    long id would pass Telegram's 64-byte limit."""
+    data = f"{prefix}:{character_id}"
+    if len(data.encode()) <= InlineKeyboardButtonLimit.MAX_CALLBACK_DATA:
+        return data
+    return f"{prefix}:{_digest(character_id)}"
+
+
+def _digest(character_id: str) -> str:
+    return "#" + hashlib.sha256(character_id.encode()).hexdigest()[:20]
 
 
 def _confirm(prefix: str, yes: str) -> InlineKeyboardMarkup:

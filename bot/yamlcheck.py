@@ -83,7 +83,8 @@ def validate_yaml_file(
         instance = model.model_validate(data, context=dict(context or {}))
     except ValidationError as error:
         for detail in error.errors(include_url=False):
-            loc = tuple(detail["loc"])
+            # A bad key of a mapping is reported at the key itself, not at "<key>.[key]".
+            loc = tuple(part for part in detail["loc"] if part != "[key]")
             message = _message(detail, model, renamed or {}, schema_hint)
             if explain is not None:
                 message = explain(detail, data, message)

@@ -52,6 +52,7 @@ SILLYTAVERN_FIELDS = {
 }
 
 DEFAULT_BLOCKED_REPLY = "*{{char}} pauses, shakes their head, and steers the talk elsewhere.*"
+DEFAULT_LIMIT_REPLY = "*{{char}} stifles a yawn.* That's enough talk for today, {{user}}. Tomorrow?"
 
 
 class _Strict(BaseModel):
@@ -132,6 +133,9 @@ class Character(_Strict):
     """Whether the character is meant for adult-only spaces."""
     blocked_reply: str = DEFAULT_BLOCKED_REPLY
     """Sent in character instead of a reply that the content filter withheld."""
+    limit_reply: str = DEFAULT_LIMIT_REPLY
+    """Sent in character when a rate limit or daily token budget stops the conversation
+    (if the owner chose in-character notices)."""
 
     _source_path: Path | None = PrivateAttr(default=None)
 

@@ -37,6 +37,8 @@ class Incoming:
     replies_to_bot: bool = False
     mentions_others: bool = False
     author_is_bot: bool = False
+    #: The author may administer this chat (Manage Server, a group admin); limits spare them.
+    author_is_admin: bool = False
     platform_message_id: str | None = None
     #: The platform id of the message this one replies to, if any.
     reply_to_message_id: str | None = None

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
 
 from bot.characters.loader import CharacterLibrary
 from bot.characters.prompt import Budget
 from bot.characters.schema import Character
+from bot.conversation.cache import TimedCache
 from bot.conversation.claims import TurnClaims
 from bot.conversation.incoming import ConversationKey, Incoming
+from bot.conversation.limits import LimitGuard
+from bot.conversation.policy import ChatPolicy, Limits, PolicyTree, Scope
 from bot.conversation.settings import (
     ServerSettings,
     server_from_json,
@@ -52,9 +54,6 @@ __all__ = [
 
 log = logging.getLogger("bot.conversation")
 
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
 
 @dataclass(frozen=True, slots=True)
 class Prices:
@@ -72,10 +71,9 @@ class ManagerSettings:
     #: Stored messages loaded per turn before the token budget trims them.
     history_limit: int = 200
     budget: Budget = field(default_factory=Budget)
-    #: Trigger rules of a chat whose admins set none.
-    trigger: TriggerSettings = field(default_factory=TriggerSettings)
-    #: Moderation of a server (or a DM) whose admins set none.
-    server: ServerSettings = field(default_factory=ServerSettings)
+    #: Trigger rules, moderation and limits per platform, server, chat and character
+    #: (``troupe.yaml``); what admins set with chat commands wins over it.
+    policy: PolicyTree = field(default_factory=PolicyTree)
     prices: Prices = field(default_factory=Prices)
     #: How long bindings and settings read from the database are trusted before re-reading
     #: (other processes may change them).
@@ -105,27 +103,6 @@ class _Lane:
     waiters: int = 0
     #: The newest stored message id that a finished turn has already answered.
     answered_through: int = 0
-
-
-class _TimedCache(Generic[_K, _V]):
-    """A dict whose entries expire after ``seconds``."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._entries: dict[_K, tuple[float, _V]] = {}
-
-    def get(self, key: _K) -> _V | None:
-        entry = self._entries.get(key)
-        if entry is None or time.monotonic() - entry[0] > self._seconds:
-            return None
-        return entry[1]
-
-    def put(self, key: _K, value: _V) -> _V:
-        self._entries[key] = (time.monotonic(), value)
-        return value
-
-    def drop(self, key: _K) -> None:
-        self._entries.pop(key, None)
 
 
 class ConversationManager:
@@ -161,15 +138,17 @@ class ConversationManager:
         if shared is None:
             shared = storage.backend == "postgresql"
         self._claims = TurnClaims(storage) if shared else None
-        self._conversations: _TimedCache[ConversationKey, Conversation] = _TimedCache(
+        self._conversations: TimedCache[ConversationKey, Conversation] = TimedCache(
             settings.cache_seconds
         )
-        self._chat_settings: _TimedCache[tuple[str, str], TriggerSettings] = _TimedCache(
+        # What admins stored with chat commands (None: nothing, the policy tree applies).
+        self._chat_overrides: TimedCache[tuple[str, str], TriggerSettings | None] = TimedCache(
             settings.cache_seconds
         )
-        self._server_settings: _TimedCache[tuple[str, str], ServerSettings] = _TimedCache(
+        self._server_overrides: TimedCache[tuple[str, str], ServerSettings | None] = TimedCache(
             settings.cache_seconds
         )
+        self._limits = LimitGuard(storage, cache_seconds=settings.cache_seconds, now=now)
 
     @property
     def characters(self) -> CharacterLibrary:
@@ -205,11 +184,17 @@ class ConversationManager:
                     )
                 )
             scene = self._scene(conversation)
-            trigger = await self.chat_settings(incoming.key)
-            decision = self._trigger.decide(incoming, scene, trigger)
+            policy = await self._policy(conversation)
+            decision = self._trigger.decide(incoming, scene, policy.trigger)
             if not decision.answer or decision.character is None:
                 return TurnOutcome(TurnStatus.IGNORED, stored.id)
-            server = await self._server_of(incoming)
+            if decision.character.id != conversation.character_id:
+                policy = await self._policy(conversation, decision.character.id)
+            refusal = await self._limits.check(incoming, conversation, policy.limits)
+            if refusal is not None:
+                await self._refuse(decision.character, incoming, sink, refusal, policy.limits)
+                return TurnOutcome(TurnStatus.LIMITED, stored.id)
+            server = ServerSettings(policy.moderation, policy.moderators_chat_id)
             async with lane.turn:
                 if lane.answered_through >= stored.id:
                     return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, stored.id)
@@ -410,41 +395,90 @@ class ConversationManager:
                 # One failing watcher must not keep the others from hearing of it.
                 log.exception("a moderation hook failed for event %s", report.event.id)
 
+    async def _refuse(
+        self,
+        character: Character,
+        incoming: Incoming,
+        sink: ReplySink,
+        reason: str,
+        limits: Limits,
+    ) -> None:
+        if not limits.in_character_notice:
+            await sink.notice(reason)
+            return
+        await sink.begin(character)
+        await sink.finish(character.render(character.limit_reply, user=incoming.author_name))
+
     # -- settings -------------------------------------------------------------------------
 
     async def chat_settings(self, key: ConversationKey) -> TriggerSettings:
-        """The chat's trigger rules (a thread or topic follows its chat)."""
-        scope = (key.platform, key.chat_id)
-        cached = self._chat_settings.get(scope)
-        if cached is not None:
-            return cached
-        data = await self._storage.get_settings(key.platform, "chat", key.chat_id)
-        settings = trigger_from_json(data) if data else self._settings.trigger
-        return self._chat_settings.put(scope, settings)
+        """The chat's trigger rules: what its admins set, else ``troupe.yaml``'s."""
+        return (await self._policy(await self._conversation(key))).trigger
 
     async def set_chat_settings(self, key: ConversationKey, settings: TriggerSettings) -> None:
-        """Store the chat's trigger rules."""
+        """Store the chat's trigger rules (a thread or topic follows its chat)."""
         await self._storage.set_settings(
             key.platform, "chat", key.chat_id, trigger_to_json(settings)
         )
-        self._chat_settings.put((key.platform, key.chat_id), settings)
+        self._chat_overrides.put((key.platform, key.chat_id), settings)
 
     async def server_settings(self, platform: str, server_id: str) -> ServerSettings:
-        """The server's moderation settings."""
-        scope = (platform, server_id)
-        cached = self._server_settings.get(scope)
-        if cached is not None:
-            return cached
-        data = await self._storage.get_settings(platform, "server", server_id)
-        settings = server_from_json(data) if data else self._settings.server
-        return self._server_settings.put(scope, settings)
+        """The server's moderation settings: what its admins set, else ``troupe.yaml``'s."""
+        stored = await self._server_override(platform, server_id)
+        if stored is not None:
+            return stored
+        scope = Scope(platform, server_id, chat_id="", character_id="")
+        policy = self._settings.policy.resolve(scope)
+        return ServerSettings(policy.moderation, policy.moderators_chat_id)
 
     async def set_server_settings(
         self, platform: str, server_id: str, settings: ServerSettings
     ) -> None:
         """Store the server's moderation settings."""
         await self._storage.set_settings(platform, "server", server_id, server_to_json(settings))
-        self._server_settings.put((platform, server_id), settings)
+        self._server_overrides.put((platform, server_id), settings)
+
+    async def _policy(
+        self, conversation: Conversation, character_id: str | None = None
+    ) -> ChatPolicy:
+        """The policy a turn in ``conversation`` runs under (file, then admins' settings)."""
+        scope = Scope(
+            conversation.platform,
+            conversation.server_id,
+            conversation.chat_id,
+            character_id or conversation.character_id,
+        )
+        policy = self._settings.policy.resolve(scope)
+        trigger = await self._chat_override(conversation.platform, conversation.chat_id)
+        if trigger is not None:
+            policy = dataclasses.replace(policy, trigger=trigger)
+        if conversation.server_id is not None:
+            server = await self._server_override(conversation.platform, conversation.server_id)
+            if server is not None:
+                policy = dataclasses.replace(
+                    policy,
+                    moderation=server.moderation,
+                    moderators_chat_id=server.moderators_chat_id or policy.moderators_chat_id,
+                )
+        return policy
+
+    async def _chat_override(self, platform: str, chat_id: str) -> TriggerSettings | None:
+        cached = self._chat_overrides.get((platform, chat_id))
+        if cached is not None:
+            return cached[0]
+        data = await self._storage.get_settings(platform, "chat", chat_id)
+        return self._chat_overrides.put(
+            (platform, chat_id), trigger_from_json(data) if data else None
+        )
+
+    async def _server_override(self, platform: str, server_id: str) -> ServerSettings | None:
+        cached = self._server_overrides.get((platform, server_id))
+        if cached is not None:
+            return cached[0]
+        data = await self._storage.get_settings(platform, "server", server_id)
+        return self._server_overrides.put(
+            (platform, server_id), server_from_json(data) if data else None
+        )
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -453,20 +487,20 @@ class ConversationManager:
     ) -> Conversation:
         cached = self._conversations.get(key)
         if cached is not None:
-            return cached
+            return cached[0]
+        # troupe.yaml may name the characters a chat starts with.
+        main, *extras = self._settings.policy.chat_characters.get(
+            (key.platform, key.chat_id), (self._default.id,)
+        )
         conversation = await self._storage.conversation(
             key.platform,
             key.chat_id,
             key.thread_id,
-            default_character=self._default.id,
+            default_character=main,
+            default_scene=extras,
             server_id=server_id,
         )
         return self._conversations.put(key, conversation)
-
-    async def _server_of(self, incoming: Incoming) -> ServerSettings:
-        if incoming.server_id is None:
-            return self._settings.server
-        return await self.server_settings(incoming.key.platform, incoming.server_id)
 
     async def _replied_character(
         self, conversation: Conversation, incoming: Incoming, scene: list[Character]

@@ -55,6 +55,8 @@ class TurnStatus(StrEnum):
     ANSWERED_BY_BATCH = "answered_by_batch"
     #: The author is cooling down after repeated moderation flags.
     COOLDOWN = "cooldown"
+    #: A rate limit or a daily token budget was reached.
+    LIMITED = "limited"
     BLOCKED_INPUT = "blocked_input"
     BLOCKED_OUTPUT = "blocked_output"
     FAILED = "failed"

@@ -169,9 +169,11 @@ class Storage:
         thread_id: str = "",
         *,
         default_character: str,
+        default_scene: Sequence[str] = (),
         server_id: str | None = None,
     ) -> Conversation:
-        """The conversation with this key, created bound to ``default_character`` if new.
+        """The conversation with this key, created bound to ``default_character`` (and
+        ``default_scene``) if new.
 
         ``server_id`` (the guild or group) is recorded when the conversation is created.
         Safe against concurrent creation, in this process or another: every caller gets
@@ -187,6 +189,7 @@ class Storage:
                 .values(
                     **key,
                     character_id=default_character,
+                    scene=list(default_scene) or None,
                     server_id=server_id,
                     created_at=_now(),
                 )
@@ -428,9 +431,10 @@ class Storage:
         author_id: str | None = None,
         chat_id: str | None = None,
         server_id: str | None = None,
+        since: datetime | None = None,
     ) -> UsageTotals:
         """Calls and tokens summed over a platform, optionally for one user, chat and/or
-        server."""
+        server, and from ``since`` on."""
         query = (
             select(
                 func.count(_model_calls.c.id),
@@ -447,6 +451,8 @@ class Storage:
             query = query.where(_conversations.c.chat_id == chat_id)
         if server_id is not None:
             query = query.where(_conversations.c.server_id == server_id)
+        if since is not None:
+            query = query.where(_model_calls.c.created_at >= since)
         calls, prompt, completion, total = await self._database.read(
             lambda connection: connection.execute(query).one()
         )

@@ -9,7 +9,7 @@ import pytest
 
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ManagerSettings, TurnStatus
-from bot.conversation.settings import ServerSettings
+from bot.conversation.policy import ChatPolicy, PolicyTree
 from bot.llm.errors import (
     AuthenticationError,
     ContextTooLong,
@@ -258,8 +258,8 @@ async def test_a_silent_policy_posts_nothing_but_still_records(
     policy = ModerationPolicy(
         on_blocked_input=ModerationAction.SILENT, on_blocked_output=ModerationAction.SILENT
     )
-    server = ServerSettings(moderation=policy)
-    engine = await make_engine(ManagerSettings(default_character="aria", server=server))
+    tree = PolicyTree(ChatPolicy(moderation=policy))
+    engine = await make_engine(ManagerSettings(default_character="aria", policy=tree))
     engine.fake.enqueue(Error(1027, after_chunks=1), Error(1026))
     sink = RecordingSink()
     await engine.manager.handle(said("one"), sink)
@@ -273,8 +273,8 @@ async def test_repeat_offenders_cool_down_and_are_told_once(make_engine: EngineF
     from bot.conversation.moderation import ModerationPolicy
 
     policy = ModerationPolicy(cooldown_after=2)
-    server = ServerSettings(moderation=policy)
-    engine = await make_engine(ManagerSettings(default_character="aria", server=server))
+    tree = PolicyTree(ChatPolicy(moderation=policy))
+    engine = await make_engine(ManagerSettings(default_character="aria", policy=tree))
     engine.fake.enqueue(Error(1026), Error(1026))
     await engine.manager.handle(said("bad one"), RecordingSink())
     await engine.manager.handle(said("bad two"), RecordingSink())

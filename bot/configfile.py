@@ -1,0 +1,213 @@
+"""``troupe.yaml``: the owner's settings besides secrets, validated like character files.
+
+Secrets (tokens, the API key, passwords) stay in the environment; the file holds policy,
+layered global → platform → server → channel (chat) → character::
+
+    trigger: {follow_up_seconds: 60}
+    limits: {user_daily_tokens: 200000}
+    platforms:
+      discord:
+        servers:
+          "123456789012345678":
+            moderation: {on_blocked_input: silent, moderators_chat: "234567890123456789"}
+            channels:
+              "345678901234567890": {trigger: {answer_all: true}, characters: [bram, aria]}
+    characters:
+      mara: {limits: {in_character_notice: true}}
+
+Every problem is reported at once with file, line and field, e.g.
+``troupe.yaml:7: platforms.discord.servers.123.trigger.anser_all: unknown field; did you
+mean 'answer_all'?``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.conversation.moderation import ModerationAction
+from bot.conversation.policy import ChatPolicy, Overrides, PolicyTree, apply_overrides
+from bot.yamlcheck import FileProblem, validate_yaml_file
+
+DEFAULT_CONFIG_FILE = "troupe.yaml"
+
+Platform = Literal["discord", "telegram", "console"]
+
+
+class ConfigFileError(Exception):
+    """``troupe.yaml`` is broken; ``problems`` lists every problem."""
+
+    def __init__(self, problems: list[FileProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class TriggerOverrides(_Strict):
+    """When characters speak up (see the trigger policy)."""
+
+    answer_all: bool | None = None
+    """Answer every message in the channel, not only those addressed to a character."""
+    follow_up_seconds: float | None = Field(default=None, ge=0)
+    """How long someone who just talked to a character may go on without addressing it."""
+    random_chance: float | None = Field(default=None, ge=0, le=1)
+    """Chance of joining in unaddressed just after being addressed (0 = never)."""
+    random_half_life_seconds: float | None = Field(default=None, gt=0)
+    """The chance halves every this many seconds since a character was last addressed."""
+    allow_bots: bool | None = None
+    """Answer other bots and webhooks."""
+    max_consecutive_bot_turns: int | None = Field(default=None, ge=0)
+    """With allow_bots: bot messages answered in a row before a human must speak."""
+
+
+class ModerationOverrides(_Strict):
+    """What happens when M2-her flags a message."""
+
+    on_blocked_input: ModerationAction | None = None
+    """in_character, notice or silent."""
+    on_blocked_output: ModerationAction | None = None
+    """in_character, notice or silent."""
+    cooldown_after: int | None = Field(default=None, ge=0)
+    """Flags within the window after which a user is not answered (0 = never)."""
+    cooldown_minutes: float | None = Field(default=None, gt=0)
+    """The window over which flags count."""
+    moderators_chat: str | None = None
+    """Channel or chat id where moderation events are reported."""
+
+
+class LimitsOverrides(_Strict):
+    """Limits that protect the owner's wallet and the community (0 = off)."""
+
+    user_messages_per_minute: int | None = Field(default=None, ge=0)
+    user_daily_tokens: int | None = Field(default=None, ge=0)
+    chat_daily_tokens: int | None = Field(default=None, ge=0)
+    server_daily_tokens: int | None = Field(default=None, ge=0)
+    in_character_notice: bool | None = None
+    """Say the limit notice in character instead of plainly."""
+
+
+class Layer(_Strict):
+    """Settings that apply at one level of the hierarchy."""
+
+    trigger: TriggerOverrides | None = None
+    moderation: ModerationOverrides | None = None
+    limits: LimitsOverrides | None = None
+
+    def overrides(self) -> Overrides:
+        """The fields this layer sets, by section."""
+        sections = {"trigger": self.trigger, "moderation": self.moderation, "limits": self.limits}
+        return {
+            name: values
+            for name, section in sections.items()
+            if section is not None and (values := section.model_dump(exclude_none=True))
+        }
+
+
+class ChatLayer(Layer):
+    """One channel, group or chat (by its platform id)."""
+
+    characters: list[str] | None = None
+    """The characters a new conversation here starts with, the main one first."""
+
+
+class ServerLayer(Layer):
+    """One Discord server or Telegram group (by its platform id)."""
+
+    channels: dict[str, ChatLayer] = {}
+
+
+class PlatformLayer(Layer):
+    """Everything on one platform."""
+
+    servers: dict[str, ServerLayer] = {}
+    chats: dict[str, ChatLayer] = {}
+    """Chats outside any server (Telegram private chats, Discord DMs) and channels by id."""
+
+
+class TroupeFile(Layer):
+    """The whole ``troupe.yaml``; its top-level sections are the global layer."""
+
+    platforms: dict[Platform, PlatformLayer] = {}
+    characters: dict[str, Layer] = {}
+    """Per character id: settings that follow the character wherever it speaks."""
+
+    def policy_tree(self) -> PolicyTree:
+        """The file as a :class:`PolicyTree` over the built-in defaults."""
+        platforms: dict[str, Overrides] = {}
+        servers: dict[tuple[str, str], Overrides] = {}
+        chats: dict[tuple[str, str], Overrides] = {}
+        chat_characters: dict[tuple[str, str], tuple[str, ...]] = {}
+
+        def add_chat(platform: str, chat_id: str, layer: ChatLayer) -> None:
+            chats[(platform, chat_id)] = layer.overrides()
+            if layer.characters:
+                chat_characters[(platform, chat_id)] = tuple(layer.characters)
+
+        for platform, platform_layer in self.platforms.items():
+            platforms[platform] = platform_layer.overrides()
+            for server_id, server in platform_layer.servers.items():
+                servers[(platform, server_id)] = server.overrides()
+                for chat_id, chat in server.channels.items():
+                    add_chat(platform, chat_id, chat)
+            for chat_id, chat in platform_layer.chats.items():
+                add_chat(platform, chat_id, chat)
+        return PolicyTree(
+            base=apply_overrides(ChatPolicy(), self.overrides()),
+            platforms=platforms,
+            servers=servers,
+            chats=chats,
+            characters={cid: layer.overrides() for cid, layer in self.characters.items()},
+            chat_characters=chat_characters,
+        )
+
+
+def config_path_from_env(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """``TROUPE_CONFIG``, else ``./troupe.yaml`` if it exists, else no file."""
+    named = environ.get("TROUPE_CONFIG")
+    if named:
+        return Path(named)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def load_config_file(path: Path, *, character_ids: set[str] | None = None) -> TroupeFile:
+    """Load and validate ``path``; :class:`ConfigFileError` lists every problem.
+
+    With ``character_ids``, characters the file names must exist.
+    """
+    config, document, problems = validate_yaml_file(
+        path, TroupeFile, expected="a mapping of settings (trigger:, platforms:, …)"
+    )
+    if config is not None and document is not None and character_ids is not None:
+        for loc, named in _named_characters(config):
+            if named not in character_ids:
+                where = ".".join(str(part) for part in loc)
+                message = f"no character {named!r} (known: {', '.join(sorted(character_ids))})"
+                problems.append(FileProblem(path, document.line_of(loc), where, message))
+    if problems or config is None:
+        raise ConfigFileError(problems)
+    return config
+
+
+def _named_characters(config: TroupeFile) -> list[tuple[tuple[Any, ...], str]]:
+    named: list[tuple[tuple[Any, ...], str]] = [
+        (("characters", cid), cid) for cid in config.characters
+    ]
+    for platform, layer in config.platforms.items():
+        chats: list[tuple[tuple[Any, ...], ChatLayer]] = [
+            (("platforms", platform, "chats", cid), c) for cid, c in layer.chats.items()
+        ]
+        for server_id, server in layer.servers.items():
+            base = ("platforms", platform, "servers", server_id, "channels")
+            chats += [((*base, cid), c) for cid, c in server.channels.items()]
+        for loc, chat in chats:
+            for index, cid in enumerate(chat.characters or []):
+                named.append(((*loc, "characters", index), cid))
+    return named

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from bot.conversation.trigger import TriggerSettings
 from bot.llm.fake import FakeM2Her
+from bot.llm.fake.script import Reply
 from bot.platforms.discord.events import conversation_key as conversation_key_of
 from bot.platforms.discord.sink import WEBHOOK_TIP
 from tests.discord.conftest import Bot, Harness, World, eventually, final_reply
-from tests.standins.discord import DEFAULT_EVERYONE_PERMISSIONS, DiscordStandIn, Message
+from tests.standins.discord import (
+    DEFAULT_EVERYONE_PERMISSIONS,
+    DiscordStandIn,
+    Message,
+    Permission,
+)
 
 
 async def test_a_mention_gets_a_reply_through_the_channel_webhook(
@@ -275,3 +281,31 @@ async def test_user_edits_and_deletions_reach_the_history(
     sent = [m["content"] for m in fake_m2her.requests[-1].body["messages"]]
     assert "I like coffee" in sent
     assert "I hate cats" not in sent
+
+
+async def test_model_output_never_pings_anyone(
+    harness: Harness, world: World, fake_m2her: FakeM2Her
+):
+    standin = harness.standin
+    role = standin.create_role(world.guild, "Everyone Important", Permission(0))
+    loud = f"Hey @everyone, @here, <@{world.alice.id}> and <@&{role.id}>! The end."
+    plain = standin.create_guild("Plain", bot_permissions=DEFAULT_EVERYONE_PERMISSIONS)
+    plain_channel = standin.create_text_channel(plain, "general")
+    bob = standin.create_member(plain, "bob")
+    bot = await harness.start()
+    await bot.manager.set_character(conversation_key_of(world.general), "bram")
+    await bot.manager.set_character(conversation_key_of(plain_channel), "bram")
+    fake_m2her.enqueue(Reply(text=loud), Reply(text=loud), Reply(text=loud))
+    dm = standin.open_dm(world.alice)
+    for channel, user, how in (
+        (world.general, world.alice, "webhook"),
+        (plain_channel, bob, "bot"),
+        (dm, world.alice, "bot"),
+    ):
+        asked = await standin.user_says(channel, user, "shout", mentions=[standin.bot])
+        reply = await final_reply(standin, channel, asked, ending="The end.")
+        assert (reply.webhook_id is not None) == (how == "webhook")
+        assert "@everyone" in reply.content
+        assert not reply.pings
+        assert reply.allowed_mentions == {"parse": []}
+        assert all(not m.pings for m in standin.bot_messages(channel))

@@ -15,7 +15,7 @@ from bot.conversation.manager import ConversationManager
 from bot.conversation.moderation import ModerationAction
 from bot.conversation.trigger import TriggerSettings
 from bot.platforms.discord.checks import NOT_ADMIN, is_admin
-from bot.platforms.discord.events import PLATFORM, conversation_key
+from bot.platforms.discord.events import PLATFORM, interaction_key
 from bot.platforms.discord.transport import NO_PINGS
 from bot.storage import ModerationEvent
 
@@ -82,7 +82,7 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
     ) -> None:
         if not await _guard(interaction, manager):
             return
-        key = conversation_key(interaction.channel)
+        key = interaction_key(interaction)
         changes: dict[str, Any] = {
             name: value
             for name, value in (

@@ -18,7 +18,7 @@ from bot.characters.schema import Character
 from bot.conversation.manager import ConversationManager, UsageReport
 from bot.platforms.discord.admin import channel_group, moderation_group
 from bot.platforms.discord.checks import NOT_ADMIN, is_admin, nsfw_refusal
-from bot.platforms.discord.events import PLATFORM, conversation_key
+from bot.platforms.discord.events import PLATFORM, interaction_key
 from bot.platforms.discord.transport import NO_PINGS
 from bot.platforms.discord.views import Confirm
 
@@ -110,7 +110,7 @@ def _character_group(manager: ConversationManager) -> app_commands.Group:
     async def set_(interaction: discord.Interaction, name: str) -> None:
         if (character := await pick(interaction, name)) is None:
             return
-        await manager.set_character(conversation_key(interaction.channel), character.id)
+        await manager.set_character(interaction_key(interaction), character.id)
         await say(interaction, f"{character.name} now lives here.", private=False)
 
     @group.command(name="add", description="Bring another character into the scene (admins)")
@@ -119,7 +119,7 @@ def _character_group(manager: ConversationManager) -> app_commands.Group:
     async def add(interaction: discord.Interaction, name: str) -> None:
         if (character := await pick(interaction, name)) is None:
             return
-        await manager.add_to_scene(conversation_key(interaction.channel), character.id)
+        await manager.add_to_scene(interaction_key(interaction), character.id)
         await say(interaction, f"{character.name} joins the scene.", private=False)
 
     @group.command(name="remove", description="Send a character out of the scene (admins)")
@@ -130,7 +130,7 @@ def _character_group(manager: ConversationManager) -> app_commands.Group:
             await say(interaction, NOT_ADMIN)
             return
         try:
-            character = await manager.remove_from_scene(conversation_key(interaction.channel), name)
+            character = await manager.remove_from_scene(interaction_key(interaction), name)
         except (KeyError, ValueError) as error:
             await say(interaction, str(error.args[0]))
             return
@@ -138,7 +138,7 @@ def _character_group(manager: ConversationManager) -> app_commands.Group:
 
     @group.command(name="list", description="Who is here, and who could be")
     async def list_(interaction: discord.Interaction) -> None:
-        scene = await manager.scene(conversation_key(interaction.channel))
+        scene = await manager.scene(interaction_key(interaction))
         here = ", ".join(
             f"**{c.name}**" + (" (main)" if index == 0 else "") for index, c in enumerate(scene)
         )
@@ -153,7 +153,7 @@ def _character_group(manager: ConversationManager) -> app_commands.Group:
             character = (
                 manager.characters.get(name)
                 if name
-                else await manager.character_for(conversation_key(interaction.channel))
+                else await manager.character_for(interaction_key(interaction))
             )
         except KeyError as error:
             await say(interaction, str(error.args[0]))
@@ -209,7 +209,7 @@ def _single_commands(manager: ConversationManager) -> list[app_commands.Command[
         if not await is_admin(interaction, manager):
             await say(interaction, NOT_ADMIN)
             return
-        key = conversation_key(interaction.channel)
+        key = interaction_key(interaction)
 
         async def erase() -> str:
             deleted = await manager.reset(key)
@@ -241,7 +241,7 @@ def _single_commands(manager: ConversationManager) -> list[app_commands.Command[
 
     @app_commands.command(name="usage", description="Tokens used and their estimated cost")
     async def usage(interaction: discord.Interaction) -> None:
-        key = conversation_key(interaction.channel)
+        key = interaction_key(interaction)
         lines = [
             "You: " + usage_line(await manager.usage(PLATFORM, author_id=str(interaction.user.id))),
             "This channel: " + usage_line(await manager.usage(PLATFORM, chat_id=key.chat_id)),

@@ -37,6 +37,13 @@ def conversation_key(channel: object) -> ConversationKey:
     return ConversationKey(PLATFORM, str(getattr(channel, "id", "")))
 
 
+def interaction_key(interaction: discord.Interaction) -> ConversationKey:
+    """The conversation a slash command or button was used in."""
+    if interaction.channel is not None:
+        return conversation_key(interaction.channel)
+    return ConversationKey(PLATFORM, str(interaction.channel_id))
+
+
 class MessageEvents:
     """Feeds one bot's messages to the engine; one task per message, drained on close."""
 

@@ -5,20 +5,27 @@ Everything opened here is closed on exit of :func:`open_engine`; nothing is glob
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.characters.loader import CharacterLibrary, load_characters
 from bot.characters.prompt import Budget
 from bot.config import ConfigError, env_int
-from bot.conversation.manager import ConversationManager, ManagerSettings
+from bot.configfile import config_path_from_env, load_config_file
+from bot.conversation.manager import ConversationManager, ManagerSettings, Prices
+from bot.conversation.policy import PolicyTree
 from bot.llm.client import M2HerClient
 from bot.llm.fake import FakeM2Her
 from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS
 from bot.storage import Storage, database_url_from_env, open_storage
+from bot.storage.database import parse_url, redacted
 
 DEFAULT_CHARACTERS_DIR = "characters"
 
@@ -39,17 +46,32 @@ def characters_dir_from_env(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(environ.get("TROUPE_CHARACTERS_DIR") or DEFAULT_CHARACTERS_DIR)
 
 
-def manager_settings_from_env(environ: Mapping[str, str] = os.environ) -> ManagerSettings:
-    """``TROUPE_DEFAULT_CHARACTER``, and the token budget from ``TROUPE_CONTEXT_WINDOW`` and
-    ``TROUPE_MAX_REPLY_TOKENS`` (M2-her's 65,536 and 2,048 by default)."""
+def manager_settings_from_env(
+    environ: Mapping[str, str] = os.environ, *, characters: CharacterLibrary | None = None
+) -> ManagerSettings:
+    """``TROUPE_DEFAULT_CHARACTER``, the token budget from ``TROUPE_CONTEXT_WINDOW`` and
+    ``TROUPE_MAX_REPLY_TOKENS`` (M2-her's 65,536 and 2,048 by default), and the policy and
+    prices of ``troupe.yaml`` (``TROUPE_CONFIG``), whose character ids are checked against
+    ``characters``."""
     window = env_int(environ, "TROUPE_CONTEXT_WINDOW", CONTEXT_WINDOW, minimum=1)
     reply = env_int(environ, "TROUPE_MAX_REPLY_TOKENS", MAX_COMPLETION_TOKENS, minimum=1)
     try:
         budget = Budget(context_window=window, max_completion_tokens=reply)
     except ValueError as error:
         raise ConfigError(f"TROUPE_CONTEXT_WINDOW / TROUPE_MAX_REPLY_TOKENS: {error}") from None
+    policy, prices = PolicyTree(), Prices()
+    path = config_path_from_env(environ)
+    if path is not None:
+        ids = set(characters.ids()) if characters is not None else None
+        config = load_config_file(path, character_ids=ids)
+        policy = config.policy_tree()
+        if config.prices is not None:
+            prices = Prices(config.prices.input_per_million, config.prices.output_per_million)
     return ManagerSettings(
-        default_character=environ.get("TROUPE_DEFAULT_CHARACTER") or None, budget=budget
+        default_character=environ.get("TROUPE_DEFAULT_CHARACTER") or None,
+        budget=budget,
+        policy=policy,
+        prices=prices,
     )
 
 
@@ -75,8 +97,84 @@ async def open_engine(
         await stack.enter_async_context(client)
         storage = await open_storage(database_url_from_env(environ))
         stack.push_async_callback(storage.close)
-        settings = manager_settings_from_env(environ)
+        settings = manager_settings_from_env(environ, characters=characters)
         manager = ConversationManager(
             storage=storage, characters=characters, client=client, settings=settings
         )
         yield Engine(manager=manager, storage=storage, characters=characters, backend=backend)
+
+
+#: Environment variables Troupe reads, and whether each holds a secret.
+ENVIRONMENT = (
+    ("MINIMAX_API_KEY", True),
+    ("MINIMAX_BASE_URL", False),
+    ("DATABASE_URL", False),
+    ("TROUPE_CHARACTERS_DIR", False),
+    ("TROUPE_DEFAULT_CHARACTER", False),
+    ("TROUPE_CONFIG", False),
+    ("TROUPE_CONTEXT_WINDOW", False),
+    ("TROUPE_MAX_REPLY_TOKENS", False),
+    ("TROUPE_LOG_LEVEL", False),
+    ("TROUPE_LOG_FORMAT", False),
+    ("TROUPE_HEALTH_PORT", False),
+    ("DISCORD_TOKEN", True),
+    ("DISCORD_API_BASE_URL", False),
+    ("DISCORD_GATEWAY_URL", False),
+    ("DISCORD_SHARD_COUNT", False),
+    ("DISCORD_SHARD_IDS", False),
+    ("TELEGRAM_TOKEN", True),
+    ("TELEGRAM_API_BASE_URL", False),
+    ("TELEGRAM_WEBHOOK_URL", False),
+    ("TELEGRAM_WEBHOOK_SECRET", True),
+)
+
+
+def describe_configuration(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """``troupe config``: the effective configuration, secrets masked, as plain data."""
+    characters = load_characters(characters_dir_from_env(environ))
+    settings = manager_settings_from_env(environ, characters=characters)
+    shown: dict[str, str] = {}
+    for name, secret in ENVIRONMENT:
+        value = environ.get(name)
+        if name == "DATABASE_URL":
+            value = redacted(parse_url(database_url_from_env(environ)))
+        if value:
+            shown[name] = "*** (set)" if secret else value
+    tree = settings.policy
+    policies: dict[str, Any] = {"global": _plain(tree.base)}
+    for platform, overrides in tree.platforms.items():
+        policies[f"platforms.{platform}"] = overrides
+    for (platform, server_id), overrides in tree.servers.items():
+        policies[f"platforms.{platform}.servers.{server_id}"] = overrides
+    for (platform, chat_id), overrides in tree.chats.items():
+        policies[f"platforms.{platform}.chat {chat_id}"] = {
+            **overrides,
+            "characters": list(tree.chat_characters.get((platform, chat_id), ())),
+        }
+    for character_id, overrides in tree.characters.items():
+        policies[f"characters.{character_id}"] = overrides
+    path = config_path_from_env(environ)
+    return {
+        "environment": shown,
+        "config_file": str(path) if path else "none (built-in defaults)",
+        "characters": characters.ids(),
+        "default_character": characters.default(settings.default_character).id,
+        "budget": _plain(settings.budget),
+        "prices_usd_per_million_tokens": _plain(settings.prices),
+        "policy (each layer overrides the one above)": _plain(policies),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses as dicts, enums as their values, durations in minutes."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds() / 60:g} min"
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value

@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--message", default="Hello!", help="the user's message")
     preview.set_defaults(handler=_preview)
 
+    config = commands.add_parser(
+        "config", help="print the effective configuration (secrets masked) and check troupe.yaml"
+    )
+    config.set_defaults(handler=_config)
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
     upgrade = db_commands.add_parser("upgrade", help="apply the migrations (also done at start)")
@@ -135,6 +140,19 @@ def _preview(args: argparse.Namespace) -> int:
     return _guard(preview)
 
 
+def _config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from bot.app import describe_configuration
+
+    def describe() -> int:
+        text = yaml.safe_dump(describe_configuration(), sort_keys=False, allow_unicode=True)
+        print(text, end="")
+        return 0
+
+    return _guard(describe)
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from bot.storage import database_url_from_env, upgrade
 
@@ -157,11 +175,12 @@ def _guard(action: Callable[[], int]) -> int:
     into one clear message."""
     from bot.characters.loader import CharacterLoadError
     from bot.config import ConfigError
+    from bot.configfile import ConfigFileError
     from bot.storage import StorageError
 
     try:
         return action()
-    except (CharacterLoadError, ConfigError, StorageError) as error:
+    except (CharacterLoadError, ConfigError, ConfigFileError, StorageError) as error:
         print(f"troupe: {error}", file=sys.stderr)
         return 1
     except KeyError as error:

@@ -131,9 +131,17 @@ class PlatformLayer(Layer):
     """Chats outside any server (Telegram private chats, Discord DMs) and channels by id."""
 
 
+class PricesFile(_Strict):
+    """What M2-her costs, in US dollars per million tokens (for /usage and budgets' notices)."""
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
 class TroupeFile(Layer):
     """The whole ``troupe.yaml``; its top-level sections are the global layer."""
 
+    prices: PricesFile | None = None
     platforms: dict[Platform, PlatformLayer] = {}
     characters: dict[str, Layer] = {}
     """Per character id: settings that follow the character wherever it speaks."""

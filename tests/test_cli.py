@@ -167,3 +167,45 @@ def test_the_token_budget_comes_from_the_environment(tmp_path: Path) -> None:
     too_small = troupe("chat", "aria", tmp_path=tmp_path, env={"TROUPE_CONTEXT_WINDOW": "100"})
     assert too_small.returncode == 1
     assert "no room for a prompt" in too_small.stderr
+
+
+def test_config_shows_the_effective_settings_with_secrets_masked(tmp_path: Path) -> None:
+    config = tmp_path / "troupe.yaml"
+    config.write_text(
+        "limits: {user_daily_tokens: 5000}\n"
+        "platforms:\n  discord:\n    servers:\n"
+        "      '42': {moderation: {on_blocked_input: silent}}\n",
+        encoding="utf-8",
+    )
+    secrets = {
+        "MINIMAX_API_KEY": "sk-api-very-secret",
+        "DISCORD_TOKEN": "discord-token-secret",
+        "DATABASE_URL": "postgresql://troupe:db-password-secret@db:5432/troupe",
+        "TROUPE_CONFIG": str(config),
+    }
+    result = troupe("config", tmp_path=tmp_path, env=secrets)
+    assert result.returncode == 0, result.stderr
+    for secret in ("sk-api-very-secret", "discord-token-secret", "db-password-secret"):
+        assert secret not in result.stdout
+    assert "MINIMAX_API_KEY: '*** (set)'" in result.stdout
+    assert "postgresql+asyncpg://troupe:***@db:5432/troupe" in result.stdout
+    assert "user_daily_tokens: 5000" in result.stdout
+    assert "platforms.discord.servers.42:" in result.stdout
+
+
+def test_a_broken_config_file_is_refused_at_start_with_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "troupe.yaml"
+    config.write_text("limits:\n  user_daily_tokens: lots\n", encoding="utf-8")
+    result = troupe("chat", stdin="hi\n", tmp_path=tmp_path, env={"TROUPE_CONFIG": str(config)})
+    assert result.returncode == 1
+    assert f"{config}:2: limits.user_daily_tokens:" in result.stderr
+
+
+def test_the_config_file_governs_the_chat(tmp_path: Path) -> None:
+    config = tmp_path / "troupe.yaml"
+    config.write_text("limits: {user_messages_per_minute: 1}\n", encoding="utf-8")
+    result = troupe(
+        "chat", "aria", stdin="one\ntwo\n", tmp_path=tmp_path, env={"TROUPE_CONFIG": str(config)}
+    )
+    assert result.stdout.count("heard") == 1
+    assert "at most 1 messages a minute" in result.stdout

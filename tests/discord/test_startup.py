@@ -22,7 +22,7 @@ from bot.platforms.discord import (
 )
 from bot.platforms.discord.permissions import MESSAGE_CONTENT_MISSING
 from tests.discord.conftest import Harness, World, final_reply
-from tests.standins.discord import DiscordStandIn, Permission, loopback_only_trace
+from tests.standins.discord import DiscordStandIn, Intent, Permission, loopback_only_trace
 
 
 def test_config_reads_the_environment_and_hides_the_token():
@@ -104,6 +104,10 @@ async def test_start_prints_the_invite_link_and_explains_missing_permissions(
     )
     assert "own name and avatar" in problems[1]
     assert not any("#hidden" in line or "#general" in line for line in problems)
+    (session,) = standin.gateway.ready_sessions
+    assert session.intents & Intent.MESSAGE_CONTENT
+    assert session.intents & Intent.GUILD_MESSAGES
+    assert not session.intents & (Intent.GUILD_MESSAGE_TYPING | Intent.GUILD_MEMBERS)
 
 
 async def test_without_the_message_content_intent_start_stops_with_an_explanation(

@@ -44,10 +44,9 @@ class DiscordSetupError(RuntimeError):
 
 
 def troupe_intents() -> discord.Intents:
-    """Guilds, guild and direct messages, and their content (a privileged intent)."""
-    intents = discord.Intents.default()
-    intents.message_content = True
-    return intents
+    """Guilds, guild and direct messages, and their content (a privileged intent); nothing
+    else, so that a bot in thousands of servers is not flooded with typing or voice events."""
+    return discord.Intents(guilds=True, guild_messages=True, dm_messages=True, message_content=True)
 
 
 @contextmanager

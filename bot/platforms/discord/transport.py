@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -16,6 +17,8 @@ import discord
 from discord.utils import MISSING
 
 from bot.platforms.streaming import RateLimited
+
+log = logging.getLogger("bot.platforms.discord")
 
 #: Discord's message length limit, in characters.
 MESSAGE_LIMIT = 2000
@@ -87,8 +90,13 @@ class BotTransport:
 
     @_rate_limited
     async def typing(self) -> None:
-        """Show "… is typing" for a few seconds."""
-        await self._channel.typing()
+        """Show "… is typing" for a few seconds (a refusal is not worth failing a reply)."""
+        try:
+            await self._channel.typing()
+        except discord.HTTPException as error:
+            if error.status == 429:
+                raise
+            log.debug("typing refused in %s: %s", getattr(self._channel, "id", "?"), error)
 
     def _partial(self, message_id: str) -> discord.PartialMessage:
         channel: Any = self._channel

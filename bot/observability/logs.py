@@ -176,7 +176,7 @@ class JsonFormatter(logging.Formatter):
             entry["exc_info"] = record.exc_text
         if record.stack_info:
             entry["stack_info"] = self.formatStack(record.stack_info)
-        # ensure_ascii keeps the line one line whatever the message holds.
+        # ensure_ascii also escapes U+2028 and the like, which some readers split lines at.
         return json.dumps(entry, ensure_ascii=True)
 
 

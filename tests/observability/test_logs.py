@@ -33,7 +33,7 @@ def test_json_is_one_object_per_line(configure: Configure) -> None:
     stream = configure({"TROUPE_LOG_FORMAT": "json", "TROUPE_LOG_LEVEL": "info"})
 
     log.info("first %s", "line")
-    log.warning("two\nlines")
+    log.warning("two\nlines\u2028and a café")
 
     first, second = json_lines(stream)
     assert first["level"] == "INFO"
@@ -42,7 +42,7 @@ def test_json_is_one_object_per_line(configure: Configure) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", first["time"])
     assert "turn_id" not in first
     assert "exc_info" not in first
-    assert second["message"] == "two\nlines"
+    assert second["message"] == "two\nlines\u2028and a café"
 
 
 def test_json_carries_the_traceback(configure: Configure) -> None:

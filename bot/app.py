@@ -5,6 +5,8 @@ Everything opened here is closed on exit of :func:`open_engine`; nothing is glob
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import enum
 import os
@@ -17,6 +19,7 @@ from typing import Any
 
 from bot.characters.loader import CharacterLibrary, load_characters
 from bot.characters.prompt import Budget
+from bot.characters.watch import CharacterWatcher
 from bot.config import ConfigError, env_int
 from bot.configfile import config_path_from_env, load_config_file
 from bot.conversation.manager import ConversationManager, ManagerSettings, Prices
@@ -36,9 +39,15 @@ class Engine:
 
     manager: ConversationManager
     storage: Storage
-    characters: CharacterLibrary
+    #: Reloads character files when they change on disk; add error hooks to hear of bad edits.
+    watcher: CharacterWatcher
     #: One line saying which M2-her this engine talks to (real or the built-in fake).
     backend: str
+
+    @property
+    def characters(self) -> CharacterLibrary:
+        """The characters in use now (they change on live reload)."""
+        return self.manager.characters
 
 
 def characters_dir_from_env(environ: Mapping[str, str] = os.environ) -> Path:
@@ -82,9 +91,11 @@ async def open_engine(
     """Open the engine from the environment.
 
     Uses M2-her when ``MINIMAX_API_KEY`` is set (and ``force_fake`` is not), otherwise starts
-    the built-in fake M2-her on a loopback port for the engine's lifetime.
+    the built-in fake M2-her on a loopback port for the engine's lifetime. Character files
+    are watched and reloaded while it runs.
     """
-    characters = load_characters(characters_dir_from_env(environ))
+    folder = characters_dir_from_env(environ)
+    characters = load_characters(folder)
     async with AsyncExitStack() as stack:
         if environ.get("MINIMAX_API_KEY") and not force_fake:
             client = M2HerClient.from_env(environ)
@@ -101,7 +112,10 @@ async def open_engine(
         manager = ConversationManager(
             storage=storage, characters=characters, client=client, settings=settings
         )
-        yield Engine(manager=manager, storage=storage, characters=characters, backend=backend)
+        watcher = CharacterWatcher(folder, on_reload=manager.use_characters)
+        watching = asyncio.create_task(watcher.run())
+        stack.push_async_callback(_cancel, watching)
+        yield Engine(manager=manager, storage=storage, watcher=watcher, backend=backend)
 
 
 #: Environment variables Troupe reads, and whether each holds a secret.
@@ -178,3 +192,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     return value
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -160,6 +160,14 @@ class ConversationManager:
         """The character a new conversation starts with."""
         return self._default
 
+    def use_characters(self, characters: CharacterLibrary) -> None:
+        """Switch to a newly loaded library (live reload); turns in flight finish as they were.
+
+        Conversations bound to a character that is gone fall back to the default one.
+        """
+        self._characters = characters
+        self._default = characters.default(self._settings.default_character)
+
     # -- messages -------------------------------------------------------------------------
 
     async def handle(self, incoming: Incoming, sink: ReplySink) -> TurnOutcome:

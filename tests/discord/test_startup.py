@@ -141,6 +141,7 @@ async def test_run_discord_uses_the_environment_and_restores_discord_py(
     standin: DiscordStandIn, world: World, fake_m2her, m2her_client, characters_dir, tmp_path
 ):
     from bot.characters.loader import load_characters
+    from bot.characters.watch import CharacterWatcher
     from bot.conversation.manager import ConversationManager, ManagerSettings
     from bot.storage import open_storage
 
@@ -152,7 +153,8 @@ async def test_run_discord_uses_the_environment_and_restores_discord_py(
         client=m2her_client,
         settings=ManagerSettings(default_character="aria"),
     )
-    engine = Engine(manager, storage, characters, "fake")
+    watcher = CharacterWatcher(characters_dir, on_reload=manager.use_characters)
+    engine = Engine(manager, storage, watcher, "fake")
     environ = {
         "DISCORD_TOKEN": standin.token,
         "DISCORD_API_BASE_URL": standin.api_base_url,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Drop, Error, HttpError
 from bot.platforms.discord.events import UNEXPECTED
-from tests.discord.conftest import Bot, Harness, World, final_reply
+from bot.platforms.discord.webhooks import usable_username
+from tests.discord.conftest import Bot, Harness, World, command, final_reply
 from tests.standins.discord import DiscordStandIn, Permission
 
 
@@ -107,3 +108,34 @@ async def test_discord_429s_on_sends_are_respected(
     sends = [c for c in standin.calls if c.route == send]
     assert [c.status for c in sends[:2]] == [429, 200]
     assert sends[1].at - sends[0].at >= 0.25 - 0.01
+
+
+async def test_a_channel_full_of_webhooks_falls_back_to_bold_names(
+    standin: DiscordStandIn, world: World, bot: Bot
+):
+    for number in range(15):
+        standin.world.create_webhook(world.general, f"feed {number}", created_by=world.owner)
+    asked = await standin.user_says(world.general, world.alice, "hi", mentions=[standin.bot])
+    reply = await final_reply(standin, world.general, asked)
+    assert reply.webhook_id is None
+    assert reply.content.startswith("**Aria**\n")
+    refused = [c for c in standin.calls if c.route == "POST /channels/{channel_id}/webhooks"]
+    assert [c.status for c in refused] == [400]
+
+
+async def test_a_failing_slash_command_still_gets_an_answer(
+    standin: DiscordStandIn, world: World, bot: Bot
+):
+    await bot.storage.close()
+    answered = await command(standin, world.general, world.alice, "persona show")
+    assert answered.original.content == "Something went wrong with that command; please try again."
+    assert answered.original.ephemeral
+    assert not bot.client.is_closed()
+
+
+def test_webhook_usernames_discord_refuses_are_not_used():
+    assert usable_username("Aria")
+    assert not usable_username("Discord Dan")
+    assert not usable_username("clyde")
+    assert not usable_username("x" * 81)
+    assert usable_username("x" * 80)

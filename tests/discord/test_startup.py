@@ -11,7 +11,7 @@ import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.app import Engine
+from bot.app import open_engine
 from bot.platforms.discord import (
     ConfigError,
     DiscordConfig,
@@ -138,45 +138,37 @@ async def test_without_the_message_content_intent_start_stops_with_an_explanatio
 
 
 async def test_run_discord_uses_the_environment_and_restores_discord_py(
-    standin: DiscordStandIn, world: World, fake_m2her, m2her_client, characters_dir, tmp_path
+    standin: DiscordStandIn, world: World, characters_dir, tmp_path
 ):
-    from bot.characters.loader import load_characters
-    from bot.characters.watch import CharacterWatcher
-    from bot.conversation.manager import ConversationManager, ManagerSettings
-    from bot.storage import open_storage
-
-    storage = await open_storage(f"sqlite+aiosqlite:///{tmp_path / 'run.sqlite3'}")
-    characters = load_characters(characters_dir)
-    manager = ConversationManager(
-        storage=storage,
-        characters=characters,
-        client=m2her_client,
-        settings=ManagerSettings(default_character="aria"),
-    )
-    watcher = CharacterWatcher(characters_dir, on_reload=manager.use_characters)
-    engine = Engine(manager, storage, watcher, "fake")
     environ = {
         "DISCORD_TOKEN": standin.token,
         "DISCORD_API_BASE_URL": standin.api_base_url,
         "DISCORD_GATEWAY_URL": standin.gateway_url,
         "DISCORD_GUILD_READY_TIMEOUT": "0.05",
+        "TROUPE_CHARACTERS_DIR": str(characters_dir),
+        "TROUPE_DEFAULT_CHARACTER": "aria",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.sqlite3'}",
     }
     before = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
     reports: list[str] = []
     seen: list[str] = []
-    running = asyncio.create_task(
-        run_discord(engine, environ, report=reports.append, http_trace=loopback_only_trace(seen))
-    )
-    try:
-        await standin.wait_for(lambda: reports, what="the start-up report")
-        asked = await standin.user_says(world.general, world.alice, "hi", mentions=[standin.bot])
-        reply = await final_reply(standin, world.general, asked)
-        assert reply.author.username == "Aria"
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await storage.close()
+    async with open_engine(environ=environ) as engine:
+        running = asyncio.create_task(
+            run_discord(
+                engine, environ, report=reports.append, http_trace=loopback_only_trace(seen)
+            )
+        )
+        try:
+            await standin.wait_for(lambda: reports, what="the start-up report")
+            asked = await standin.user_says(
+                world.general, world.alice, "hi", mentions=[standin.bot]
+            )
+            reply = await final_reply(standin, world.general, asked)
+            assert reply.author.username == "Aria"
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
     assert before == (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
     assert seen
     assert all(url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:")) for url in seen)

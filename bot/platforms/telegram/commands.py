@@ -1,10 +1,11 @@
 """The bot's commands, their inline keyboards, and who may use them.
 
-``/start`` greets and explains, ``/character`` picks the main character and the scene (an inline
-keyboard), ``/reset`` and ``/forget`` ask for a confirmation first, ``/persona`` sets who the
-user is in the story, ``/usage`` shows tokens and cost, ``/moderation`` shows (and sets) the
-group's policy. In groups, changing the characters, resetting and moderation are for the
-chat's administrators (``getChatAdministrators``), checked again when a button is pressed.
+``/start`` greets and explains, ``/character`` picks the main character and the scene (an
+inline keyboard), ``/reset`` and ``/forget`` ask for a confirmation first, ``/persona`` sets
+who the user is in the story, ``/usage`` shows tokens and cost, ``/triggers`` and
+``/moderation`` show (and set) when characters speak and the group's moderation policy. In
+groups, changing the characters, resetting, triggers and moderation are for the chat's
+administrators (``getChatAdministrators``), checked again when a button is pressed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from bot.conversation.moderation import ModerationAction
 from bot.conversation.settings import ServerSettings
 from bot.platforms.telegram.handlers import PLATFORM, chat_target, conversation_key, is_private
 from bot.platforms.telegram.sink import Replies
+from bot.platforms.triggers import change_triggers, describe_triggers
 
 __all__ = ["ADMIN_COMMANDS", "COMMANDS", "Commands", "is_admin"]
 
@@ -54,7 +56,11 @@ COMMANDS = (
     BotCommand("usage", "Tokens used and their cost"),
 )
 #: The menu of group administrators.
-ADMIN_COMMANDS = (*COMMANDS, BotCommand("moderation", "Moderation policy and recent events"))
+ADMIN_COMMANDS = (
+    *COMMANDS,
+    BotCommand("triggers", "When characters speak in this chat"),
+    BotCommand("moderation", "Moderation policy and recent events"),
+)
 
 MAX_PERSONA = 1000
 ADMINS_ONLY = "Only the group's admins can do that."
@@ -66,6 +72,7 @@ character's message or say its name.
 /persona TEXT who you are in the story (/persona clear removes it)
 /forget erase everything stored about you
 /usage tokens used and their cost
+/triggers when characters speak here (admins)
 /moderation the group's moderation policy (admins)"""
 
 
@@ -92,6 +99,7 @@ class Commands:
             "persona": self.persona,
             "forget": self.forget,
             "usage": self.usage,
+            "triggers": self.triggers,
             "moderation": self.moderation,
         }
         handlers: list[BaseHandler[Any, Any, Any]] = [
@@ -189,6 +197,26 @@ class Commands:
             f"about ${chat.cost_usd:.4f}.",
         ]
         await self._say(message, "\n".join(lines))
+
+    async def triggers(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Group admins: when characters speak here; ``/triggers NAME VALUE`` changes it."""
+        message = _message(update)
+        if is_private(message):
+            await self._say(message, "In a private chat the characters answer every message.")
+            return
+        if not await self._allowed(message):
+            await self._say(message, ADMINS_ONLY)
+            return
+        key = conversation_key(message)
+        settings = await self._manager.chat_settings(key)
+        if context.args:
+            try:
+                settings = change_triggers(settings, context.args)
+            except ValueError as error:
+                await self._say(message, str(error))
+                return
+            await self._manager.set_chat_settings(key, settings)
+        await self._say(message, describe_triggers(settings))
 
     async def moderation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Group admins: the policy and recent events.

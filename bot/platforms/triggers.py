@@ -1,0 +1,89 @@
+"""A chat's trigger rules in plain words, and changed from a command's words.
+
+Platform-neutral, for adapters whose admin commands take text (``/triggers follow_up 60`` on
+Telegram): :func:`describe_triggers` says what the rules are, :func:`change_triggers` applies
+``NAME VALUE`` words to them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from bot.conversation.trigger import TriggerSettings
+
+__all__ = ["TRIGGERS_USAGE", "change_triggers", "describe_triggers"]
+
+TRIGGERS_USAGE = (
+    "answer_all on|off · follow_up SECONDS (0-3600) · random CHANCE (0-1) [HALF_LIFE_SECONDS] "
+    "· bots on|off [MAX_IN_A_ROW (1-20)]"
+)
+_SWITCH = {"on": True, "off": False, "yes": True, "no": False, "true": True, "false": False}
+
+
+def describe_triggers(settings: TriggerSettings) -> str:
+    """The chat's trigger rules in plain words, one per line."""
+    lines = [
+        "Answers every message." if settings.answer_all else "Answers when addressed.",
+        f"Follow-up window: {settings.follow_up_seconds:g} s.",
+        (
+            f"Random chance to join in: {settings.random_chance:.0%}, halving every "
+            f"{settings.random_half_life_seconds:g} s."
+            if settings.random_chance > 0
+            else "Never joins in uninvited."
+        ),
+        (
+            f"Answers other bots, at most {settings.max_consecutive_bot_turns} in a row."
+            if settings.allow_bots
+            else "Ignores other bots."
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def change_triggers(settings: TriggerSettings, words: Sequence[str]) -> TriggerSettings:
+    """``settings`` with one ``NAME VALUE…`` change applied.
+
+    Raises ``ValueError`` whose message says what is wrong, for the user.
+    """
+    if not words:
+        raise ValueError(f"Say what to change: {TRIGGERS_USAGE}")
+    name, values = words[0].lower(), [word.lower() for word in words[1:]]
+    if name == "answer_all" and len(values) == 1:
+        return dataclasses.replace(settings, answer_all=_switch(values[0]))
+    if name == "follow_up" and len(values) == 1:
+        return dataclasses.replace(settings, follow_up_seconds=_number(values[0], 0, 3600))
+    if name == "random" and len(values) in (1, 2):
+        chance = _number(values[0], 0, 1)
+        half_life = settings.random_half_life_seconds
+        if len(values) == 2:
+            half_life = _number(values[1], 1, 86400)
+        return dataclasses.replace(
+            settings, random_chance=chance, random_half_life_seconds=half_life
+        )
+    if name == "bots" and len(values) in (1, 2):
+        limit = (
+            int(_number(values[1], 1, 20))
+            if len(values) == 2
+            else settings.max_consecutive_bot_turns
+        )
+        return dataclasses.replace(
+            settings, allow_bots=_switch(values[0]), max_consecutive_bot_turns=limit
+        )
+    raise ValueError(f"Unknown setting {' '.join(words)!r}. Settings: {TRIGGERS_USAGE}")
+
+
+def _switch(word: str) -> bool:
+    if word not in _SWITCH:
+        raise ValueError(f"{word!r} is not on or off")
+    return _SWITCH[word]
+
+
+def _number(word: str, low: float, high: float) -> float:
+    try:
+        value = float(word)
+    except ValueError:
+        raise ValueError(f"{word!r} is not a number") from None
+    if not low <= value <= high:
+        raise ValueError(f"{word} is not between {low:g} and {high:g}")
+    return value

@@ -41,6 +41,8 @@ from bot.conversation.turn import (
     TurnStatus,
 )
 from bot.llm.client import M2HerClient
+from bot.observability.logs import new_turn_id
+from bot.observability.metrics import Metrics
 from bot.storage import Conversation, ForgetReport, ModerationEvent, NewMessage, Storage
 
 __all__ = [
@@ -117,6 +119,7 @@ class ConversationManager:
         settings: ManagerSettings | None = None,
         trigger: TriggerPolicy | None = None,
         on_moderation: ModerationHook | None = None,
+        metrics: Metrics | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._storage = storage
@@ -124,6 +127,10 @@ class ConversationManager:
         self._settings = settings = settings or ManagerSettings()
         self._trigger = trigger or TriggerPolicy()
         self._default = characters.default(settings.default_character)
+        self.metrics = metrics or Metrics(
+            prices=(settings.prices.input_per_million, settings.prices.output_per_million)
+        )
+        self._waiting: dict[str, int] = {}
         self._runner = TurnRunner(
             storage=storage,
             client=client,
@@ -131,6 +138,7 @@ class ConversationManager:
             history_limit=settings.history_limit,
             now=now,
             on_moderation=self._report_moderation,
+            metrics=self.metrics,
         )
         self._moderation_hooks: list[ModerationHook] = [on_moderation] if on_moderation else []
         self._lanes: dict[ConversationKey, _Lane] = {}
@@ -175,6 +183,7 @@ class ConversationManager:
 
         Returns once the turn that answers this message is over, whoever started it.
         """
+        new_turn_id()
         lane = self._lanes.setdefault(incoming.key, _Lane())
         lane.waiters += 1
         try:
@@ -203,7 +212,7 @@ class ConversationManager:
                 await self._refuse(decision.character, incoming, sink, refusal, policy.limits)
                 return TurnOutcome(TurnStatus.LIMITED, stored.id)
             server = ServerSettings(policy.moderation, policy.moderators_chat_id)
-            async with lane.turn:
+            async with self._queued(incoming.key.platform, lane):
                 if lane.answered_through >= stored.id:
                     return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, stored.id)
                 # Looked up once the previous turn is over: it may be the very message
@@ -228,6 +237,21 @@ class ConversationManager:
             lane.waiters -= 1
             if lane.waiters == 0:
                 del self._lanes[incoming.key]
+
+    @contextlib.asynccontextmanager
+    async def _queued(self, platform: str, lane: _Lane) -> AsyncIterator[None]:
+        """Hold ``lane``'s turn lock, counting who waits for it (the queue-depth metric)."""
+        self._waiting[platform] = self._waiting.get(platform, 0) + 1
+        self.metrics.queue_depth(platform, self._waiting[platform])
+        try:
+            await lane.turn.acquire()
+        finally:
+            self._waiting[platform] -= 1
+            self.metrics.queue_depth(platform, self._waiting[platform])
+        try:
+            yield
+        finally:
+            lane.turn.release()
 
     async def greet(self, key: ConversationKey, sink: ReplySink, *, user_name: str) -> bool:
         """Post the main character's greeting if the conversation has no history yet."""

@@ -30,6 +30,7 @@ from bot.llm.client import M2HerClient
 from bot.llm.errors import ContextTooLong, InputBlocked, M2HerError, OutputBlocked
 from bot.llm.tokens import estimate_text_tokens
 from bot.llm.types import MODEL, ChatResult, SensitiveType, Usage
+from bot.observability.metrics import Metrics
 from bot.storage import (
     Conversation,
     ModelCall,
@@ -108,6 +109,7 @@ class TurnRunner:
         history_limit: int,
         now: Callable[[], datetime],
         on_moderation: ModerationHook | None,
+        metrics: Metrics,
     ) -> None:
         self._storage = storage
         self._client = client
@@ -115,11 +117,29 @@ class TurnRunner:
         self._history_limit = history_limit
         self._now = now
         self._on_moderation = on_moderation
+        self._metrics = metrics
         self._estimator = TokenEstimator()
         self._cooldown_told: dict[tuple[str, str], datetime] = {}
 
     async def run(self, turn: TurnRequest) -> tuple[TurnOutcome, int]:
         """Run ``turn``; returns its outcome and the newest message id it answered."""
+        platform = turn.conversation.platform
+        started = time.monotonic()
+        self._metrics.turn_started(platform)
+        first_token: list[float] = []
+        outcome = TurnOutcome(TurnStatus.FAILED)
+        try:
+            outcome, answered_through = await self._run(turn, first_token)
+            return outcome, answered_through
+        finally:
+            self._metrics.turn_finished(
+                platform,
+                str(outcome.status),
+                time.monotonic() - started,
+                first_token[0] - started if first_token else None,
+            )
+
+    async def _run(self, turn: TurnRequest, first_token: list[float]) -> tuple[TurnOutcome, int]:
         incoming, policy = turn.incoming, turn.server.moderation
         context = await self._storage.turn_context(
             turn.conversation.id,
@@ -147,7 +167,8 @@ class TurnRunner:
             too_long = ContextTooLong("prompt does not fit the token budget")
             await turn.sink.notice(too_long.user_message)
             return TurnOutcome(TurnStatus.FAILED, error=too_long), answered_through
-        return await self._call(turn, prompt, window, answered_through), answered_through
+        outcome = await self._call(turn, prompt, window, answered_through, first_token)
+        return outcome, answered_through
 
     async def _call(
         self,
@@ -155,6 +176,7 @@ class TurnRunner:
         prompt: Prompt,
         window: Sequence[StoredMessage],
         answered_through: int,
+        first_token: list[float],
     ) -> TurnOutcome:
         sink = turn.sink
         started = time.monotonic()
@@ -162,9 +184,12 @@ class TurnRunner:
         try:
             stream = self._client.stream(prompt.request)
             async for piece in stream:
+                if not first_token:
+                    first_token.append(time.monotonic())
                 await sink.delta(piece)
             result = stream.result
         except M2HerError as error:
+            self._metrics.api_error(error.code, type(error).__name__)
             await self._storage.record_model_call(self._model_call(turn, started, error=error))
             return await self._failed(turn, error, window)
         except Exception:
@@ -185,6 +210,13 @@ class TurnRunner:
                 reply_to_id=answered_through or None,
             ),
             self._model_call(turn, started, result),
+        )
+        usage = result.usage
+        self._metrics.tokens(
+            turn.conversation.platform,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.total_tokens,
         )
         if prompt_tokens := _reported_prompt_tokens(result):
             self._estimator.observe(prompt.request.messages, prompt_tokens)
@@ -262,6 +294,7 @@ class TurnRunner:
                 trace_id=error.trace_id if error else None,
             )
         )
+        self._metrics.sensitive_flag(event.direction, event.type_name)
         if self._on_moderation is not None:
             report = ModerationReport(event, turn.incoming, turn.character, turn.server)
             try:

@@ -161,3 +161,32 @@ async def test_streams_that_report_only_totals_still_cost_something(
     assert report.prompt_tokens == 0
     assert report.total_tokens > 0
     assert report.cost_usd == pytest.approx(report.total_tokens * 0.30 / 1_000_000)
+
+
+async def test_turns_tokens_errors_and_flags_reach_the_metrics(engine: Engine) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    engine.fake.stream_variant = StreamVariant.RICH
+    await engine.manager.handle(said("hello"), RecordingSink())
+    engine.fake.enqueue(Error(1008), Error(1026, input_sensitive_type=5))
+    await engine.manager.handle(said("again"), RecordingSink())
+    await engine.manager.handle(said("bad"), RecordingSink())
+
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(engine.manager.metrics.render().decode())
+        for sample in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert value("troupe_turns_total", platform="test", status="answered") == 1
+    assert value("troupe_turns_total", platform="test", status="failed") == 1
+    assert value("troupe_turns_total", platform="test", status="blocked_input") == 1
+    assert value("troupe_turn_seconds_count", platform="test") == 3
+    assert value("troupe_first_token_seconds_count", platform="test") == 1
+    assert value("troupe_api_errors_total", code="1008", kind="InsufficientBalance") == 1
+    assert value("troupe_sensitive_flags_total", direction="input", type="abuse") == 1
+    assert value("troupe_tokens_total", platform="test", direction="in") > 0
+    assert value("troupe_turns_in_flight", platform="test") == 0

@@ -28,6 +28,7 @@ UNEXPECTED = "Something went wrong on our side; please try again."
 #: Message types that carry something a person said.
 _CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _MENTION = re.compile(r"<@[!&]?(\d+)>")
+_SPACES = re.compile(r"[ \t]{2,}")
 
 
 def conversation_key(channel: object) -> ConversationKey:
@@ -115,7 +116,7 @@ class MessageEvents:
             text=self._text(message),
             is_direct=message.guild is None,
             mentions_bot=_mentions_bot(message, me),
-            replies_to_bot=reply_to is not None and await self._replies_to_us(reference, key),
+            replies_to_bot=await self._replies_to_us(reference, key),
             mentions_others=_mentions_others(message, me),
             author_is_bot=author.bot or message.webhook_id is not None,
             platform_message_id=str(message.id),
@@ -139,7 +140,7 @@ class MessageEvents:
         def name(match: re.Match[str]) -> str:
             return names.get(int(match.group(1)), match.group(0))
 
-        return re.sub(r"[ \t]{2,}", " ", _MENTION.sub(name, message.content)).strip()
+        return _SPACES.sub(" ", _MENTION.sub(name, message.content)).strip()
 
     async def _replies_to_us(
         self, reference: discord.MessageReference | None, key: ConversationKey

@@ -41,32 +41,30 @@ class Webhooks:
         self._client = client
         self._by_channel: dict[int, discord.Webhook | None] = {}
         self._locks: dict[int, asyncio.Lock] = {}
-        #: Ids of webhooks this bot owns; their messages are the characters' own.
+        #: Ids of webhooks this bot created; their messages are the characters' own.
         self._ours: set[int] = set()
-        #: Channels whose webhook list was read to recognise our webhooks after a restart.
-        self._looked_up: set[int] = set()
-
-    def is_ours(self, webhook_id: int) -> bool:
-        """Whether ``webhook_id`` is one of this bot's webhooks known so far."""
-        return webhook_id in self._ours
+        #: Channels whose webhook list has been read (to recognise ours after a restart).
+        self._listed: set[int] = set()
 
     async def recognise(self, channel: discord.abc.MessageableChannel, webhook_id: int) -> bool:
-        """Whether ``webhook_id`` (seen on a message in ``channel``) is ours, asking Discord
-        once per channel when it is not known yet."""
+        """Whether ``webhook_id`` (seen on a message in ``channel``) is ours, reading the
+        channel's webhooks once when it is not known yet. Never creates a webhook."""
         if webhook_id in self._ours:
             return True
         parent = webhook_channel(channel)
-        if parent is None or parent.id in self._looked_up:
+        if parent is None:
             return False
-        await self.for_channel(parent)
+        async with self._lock(parent.id):
+            if parent.id not in self._listed:
+                await self._list(parent)
         return webhook_id in self._ours
 
     async def for_channel(self, channel: WebhookChannel) -> discord.Webhook | None:
-        """Our webhook in ``channel`` (created once), or ``None`` without Manage Webhooks."""
+        """Our webhook in ``channel`` (created once), or ``None`` when there can be none
+        (no Manage Webhooks, or the channel is full)."""
         if channel.id in self._by_channel:
             return self._by_channel[channel.id]
-        lock = self._locks.setdefault(channel.id, asyncio.Lock())
-        async with lock:
+        async with self._lock(channel.id):
             if channel.id not in self._by_channel:
                 self._by_channel[channel.id] = await self._find_or_create(channel)
             return self._by_channel[channel.id]
@@ -74,25 +72,34 @@ class Webhooks:
     def forget(self, channel_id: int) -> None:
         """Drop the cached webhook (someone deleted it, or permissions changed)."""
         self._by_channel.pop(channel_id, None)
-        self._looked_up.discard(channel_id)
+        self._listed.discard(channel_id)
 
-    async def _find_or_create(self, channel: WebhookChannel) -> discord.Webhook | None:
+    def _lock(self, channel_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(channel_id, asyncio.Lock())
+
+    async def _list(self, channel: WebhookChannel) -> discord.Webhook | None:
+        """Read the channel's webhooks: remember ours, return one we can post with."""
+        self._listed.add(channel.id)
         me = channel.guild.me
         if not channel.permissions_for(me).manage_webhooks:
             return None
-        self._looked_up.add(channel.id)
         try:
-            mine = [
-                hook
-                for hook in await channel.webhooks()
-                if hook.user is not None and hook.user.id == me.id and hook.token
-            ]
-            self._ours.update(hook.id for hook in mine)
-            if mine:
-                return mine[0]
-            created = await channel.create_webhook(name=WEBHOOK_NAME, reason="Troupe characters")
-        except discord.Forbidden:
+            hooks = await channel.webhooks()
+        except discord.HTTPException as error:
+            log.warning("cannot list the webhooks of channel %s: %s", channel.id, error)
             return None
+        mine = [hook for hook in hooks if hook.user is not None and hook.user.id == me.id]
+        self._ours.update(hook.id for hook in mine)
+        return next((hook for hook in mine if hook.token), None)
+
+    async def _find_or_create(self, channel: WebhookChannel) -> discord.Webhook | None:
+        if not channel.permissions_for(channel.guild.me).manage_webhooks:
+            return None
+        found = await self._list(channel)
+        if found is not None:
+            return found
+        try:
+            created = await channel.create_webhook(name=WEBHOOK_NAME, reason="Troupe characters")
         except discord.HTTPException as error:
             # e.g. 30007: the channel already has 15 webhooks. The bot posts as itself there.
             log.warning("cannot create a webhook in channel %s: %s", channel.id, error)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from bot.conversation.manager import ConversationManager
 from tests.standins.telegram import TelegramStandIn, free_loopback_port
@@ -10,8 +13,12 @@ from tests.telegram.conftest import WAIT, BotFactory, config_for
 
 
 async def test_webhook_mode_answers_with_the_secret_and_refuses_without_it(
-    tg: TelegramStandIn, manager: ConversationManager, start_bot: BotFactory
+    tg: TelegramStandIn,
+    manager: ConversationManager,
+    start_bot: BotFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     alice = tg.add_user("Alice")
     dm = tg.private_chat(alice)
     tg.user_says(dm, alice, "sent while the bot was starting")
@@ -44,3 +51,5 @@ async def test_webhook_mode_answers_with_the_secret_and_refuses_without_it(
     await asyncio.sleep(0.3)  # a refused update must never reach the engine
     assert len(dm.bot_messages()) == 2
     assert all("forged" not in m.text for m in dm.bot_messages())
+    assert "setWebhook" in caplog.text  # PTB logged the call...
+    assert "s3cret_Token-1" not in caplog.text  # ...without the secret

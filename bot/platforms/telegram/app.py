@@ -28,6 +28,7 @@ from telegram.error import InvalidToken
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.conversation.manager import ConversationManager
+from bot.observability.logs import SecretMasker
 from bot.platforms.telegram.commands import ADMIN_COMMANDS, COMMANDS, Commands
 from bot.platforms.telegram.config import ConfigError, TelegramConfig
 from bot.platforms.telegram.handlers import Updates
@@ -81,7 +82,7 @@ class TelegramBot:
         group_interval: float = 3.0,
         typing_interval: float = 4.5,
     ) -> None:
-        _hide_token_in_logs(config.token)  # before PTB logs its URLs
+        _hide_in_logs(config.token, config.webhook_secret)  # before PTB logs its URLs
         self.config = config
         self.application: TelegramApplication = (
             ApplicationBuilder()
@@ -184,26 +185,23 @@ async def run_telegram(engine: Engine, environ: Mapping[str, str] = os.environ) 
         await asyncio.Event().wait()
 
 
-class _RedactToken(logging.Filter):
-    """Takes the bot token out of log records: httpx logs request URLs, which contain it,
-    and a network error's traceback may too."""
+class _MaskSecrets(logging.Filter):
+    """Masks the bot token and the webhook secret in log records: httpx logs request URLs,
+    which contain the token, and PTB's debug log shows ``setWebhook``'s secret. ``troupe run``
+    masks every record anyway; this covers a :class:`TelegramBot` run without it."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, secrets: tuple[str, ...]) -> None:
         super().__init__()
-        self.token = token
+        self.secrets = secrets
+        self._masker = SecretMasker(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), None
-        if record.exc_info and not record.exc_text:
-            trace = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = trace.replace(self.token, "<token>")
+        self._masker.scrub(record)
         return True
 
 
-#: Loggers that may see the token (a filter on a logger does not cover its children).
-_TOKEN_LOGGERS = (
+#: Loggers that may see the secrets (a filter on a logger does not cover its children).
+_SECRET_LOGGERS = (
     "httpx",
     "telegram",
     "telegram.Bot",
@@ -217,8 +215,8 @@ _TOKEN_LOGGERS = (
 )
 
 
-def _hide_token_in_logs(token: str) -> None:
-    for name in _TOKEN_LOGGERS:
+def _hide_in_logs(*secrets: str) -> None:
+    for name in _SECRET_LOGGERS:
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactToken) and f.token == token for f in logger.filters):
-            logger.addFilter(_RedactToken(token))
+        if not any(isinstance(f, _MaskSecrets) and f.secrets == secrets for f in logger.filters):
+            logger.addFilter(_MaskSecrets(secrets))

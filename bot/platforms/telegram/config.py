@@ -9,15 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from bot.config import ConfigError
+
 __all__ = ["DEFAULT_API_BASE_URL", "ConfigError", "TelegramConfig"]
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 #: What Telegram allows in ``secret_token``.
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
-
-
-class ConfigError(ValueError):
-    """A Telegram setting in the environment is unusable; the message says which and why."""
 
 
 @dataclass(frozen=True, slots=True)

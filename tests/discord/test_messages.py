@@ -309,3 +309,15 @@ async def test_model_output_never_pings_anyone(
         assert not reply.pings
         assert reply.allowed_mentions == {"parse": []}
         assert all(not m.pings for m in standin.bot_messages(channel))
+
+
+async def test_a_foreign_webhook_is_looked_up_but_no_webhook_is_made_for_it(
+    standin: DiscordStandIn, world: World, bot: Bot
+):
+    dm = standin.open_dm(world.alice)
+    await standin.webhook_says(world.general, "RSS", f"{standin.bot.mention} news")
+    await standin.wait_for_call("GET /channels/{channel_id}/webhooks")
+    asked = await standin.user_says(dm, world.alice, "meanwhile")
+    await final_reply(standin, dm, asked)
+    assert standin.calls_to("POST /channels/{channel_id}/webhooks") == []
+    assert replies_to(standin, world.general, "news") == []

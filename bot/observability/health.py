@@ -14,6 +14,7 @@ answers 200 ``{"status": "ok", "checks": {...}}`` when all pass, else 503 with
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Self
@@ -25,6 +26,8 @@ from bot.config import ConfigError
 from bot.observability.metrics import Metrics
 
 __all__ = ["HealthCheck", "HealthServer", "health_port_from_env"]
+
+log = logging.getLogger("bot.observability")
 
 #: A health check: ``True`` or ``"ok"`` when healthy; ``False`` or a short reason when not.
 HealthCheck = Callable[[], Awaitable[bool | str]]
@@ -111,7 +114,7 @@ class HealthServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         names = list(self._checks)
-        results = await asyncio.gather(*(self._run_check(self._checks[n]) for n in names))
+        results = await asyncio.gather(*(self._run_check(n, self._checks[n]) for n in names))
         checks = dict(zip(names, results, strict=True))
         healthy = all(result == "ok" for result in results)
         return web.json_response(
@@ -125,16 +128,18 @@ class HealthServer:
         response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
         return response
 
-    async def _run_check(self, check: HealthCheck) -> str:
+    async def _run_check(self, name: str, check: HealthCheck) -> str:
         """``"ok"``, or why not. An exception gives only its type name: its message could
-        carry a connection string or a token."""
+        carry a connection string or a token, so it goes to the (masked) log instead."""
         deadline = asyncio.timeout(self._check_timeout)
         try:
             async with deadline:
                 result = await check()
         except Exception as error:
             if deadline.expired():
+                log.warning("health check %r timed out", name)
                 return f"timed out after {self._check_timeout:g} s"
+            log.warning("health check %r failed: %r", name, error)
             return f"failed: {type(error).__name__}"
         if result is True or result == "ok":
             return "ok"

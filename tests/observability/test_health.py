@@ -88,7 +88,7 @@ async def test_a_reason_string_is_reported(
 
 
 async def test_an_exception_reports_its_type_and_never_its_message(
-    server: HealthServer, http: aiohttp.ClientSession
+    server: HealthServer, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken() -> bool:
         raise ConnectionRefusedError(f"cannot reach {SECRET}")
@@ -101,10 +101,13 @@ async def test_an_exception_reports_its_type_and_never_its_message(
     assert response.status == 503
     assert json.loads(raw)["checks"] == {"database": "failed: ConnectionRefusedError"}
     assert "hunter2" not in raw
+    # The details go to the log, where the secrets are masked (see test_log_secrets).
+    (record,) = caplog.records
+    assert record.getMessage().startswith("health check 'database' failed: ConnectionRefusedError")
 
 
 async def test_a_slow_check_times_out_and_is_cancelled(
-    server: HealthServer, http: aiohttp.ClientSession
+    server: HealthServer, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     cancelled = asyncio.Event()
 
@@ -124,6 +127,7 @@ async def test_a_slow_check_times_out_and_is_cancelled(
     assert status == 503
     assert body["checks"] == {"database": "ok", "telegram": "timed out after 0.2 s"}
     assert cancelled.is_set()
+    assert [r.getMessage() for r in caplog.records] == ["health check 'telegram' timed out"]
 
 
 async def test_a_check_raising_timeout_itself_is_a_failure_not_our_timeout(

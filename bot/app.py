@@ -43,6 +43,8 @@ class Engine:
     watcher: CharacterWatcher
     #: One line saying which M2-her this engine talks to (real or the built-in fake).
     backend: str
+    #: The M2-her client the manager uses (for start-up checks).
+    client: M2HerClient | None = None
 
     @property
     def characters(self) -> CharacterLibrary:
@@ -115,7 +117,9 @@ async def open_engine(
         watcher = CharacterWatcher(folder, on_reload=manager.use_characters)
         watching = asyncio.create_task(watcher.run())
         stack.push_async_callback(_cancel, watching)
-        yield Engine(manager=manager, storage=storage, watcher=watcher, backend=backend)
+        yield Engine(
+            manager=manager, storage=storage, watcher=watcher, backend=backend, client=client
+        )
 
 
 #: Environment variables Troupe reads, and whether each holds a secret.

@@ -78,15 +78,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    platforms = [name for name in ("DISCORD_TOKEN", "TELEGRAM_TOKEN") if os.environ.get(name)]
-    if platforms:
-        print(
-            f"{' and '.join(platforms)} is set, but this build of Troupe has no platform "
-            "adapters yet; only the terminal chat is available (unset the token to use it).",
-            file=sys.stderr,
-        )
-        return 2
-    return _chat(argparse.Namespace(character=None, user=os.environ.get("USER") or "User"))
+    from bot.runtime import platform_runners, run_bot
+
+    if not platform_runners(os.environ):
+        # No platform token: the terminal chat is the bot.
+        return _chat(argparse.Namespace(character=None, user=os.environ.get("USER") or "User"))
+    return _guard(lambda: asyncio.run(run_bot(os.environ, out=sys.stdout)))
 
 
 def _chat(args: argparse.Namespace) -> int:

@@ -131,6 +131,10 @@ class ConversationManager:
             prices=(settings.prices.input_per_million, settings.prices.output_per_million)
         )
         self._waiting: dict[str, int] = {}
+        self._answering = True
+        self._turns_in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._runner = TurnRunner(
             storage=storage,
             client=client,
@@ -205,6 +209,9 @@ class ConversationManager:
             decision = self._trigger.decide(incoming, scene, policy.trigger)
             if not decision.answer or decision.character is None:
                 return TurnOutcome(TurnStatus.IGNORED, stored.id)
+            if not self._answering:
+                # Shutting down: the message is kept, and nothing new is started.
+                return TurnOutcome(TurnStatus.NOT_ANSWERED, stored.id)
             if decision.character.id != conversation.character_id:
                 policy = await self._policy(conversation, decision.character.id)
             refusal = await self._limits.check(incoming, conversation, policy.limits)
@@ -238,9 +245,38 @@ class ConversationManager:
             if lane.waiters == 0:
                 del self._lanes[incoming.key]
 
+    def stop_answering(self) -> None:
+        """Shutdown has begun: store what still arrives, but start no new turns."""
+        self._answering = False
+
+    async def drain(self, within: float) -> bool:
+        """Wait up to ``within`` seconds for the turns in flight (and queued) to finish.
+
+        Returns ``False`` if some were still running at the deadline.
+        """
+        try:
+            async with asyncio.timeout(within):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
     @contextlib.asynccontextmanager
     async def _queued(self, platform: str, lane: _Lane) -> AsyncIterator[None]:
-        """Hold ``lane``'s turn lock, counting who waits for it (the queue-depth metric)."""
+        """Hold ``lane``'s turn lock, counting who waits for it (the queue-depth metric)
+        and every turn in flight (for :meth:`drain`)."""
+        self._turns_in_flight += 1
+        self._idle.clear()
+        try:
+            async with self._lane_turn(platform, lane):
+                yield
+        finally:
+            self._turns_in_flight -= 1
+            if self._turns_in_flight == 0:
+                self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def _lane_turn(self, platform: str, lane: _Lane) -> AsyncIterator[None]:
         self._waiting[platform] = self._waiting.get(platform, 0) + 1
         self.metrics.queue_depth(platform, self._waiting[platform])
         try:

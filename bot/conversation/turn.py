@@ -58,6 +58,8 @@ class TurnStatus(StrEnum):
     COOLDOWN = "cooldown"
     #: A rate limit or a daily token budget was reached.
     LIMITED = "limited"
+    #: Stored, but the bot is shutting down and starts no new turns.
+    NOT_ANSWERED = "not_answered"
     BLOCKED_INPUT = "blocked_input"
     BLOCKED_OUTPUT = "blocked_output"
     FAILED = "failed"

@@ -150,6 +150,11 @@ class Storage:
         """``"sqlite"`` or ``"postgresql"``."""
         return self._database.dialect_name
 
+    async def ping(self) -> bool:
+        """Whether the database answers (for health checks); raises :class:`StorageError`."""
+        await self._database.read(lambda connection: connection.exec_driver_sql("SELECT 1").all())
+        return True
+
     async def close(self) -> None:
         """Finish queued writes and close every database connection."""
         await self._database.dispose()

@@ -1,0 +1,140 @@
+"""``troupe run``: the engine, the platforms whose tokens are set, health and metrics, and a
+graceful shutdown.
+
+On SIGTERM or SIGINT the bot stops starting turns (messages that still arrive are stored),
+lets the replies in flight finish up to ``TROUPE_SHUTDOWN_SECONDS`` (default 20), then
+disconnects from the platforms and closes the database and the M2-her client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TextIO
+
+from bot.app import Engine, open_engine
+from bot.config import ConfigError, env_seconds
+from bot.llm.errors import AuthenticationError, InsufficientBalance, M2HerError
+from bot.llm.types import ChatMessage, ChatRequest, Role
+from bot.observability.health import HealthServer, health_port_from_env
+
+log = logging.getLogger("bot.runtime")
+
+PlatformRunner = Callable[[Engine, Mapping[str, str]], Coroutine[Any, Any, None]]
+
+DEFAULT_SHUTDOWN_SECONDS = 20.0
+
+
+def platform_runners(environ: Mapping[str, str]) -> dict[str, PlatformRunner]:
+    """The platforms whose tokens are set, by name (imported only when used)."""
+    runners: dict[str, PlatformRunner] = {}
+    if environ.get("DISCORD_TOKEN"):
+        from bot.platforms.discord import run_discord
+
+        runners["discord"] = run_discord
+    if environ.get("TELEGRAM_TOKEN"):
+        from bot.platforms.telegram.app import run_telegram
+
+        runners["telegram"] = run_telegram
+    return runners
+
+
+async def run_bot(
+    environ: Mapping[str, str] = os.environ,
+    *,
+    out: TextIO,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run every configured platform until ``stop`` is set (or a signal arrives)."""
+    runners = platform_runners(environ)
+    deadline = env_seconds(environ, "TROUPE_SHUTDOWN_SECONDS", DEFAULT_SHUTDOWN_SECONDS)
+    stop = stop or asyncio.Event()
+    async with open_engine(environ=environ) as engine:
+        print(engine.backend, flush=True, file=out)
+        await check_model_key(engine, environ)
+        async with contextlib.AsyncExitStack() as stack:
+            port = health_port_from_env(environ)
+            server = None
+            if port is not None:
+                server = await stack.enter_async_context(
+                    HealthServer(engine.manager.metrics, port=port)
+                )
+                server.add_check("database", engine.storage.ping)
+                print(f"Health and metrics on port {server.port}.", flush=True, file=out)
+            _on_signals(stop)
+            tasks = {
+                name: asyncio.create_task(run(engine, environ)) for name, run in runners.items()
+            }
+            for name, task in tasks.items():
+                if server is not None:
+                    server.add_check(name, _task_check(task))
+            print(f"Running: {', '.join(tasks)}. Ctrl-C or SIGTERM stops.", flush=True, file=out)
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait([stopping, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            code = await _shut_down(engine, tasks, deadline, out)
+    return code
+
+
+async def check_model_key(engine: Engine, environ: Mapping[str, str]) -> None:
+    """Start-up self-check: one tiny call, so a rejected key is explained before anyone chats.
+
+    Skipped with the built-in fake. A network problem only warns: the API may be back soon.
+    """
+    if not environ.get("MINIMAX_API_KEY") or engine.client is None:
+        return
+    probe = ChatRequest(
+        (ChatMessage(Role.SYSTEM, "Reply with one word.", "Check"), ChatMessage(Role.USER, "Hi")),
+        max_completion_tokens=1,
+    )
+    try:
+        await engine.client.complete(probe)
+    except (AuthenticationError, InsufficientBalance) as error:
+        raise ConfigError(
+            f"M2-her refused the key: {error.status_msg} (code {error.code}). Fix: check "
+            "MINIMAX_API_KEY (platform.minimax.io → API Keys); a key from the mainland-China "
+            "site needs MINIMAX_BASE_URL=https://api.minimaxi.com; code 1008 means the "
+            "account needs topping up."
+        ) from None
+    except M2HerError as error:
+        log.warning("could not check the M2-her key at start: %s", error)
+
+
+async def _shut_down(
+    engine: Engine, tasks: dict[str, asyncio.Task[None]], deadline: float, out: TextIO
+) -> int:
+    engine.manager.stop_answering()
+    if not await engine.manager.drain(deadline):
+        log.warning("replies still in flight after %.0f s; stopping anyway", deadline)
+    code = 0
+    for name, task in tasks.items():
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            print(f"troupe: {name} stopped: {error}", file=out, flush=True)
+            log.error("%s stopped", name, exc_info=error)
+            code = 1
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    print("Stopped.", flush=True, file=out)
+    return code
+
+
+def _on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+
+
+def _task_check(task: asyncio.Task[None]) -> Callable[[], Awaitable[bool | str]]:
+    async def check() -> bool | str:
+        if not task.done():
+            return True
+        return "stopped" if task.cancelled() or task.exception() is None else "crashed"
+
+    return check

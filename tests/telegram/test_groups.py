@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bot.conversation.incoming import ConversationKey
-from bot.conversation.manager import ConversationManager
+from bot.conversation.manager import ConversationManager, ManagerSettings
+from bot.conversation.policy import ChatPolicy, Limits, PolicyTree
 from bot.conversation.trigger import TriggerPolicy, TriggerSettings
 from bot.llm.fake import FakeM2Her
 from bot.platforms.telegram.app import TelegramBot
@@ -190,3 +191,25 @@ async def test_no_privacy_warning_when_the_bot_reads_everything(
     with caplog.at_level(logging.WARNING, logger="bot.platforms.telegram"):
         await start_bot(manager)
     assert "Privacy mode" not in caplog.text
+
+
+async def test_group_admins_are_spared_the_rate_limit_with_one_admin_lookup(
+    tg: TelegramStandIn,
+    make_manager: ManagerFactory,
+    start_bot: BotFactory,
+    people: tuple[User, User, Chat],
+) -> None:
+    one_a_minute = ChatPolicy(limits=Limits(user_messages_per_minute=1))
+    settings = ManagerSettings(default_character="aria", policy=PolicyTree(base=one_a_minute))
+    await start_bot(await make_manager(settings=settings))
+    alice, bob, group = people  # Alice is the admin
+    for n in (1, 2):
+        tg.user_says(group, alice, f"@troupe_bot admin message {n}")
+        await _answers(tg, group, n)
+    tg.user_says(group, bob, "@troupe_bot member message 1")
+    await _answers(tg, group, 3)
+    tg.user_says(group, bob, "@troupe_bot member message 2")
+    await tg.wait_until(
+        lambda: "writing faster" in group.bot_messages()[-1].text, timeout=WAIT, what="a refusal"
+    )
+    assert len(tg.calls_to("getChatAdministrators")) == 1  # cached for a minute

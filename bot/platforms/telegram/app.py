@@ -29,6 +29,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.conversation.manager import ConversationManager
 from bot.observability.logs import SecretMasker
+from bot.platforms.telegram.admins import Admins
 from bot.platforms.telegram.commands import ADMIN_COMMANDS, COMMANDS, Commands
 from bot.platforms.telegram.config import ConfigError, TelegramConfig
 from bot.platforms.telegram.handlers import Updates
@@ -98,8 +99,9 @@ class TelegramBot:
             group_interval=group_interval,
             typing_interval=typing_interval,
         )
-        updates = Updates(self.replies)
-        self.application.add_handlers(Commands(self.replies).handlers())
+        self.admins = Admins(self.application.bot)
+        updates = Updates(self.replies, self.admins)
+        self.application.add_handlers(Commands(self.replies, self.admins).handlers())
         self.application.add_handlers(updates.handlers())
         self.application.add_error_handler(updates.on_error)
         self._stop_reporting = manager.add_moderation_hook(ModerationReporter(self.replies))

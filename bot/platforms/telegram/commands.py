@@ -38,11 +38,12 @@ from telegram.ext import (
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.moderation import ModerationAction
 from bot.conversation.settings import ServerSettings
+from bot.platforms.telegram.admins import Admins
 from bot.platforms.telegram.handlers import PLATFORM, chat_target, conversation_key, is_private
 from bot.platforms.telegram.sink import Replies
 from bot.platforms.triggers import change_triggers, describe_triggers
 
-__all__ = ["ADMIN_COMMANDS", "COMMANDS", "Commands", "is_admin"]
+__all__ = ["ADMIN_COMMANDS", "COMMANDS", "Commands"]
 
 log = logging.getLogger("bot.platforms.telegram")
 
@@ -76,18 +77,12 @@ character's message or say its name.
 /moderation the group's moderation policy (admins)"""
 
 
-async def is_admin(chat: Chat, user_id: int) -> bool:
-    """Whether the user may change the chat's settings: anyone in private, admins in groups."""
-    if chat.type == ChatType.PRIVATE:
-        return True
-    return any(member.user.id == user_id for member in await chat.get_administrators())
-
-
 class Commands:
     """Command and button handlers of one bot."""
 
-    def __init__(self, replies: Replies) -> None:
+    def __init__(self, replies: Replies, admins: Admins) -> None:
         self._replies = replies
+        self._admins = admins
         self._manager = replies.manager
 
     def handlers(self) -> list[BaseHandler[Any, Any, Any]]:
@@ -276,7 +271,7 @@ class Commands:
     async def on_character_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``char:main:ID`` makes a character the main one; ``char:scene:ID`` toggles it."""
         query, menu = _query(update)
-        if not await is_admin(menu.chat, query.from_user.id):
+        if not await self._may_administer(menu.chat, query.from_user.id):
             await query.answer(ADMINS_ONLY, show_alert=True)
             return
         _, action, token = (query.data or "").split(":", 2)
@@ -312,7 +307,7 @@ class Commands:
         if owner and owner[0] != str(query.from_user.id):
             await query.answer("This question is for someone else.", show_alert=True)
             return
-        if kind == "reset" and not await is_admin(menu.chat, query.from_user.id):
+        if kind == "reset" and not await self._may_administer(menu.chat, query.from_user.id):
             await query.answer(ADMINS_ONLY, show_alert=True)
             return
         if choice != "yes":
@@ -361,7 +356,11 @@ class Commands:
         return next((i for i in self._manager.characters.ids() if _digest(i) == token), token)
 
     async def _allowed(self, message: Message) -> bool:
-        return await is_admin(message.chat, int(_user_id(message)))
+        return await self._may_administer(message.chat, int(_user_id(message)))
+
+    async def _may_administer(self, chat: Chat, user_id: int) -> bool:
+        """Anyone in a private chat; the chat's admins (asked afresh) in a group."""
+        return chat.type == ChatType.PRIVATE or await self._admins.is_admin(chat.id, user_id)
 
     async def _say(self, message: Message, text: str) -> None:
         await self._replies.notice(chat_target(message), text, private=is_private(message))

@@ -9,6 +9,7 @@ other chats and messages are stored in order.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -19,6 +20,7 @@ from telegram.ext import BaseHandler, ChatMemberHandler, ContextTypes, MessageHa
 
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.turn import UNEXPECTED
+from bot.platforms.telegram.admins import Admins
 from bot.platforms.telegram.sink import Replies
 from bot.platforms.telegram.transport import ChatTarget, UserBlocked
 
@@ -112,8 +114,9 @@ def _mentions(message: Message, bot: User) -> tuple[bool, bool]:
 class Updates:
     """The handlers of ordinary updates: new and edited messages, the bot's membership."""
 
-    def __init__(self, replies: Replies) -> None:
+    def __init__(self, replies: Replies, admins: Admins) -> None:
         self._replies = replies
+        self._admins = admins
 
     def handlers(self) -> list[BaseHandler[Any, Any, Any]]:
         """The PTB handlers to register (after the command handlers)."""
@@ -130,6 +133,10 @@ class Updates:
         if message is None or message.from_user is None or message.text is None:
             return
         incoming = to_incoming(message, context.bot.bot)
+        if not incoming.is_direct:
+            # Admins are spared the limits. The lookup keeps this chat's messages in order.
+            admin = await self._admins.probably_admin(message.chat.id, message.from_user.id)
+            incoming = dataclasses.replace(incoming, author_is_admin=admin)
         sink = self._replies.sink(incoming.key, chat_target(message), private=incoming.is_direct)
         await self._replies.manager.handle(incoming, sink)
 

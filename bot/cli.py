@@ -16,11 +16,15 @@ from bot import __version__
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``troupe`` console script; returns the exit code."""
+    from bot.config import ConfigError
+    from bot.observability.logs import configure_logging
+
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("TROUPE_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging(os.environ)
+    except ConfigError as error:
+        print(f"troupe: {error}", file=sys.stderr)
+        return 1
     try:
         code: int = args.handler(args)
     except KeyboardInterrupt:
@@ -177,8 +181,15 @@ def _guard(action: Callable[[], int]) -> int:
 
     try:
         return action()
-    except (CharacterLoadError, ConfigError, ConfigFileError, StorageError) as error:
+    except (CharacterLoadError, ConfigError, ConfigFileError) as error:
         print(f"troupe: {error}", file=sys.stderr)
+        return 1
+    except StorageError as error:
+        print(
+            f"troupe: {error}\nFix: check DATABASE_URL, and that the database server is "
+            "running and reachable from here.",
+            file=sys.stderr,
+        )
         return 1
     except KeyError as error:
         print(f"troupe: {error.args[0]}", file=sys.stderr)

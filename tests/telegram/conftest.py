@@ -47,7 +47,9 @@ async def tg(request: pytest.FixtureRequest) -> AsyncIterator[TelegramStandIn]:
     marker = request.node.get_closest_marker("standin")
     async with TelegramStandIn(**(marker.kwargs if marker else {})) as standin:
         yield standin
-        assert standin.internal_errors == []
+        # A long poll cut off by the bot shutting down is not a stand-in bug.
+        bugs = [e for e in standin.internal_errors if not isinstance(e, ConnectionResetError)]
+        assert bugs == []
 
 
 @pytest.fixture

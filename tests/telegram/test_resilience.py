@@ -122,7 +122,7 @@ async def test_a_user_who_blocked_the_bot_is_handled_quietly(
     alice, bob = tg.add_user("Alice"), tg.add_user("Bob")
     dm, other = tg.private_chat(alice), tg.private_chat(bob)
     fake_m2her.enqueue(Reply(delay=0.3))  # Alice blocks the bot while it thinks
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO, logger="bot.platforms.telegram"):
         tg.user_says(dm, alice, "hi")
         await tg.wait_for("sendChatAction", lambda c: c.params["chat_id"] == dm.id, timeout=WAIT)
         tg.block(alice)
@@ -131,7 +131,9 @@ async def test_a_user_who_blocked_the_bot_is_handled_quietly(
             lambda: any("Aria heard Bob" in t for t in _visible(other)), timeout=WAIT
         )
         await tg.wait_until(lambda: not tg.pending_updates, timeout=WAIT)
+        await tg.wait_until(lambda: "reply in chat" in caplog.text, timeout=WAIT)
     assert _visible(dm) == []
+    assert f"the bot can no longer post in chat {dm.id} (kicked)" in caplog.text
     forbidden = [c for c in tg.calls if c.status == 403]
     assert len(forbidden) <= 2  # one refused call tells it; no retry storm
     assert not [

@@ -36,8 +36,8 @@ class TurnClaims:
         storage: Storage,
         *,
         lease: timedelta = timedelta(seconds=30),
-        first_poll: float = 0.02,
-        max_poll: float = 0.5,
+        first_poll: float = 0.01,
+        max_poll: float = 0.1,
     ) -> None:
         self._storage = storage
         self._lease = lease

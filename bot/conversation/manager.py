@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,6 +133,8 @@ class ConversationManager:
             prices=(settings.prices.input_per_million, settings.prices.output_per_million)
         )
         self._waiting: dict[str, int] = {}
+        #: How long recent turns waited for their conversation (lane and claim), in seconds.
+        self.lock_waits: deque[float] = deque(maxlen=10_000)
         self._answering = True
         self._turns_in_flight = 0
         self._idle = asyncio.Event()
@@ -219,6 +223,7 @@ class ConversationManager:
                 await self._refuse(decision.character, incoming, sink, refusal, policy.limits)
                 return TurnOutcome(TurnStatus.LIMITED, stored.id)
             server = ServerSettings(policy.moderation, policy.moderators_chat_id)
+            waiting_since = time.monotonic()
             async with self._queued(incoming.key.platform, lane):
                 if lane.answered_through >= stored.id:
                     return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, stored.id)
@@ -229,9 +234,11 @@ class ConversationManager:
                     conversation, speaker or decision.character, incoming, sink, server
                 )
                 if self._claims is None:
+                    self.lock_waits.append(time.monotonic() - waiting_since)
                     outcome, answered_through = await self._runner.run(request)
                 else:
                     async with self._claims.hold(conversation.id) as claim:
+                        self.lock_waits.append(time.monotonic() - waiting_since)
                         if claim.answered_through >= stored.id:
                             # Another process's turn already answered this message.
                             lane.answered_through = claim.answered_through

@@ -1,8 +1,10 @@
 """A bot process for the multi-process test: one manager hammering shared conversations.
 
-``python -m tests.conversation.hammer DATABASE_URL FAKE_URL NAME CONVERSATIONS MESSAGES``
-sends MESSAGES messages into each of CONVERSATIONS conversations, all at once, through its own
-:class:`ConversationManager`, then prints one JSON line of outcome counts.
+``python -m tests.conversation.hammer DATABASE_URL FAKE_URL NAME CONVERSATIONS MESSAGES
+[JITTER]`` sends MESSAGES messages into each of CONVERSATIONS conversations, all at once
+(each after a random pause of up to JITTER seconds, default 0.5), through its own
+:class:`ConversationManager`, then prints one JSON line: outcome counts, the seconds it took,
+and the turns' waits for their conversation. ``bench/scale.py`` uses it too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import json
 import random
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,7 +45,9 @@ class QuietSink:
         print(f"notice: {text}", file=sys.stderr)
 
 
-async def hammer(database_url: str, fake_url: str, name: str, chats: int, messages: int) -> None:
+async def hammer(
+    database_url: str, fake_url: str, name: str, chats: int, messages: int, jitter: float
+) -> None:
     storage = await open_storage(database_url)
     outcomes: Counter[str] = Counter()
     async with M2HerClient("test-key", base_url=fake_url) as client:
@@ -55,7 +60,7 @@ async def hammer(database_url: str, fake_url: str, name: str, chats: int, messag
         rng = random.Random(name)
 
         async def say(chat: int, n: int) -> None:
-            await asyncio.sleep(rng.random() * 0.5)
+            await asyncio.sleep(rng.random() * jitter)
             incoming = Incoming(
                 key=ConversationKey("hammer", f"chat-{chat}"),
                 author_id=name,
@@ -65,11 +70,16 @@ async def hammer(database_url: str, fake_url: str, name: str, chats: int, messag
             )
             outcomes[(await manager.handle(incoming, QuietSink())).status] += 1
 
+        started = time.perf_counter()
         await asyncio.gather(*(say(c, n) for c in range(chats) for n in range(messages)))
+        seconds = time.perf_counter() - started
+        waits = sorted(manager.lock_waits)
     await storage.close()
-    print(json.dumps(dict(outcomes)))
+    p99 = waits[min(len(waits) - 1, round(0.99 * (len(waits) - 1)))] if waits else 0.0
+    print(json.dumps({"outcomes": dict(outcomes), "seconds": seconds, "wait_p99_s": p99}))
 
 
 if __name__ == "__main__":
     url, fake, who, chats, count = sys.argv[1:6]
-    asyncio.run(hammer(url, fake, who, int(chats), int(count)))
+    jitter = float(sys.argv[6]) if len(sys.argv) > 6 else 0.5
+    asyncio.run(hammer(url, fake, who, int(chats), int(count), jitter))

@@ -35,7 +35,7 @@ async def test_two_processes_never_overlap_lose_or_duplicate(
         )
         out, err = await asyncio.wait_for(process.communicate(), 120)
         assert process.returncode == 0, err.decode()
-        outcomes: dict[str, int] = json.loads(out.decode().strip().splitlines()[-1])
+        outcomes: dict[str, int] = json.loads(out.decode().strip().splitlines()[-1])["outcomes"]
         return outcomes
 
     first, second = await asyncio.gather(bot("ann"), bot("bo"))

@@ -125,7 +125,7 @@ class AsyncDatabase:
 
     def __init__(self, url: URL) -> None:
         self.url = url
-        self._engine: AsyncEngine = create_async_engine(url)
+        self._engine: AsyncEngine = create_async_engine(url, pool_size=10, max_overflow=20)
         # Same pool; connections checked out through it run statements without a transaction.
         self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._closed = False

@@ -53,3 +53,23 @@ async def test_webhook_mode_answers_with_the_secret_and_refuses_without_it(
     assert all("forged" not in m.text for m in dm.bot_messages())
     assert "setWebhook" in caplog.text  # PTB logged the call...
     assert "s3cret_Token-1" not in caplog.text  # ...without the secret
+
+
+async def test_polling_after_a_webhook_removes_the_webhook(
+    tg: TelegramStandIn, manager: ConversationManager, start_bot: BotFactory
+) -> None:
+    port = free_loopback_port()
+    hook = config_for(
+        tg, webhook_url=f"http://127.0.0.1:{port}/hook", listen_host="127.0.0.1", listen_port=port
+    )
+    webhook_bot = await start_bot(manager, config=hook)
+    assert tg.webhook.url
+    assert len(tg.webhook.secret_token or "") >= 32  # a random secret when none is configured
+    await webhook_bot.stop()
+    await start_bot(manager)  # long polling
+    assert tg.webhook.url == ""
+    assert tg.calls_to("deleteWebhook", ok=True)
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    tg.user_says(dm, alice, "polling again?")
+    await tg.wait_until(lambda: len(dm.bot_messages()) == 1, timeout=WAIT)

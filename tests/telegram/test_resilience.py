@@ -188,3 +188,22 @@ async def test_moderation_records_go_to_the_chosen_chat_without_the_content(
         lambda: any("Records are not posted anywhere" in t for t in _visible(tavern)),
         timeout=WAIT,
     )
+
+
+async def test_blocking_the_bot_in_the_middle_of_a_draft_is_quiet_too(
+    tg: TelegramStandIn, bot: TelegramBot, fake_m2her: FakeM2Her, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    fake_m2her.chunk_chars = 6
+    fake_m2her.enqueue(Reply(text="A long and winding answer, " * 4, chunk_delay=0.1))
+    with caplog.at_level(logging.INFO, logger="bot.platforms.telegram"):
+        tg.user_says(dm, alice, "tell me")
+        await tg.wait_for("sendMessageDraft", timeout=WAIT)
+        tg.block(alice)
+        await tg.wait_until(lambda: "reply in chat" in caplog.text, timeout=WAIT)
+    assert _visible(dm) == []
+    assert [c.status for c in tg.calls if c.status == 403] == [403]  # then it stops trying
+    assert not [
+        r for r in caplog.records if r.name.startswith("bot") and r.levelno >= logging.WARNING
+    ]

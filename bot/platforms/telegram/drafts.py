@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from bot.platforms.streaming import EditCadence, RateLimited, StreamingReply
-from bot.platforms.telegram.transport import DraftsUnavailable, TelegramTransport
+from bot.platforms.telegram.transport import DraftsUnavailable, TelegramTransport, UserBlocked
 from bot.platforms.text import take_part
 
 __all__ = ["DraftReply"]
@@ -117,12 +117,15 @@ class DraftReply:
             except DraftsUnavailable:
                 await self._switch_to_edits()
                 return
+            except UserBlocked:
+                return  # the user blocked the bot: nothing more to show (the sink says so)
             except Exception:
                 # A lost preview is harmless: the final text is sent whatever happens.
                 log.warning("could not update a draft", exc_info=True)
 
     def _current_part(self) -> str:
-        """The part of the reply still being written (earlier parts are full messages)."""
+        """What the draft can show: the part still being written. A draft holds one message,
+        so past 4,096 characters it shows the newest part; every part is sent at the end."""
         text = self._header + self._raw
         limit, measure = self._transport.limit, self._transport.measure
         while measure(text) > limit:

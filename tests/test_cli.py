@@ -209,3 +209,11 @@ def test_the_config_file_governs_the_chat(tmp_path: Path) -> None:
     )
     assert result.stdout.count("heard") == 1
     assert "at most 1 messages a minute" in result.stdout
+
+
+def test_an_unreachable_database_says_how_to_fix_it(tmp_path: Path) -> None:
+    url = "postgresql://troupe:pw-secret@127.0.0.1:1/troupe"  # nothing listens on port 1
+    result = troupe("db", "upgrade", tmp_path=tmp_path, env={"DATABASE_URL": url})
+    assert result.returncode == 1
+    assert "Fix: check DATABASE_URL" in result.stderr
+    assert "pw-secret" not in result.stderr

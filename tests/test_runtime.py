@@ -104,3 +104,30 @@ async def test_sigterm_finishes_the_reply_in_flight_and_loses_nothing(tmp_path: 
         ]
     finally:
         await storage.close()
+
+
+async def test_a_rejected_key_is_explained_at_start(tmp_path: Path) -> None:
+    async with TelegramStandIn() as tg, FakeM2Her(api_key="sk-the-right-one") as fake:
+        environ = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "TROUPE_"))},
+            "TELEGRAM_TOKEN": tg.token,
+            "TELEGRAM_API_BASE_URL": tg.base_url,
+            "MINIMAX_API_KEY": "sk-a-wrong-one",
+            "MINIMAX_BASE_URL": fake.base_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
+            "TROUPE_CHARACTERS_DIR": str(REPO / "characters"),
+        }
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "bot", "run"),
+            cwd=tmp_path,
+            env=environ,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    message = err.decode()
+    assert "M2-her refused the key" in message
+    assert "Fix: check MINIMAX_API_KEY" in message
+    assert "sk-a-wrong-one" not in message + out.decode()
+    assert not [c for c in tg.calls if c.method == "getUpdates"]  # it never went online

@@ -207,3 +207,22 @@ async def test_blocking_the_bot_in_the_middle_of_a_draft_is_quiet_too(
     assert not [
         r for r in caplog.records if r.name.startswith("bot") and r.levelno >= logging.WARNING
     ]
+
+
+async def test_a_failed_button_press_is_answered_and_reported(
+    tg: TelegramStandIn, bot: TelegramBot
+) -> None:
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    tg.user_says(dm, alice, "/character")
+    await tg.wait_until(lambda: bool(dm.bot_messages()), timeout=WAIT)
+    menu = dm.bot_messages()[0]
+    tg.fail_next("editMessageText", 500, "Internal Server Error")
+    query = tg.press(menu, alice, "char:main:bram")
+    await tg.wait_until(lambda: tg.callback_answer(query) is not None, timeout=WAIT)
+    assert tg.callback_answer(query) == {
+        "callback_query_id": query,
+        "text": "Something went wrong on our side; please try again.",
+    }
+    await tg.wait_until(lambda: len(_visible(dm)) == 2, timeout=WAIT)
+    assert _visible(dm)[1] == "Something went wrong on our side; please try again."

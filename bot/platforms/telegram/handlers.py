@@ -9,13 +9,14 @@ other chats and messages are stored in order.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from typing import Any
 
 from telegram import Message, MessageEntity, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import Forbidden
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import BaseHandler, ChatMemberHandler, ContextTypes, MessageHandler, filters
 
 from bot.conversation.incoming import ConversationKey, Incoming
@@ -166,6 +167,10 @@ class Updates:
         log.error("an update failed", exc_info=error)
         if not isinstance(update, Update) or update.effective_message is None:
             return
+        if update.callback_query is not None:
+            # Stop the spinner on the button (harmless if it was answered already).
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer(UNEXPECTED)
         message = update.effective_message
         try:
             await self._replies.notice(

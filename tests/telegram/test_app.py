@@ -7,10 +7,11 @@ import logging
 from dataclasses import dataclass
 
 import pytest
+from telegram.error import NetworkError
 
 from bot.conversation.manager import ConversationManager
 from bot.platforms.telegram import ConfigError, TelegramBot, TelegramConfig, run_telegram
-from tests.standins.telegram import TelegramStandIn
+from tests.standins.telegram import TelegramStandIn, free_loopback_port
 from tests.telegram.conftest import WAIT, BotFactory, config_for
 
 TOKEN = "123456:AAH-secret-token-value"
@@ -132,3 +133,17 @@ async def test_run_telegram_needs_a_token(manager: ConversationManager) -> None:
 
 def test_config_for_tests_points_at_the_stand_in(tg: TelegramStandIn) -> None:
     assert config_for(tg).api_base_url == tg.base_url
+
+
+async def test_an_unreachable_bot_api_fails_plainly_without_the_token(
+    manager: ConversationManager,
+) -> None:
+    port = free_loopback_port()  # nothing listens there
+    bot = TelegramBot(
+        manager, TelegramConfig(token=TOKEN, api_base_url=f"http://127.0.0.1:{port}/bot")
+    )
+    with pytest.raises(NetworkError) as caught:
+        await bot.start()
+    await bot.stop()
+    assert TOKEN not in str(caught.value)
+    assert TOKEN not in repr(caught.value.__cause__)

@@ -282,3 +282,16 @@ async def test_buttons_of_long_character_ids_fit_telegrams_64_bytes(
     assert (await _answered(tg, again))["text"] == "Now talking to Wren."
     await asyncio.sleep(0.2)
     assert not any("went wrong" in m.text for m in dm.bot_messages())
+
+
+async def test_editing_a_command_does_not_run_it_again(
+    tg: TelegramStandIn, bot: TelegramBot
+) -> None:
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    command = tg.user_says(dm, alice, "/persona A sailor")
+    await _said(tg, dm, "Persona set.")
+    tg.user_edits(command, "/persona A pirate")
+    tg.user_says(dm, alice, "/persona")
+    await _said(tg, dm, "Your persona: A sailor")
+    assert len(dm.bot_messages()) == 2

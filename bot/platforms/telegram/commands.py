@@ -97,13 +97,18 @@ class Commands:
             "triggers": self.triggers,
             "moderation": self.moderation,
         }
+        # New messages only: editing "/reset" must not run it again.
+        new = filters.UpdateType.MESSAGE
         handlers: list[BaseHandler[Any, Any, Any]] = [
-            CommandHandler(name, callback, block=False) for name, callback in commands.items()
+            CommandHandler(name, callback, filters=new, block=False)
+            for name, callback in commands.items()
         ]
         handlers += [
             CallbackQueryHandler(self.on_character_button, pattern=r"^char:", block=False),
             CallbackQueryHandler(self.on_confirm_button, pattern=r"^(reset|forget):", block=False),
-            MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, self.unknown, block=False),
+            MessageHandler(
+                new & filters.COMMAND & filters.ChatType.PRIVATE, self.unknown, block=False
+            ),
         ]
         return handlers
 

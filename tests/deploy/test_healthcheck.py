@@ -1,10 +1,9 @@
-"""docker/healthcheck.py, run as Docker runs it, against a real /healthz on loopback."""
+"""docker/healthcheck.py, run as Docker runs it, against Troupe's real /healthz on loopback."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +13,8 @@ import pytest
 import yaml
 from aiohttp import web
 
+from bot.observability.health import HealthServer
+from bot.observability.metrics import Metrics
 from tests.deploy.dockerfile_model import REPO, parse_dockerfile
 
 SCRIPT = REPO / "docker" / "healthcheck.py"
@@ -21,7 +22,8 @@ SCRIPT = REPO / "docker" / "healthcheck.py"
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[[web.Response], Awaitable[int]]]:
-    """Yields ``start(response)``: a /healthz answering ``response``, on the port it returns."""
+    """Yields ``start(response)``: a bare /healthz answering ``response``, on the port it
+    returns (for answers Troupe's own server does not give)."""
     runners: list[web.AppRunner] = []
 
     async def start(response: web.Response) -> int:
@@ -73,19 +75,31 @@ def load_script() -> ModuleType:
     return module
 
 
-async def test_healthy_answer_exits_zero(serve) -> None:
-    port = await serve(web.json_response({"status": "ok", "checks": {"database": "ok"}}))
-    code, output = await run_check(port)
+async def test_healthy_bot_exits_zero() -> None:
+    async def database() -> bool:
+        return True
+
+    async with HealthServer(Metrics(), host="127.0.0.1", port=0) as server:
+        server.add_check("database", database)
+        code, output = await run_check(server.port)
     assert code == 0
-    assert output.strip() == f"http://127.0.0.1:{port}/healthz: 200"
+    assert output.strip() == f"http://127.0.0.1:{server.port}/healthz: 200"
 
 
-async def test_unhealthy_answer_exits_one_and_says_which_check_failed(serve) -> None:
-    body = {"status": "unhealthy", "checks": {"database": "connection refused"}}
-    port = await serve(web.json_response(body, status=503))
-    code, output = await run_check(port)
+async def test_unhealthy_bot_exits_one_and_says_which_check_failed() -> None:
+    async def database() -> str:
+        return "connection refused"
+
+    async def telegram() -> bool:
+        return True
+
+    async with HealthServer(Metrics(), host="127.0.0.1", port=0) as server:
+        server.add_check("database", database)
+        server.add_check("telegram", telegram)
+        code, output = await run_check(server.port)
     assert code == 1
-    assert f"/healthz: 503 {json.dumps(body)}" in output
+    assert f"http://127.0.0.1:{server.port}/healthz: 503 " in output
+    assert '"database": "connection refused"' in output
 
 
 async def test_long_unhealthy_body_is_cut(serve) -> None:

@@ -1,4 +1,5 @@
-"""The repository's Dockerfile and .dockerignore, read the way Docker reads them.
+"""The repository's Dockerfile and .dockerignore, read the way Docker reads them, and Docker's
+durations.
 
 The Dockerfile goes through BuildKit's own parser (the ``dockerfile`` package), so line
 continuations, JSON forms and flags are understood exactly as ``docker build`` does.
@@ -15,6 +16,8 @@ import dockerfile  # type: ignore[import-not-found]  # a Go extension without st
 REPO = Path(__file__).resolve().parents[2]
 
 _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 @dataclass
@@ -123,3 +126,10 @@ def _pattern_regex(pattern: str) -> str:
             regex += re.escape(pattern[index])
             index += 1
     return regex
+
+
+def seconds(duration: str) -> float:
+    """A Compose / Go duration such as ``30s``, ``1m30s`` or ``1m0s``, in seconds."""
+    parts = _DURATION_PART.findall(duration)
+    assert "".join(number + unit for number, unit in parts) == duration, duration
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)

@@ -14,6 +14,7 @@ from tests.deploy.dockerfile_model import (
     Stage,
     copy_sources,
     parse_dockerfile,
+    seconds,
 )
 
 BUILD_TOOLS = re.compile(
@@ -157,3 +158,11 @@ def test_secrets_and_local_files_stay_out_of_the_build_context(
 )
 def test_dockerignore_matcher_follows_docker(patterns: str, path: str, excluded: bool) -> None:
     assert DockerIgnore(patterns).excludes(path) is excluded
+
+
+@pytest.mark.parametrize(
+    ("duration", "expected"),
+    [("30s", 30), ("1m0s", 60), ("1m30s", 90), ("1h2m3.5s", 3723.5), ("500ms", 0.5)],
+)
+def test_docker_durations_are_read_in_seconds(duration: str, expected: float) -> None:
+    assert seconds(duration) == expected

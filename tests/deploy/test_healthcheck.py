@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.observability.health import HealthServer
 from bot.observability.metrics import Metrics
-from tests.deploy.dockerfile_model import REPO, parse_dockerfile
+from tests.deploy.dockerfile_model import REPO, parse_dockerfile, seconds
 
 SCRIPT = REPO / "docker" / "healthcheck.py"
 
@@ -130,4 +130,4 @@ def test_defaults_fit_the_image_and_the_compose_timeout() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
     docker_timeout = compose["services"]["bot"]["healthcheck"]["timeout"]
     # Docker kills a check that outlives its timeout and reports nothing useful.
-    assert float(docker_timeout.removesuffix("s")) > script.TIMEOUT
+    assert seconds(docker_timeout) > script.TIMEOUT

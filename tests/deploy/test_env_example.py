@@ -92,3 +92,7 @@ def test_documented_shutdown_deadline_is_the_code_default() -> None:
     commented, value = assignments()["TROUPE_SHUTDOWN_SECONDS"]
     assert commented
     assert float(value) == DEFAULT_SHUTDOWN_SECONDS
+
+
+def test_git_ignores_the_real_env_file() -> None:
+    assert ".env" in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()

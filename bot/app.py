@@ -144,6 +144,8 @@ ENVIRONMENT = (
     ("TELEGRAM_API_BASE_URL", False),
     ("TELEGRAM_WEBHOOK_URL", False),
     ("TELEGRAM_WEBHOOK_SECRET", True),
+    ("TELEGRAM_LISTEN_HOST", False),
+    ("TELEGRAM_LISTEN_PORT", False),
 )
 
 

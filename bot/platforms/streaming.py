@@ -203,8 +203,11 @@ class StreamingReply:
 
     async def _keep_typing(self) -> None:
         while not self._posted:
-            with contextlib.suppress(RateLimited):
+            try:
                 await self._transport.typing()
+            except Exception:
+                # Typing is a courtesy: its failure must not fail the reply.
+                log.debug("could not show typing", exc_info=True)
             await asyncio.sleep(self._typing_interval)
 
     async def _follow(self) -> None:
@@ -264,11 +267,6 @@ class StreamingReply:
                 self._cadence.backoff(limited.retry_after)
 
 
-def measure_utf16(text: str) -> int:
-    """Length in UTF-16 code units, as Telegram counts message length."""
-    return len(text.encode("utf-16-le")) // 2
-
-
 __all__ = [
     "CadenceBook",
     "EditCadence",
@@ -276,5 +274,4 @@ __all__ = [
     "MessageTransport",
     "RateLimited",
     "StreamingReply",
-    "measure_utf16",
 ]

@@ -192,3 +192,16 @@ async def test_a_header_starts_the_first_message_only() -> None:
     visible = transport.visible()
     assert visible[0].startswith("[Bram]\n")
     assert not any(part.startswith("[Bram]") for part in visible[1:])
+
+
+async def test_a_typing_failure_does_not_fail_the_reply() -> None:
+    class BrokenTyping(RecordingTransport):
+        async def typing(self) -> None:
+            raise ConnectionError("typing endpoint down")
+
+    transport = BrokenTyping()
+    reply = StreamingReply(transport, EditCadence(0.0), typing_interval=0.01)
+    await reply.begin()
+    await asyncio.sleep(0.05)
+    await reply.finish("still here")
+    assert transport.visible() == ["still here"]

@@ -87,6 +87,7 @@ class Harness:
         done, _ = await asyncio.wait({ready, task}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             ready.cancel()
+            await client.close()
             await storage.close()
             task.result()
         assert ready in done, "the bot did not get READY"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Drop, Error, HttpError
 from bot.platforms.discord.events import UNEXPECTED
@@ -59,7 +61,7 @@ async def test_an_engine_failure_on_one_message_gets_a_notice(
 
 
 async def test_a_channel_the_bot_cannot_post_in_does_not_stop_it(
-    standin: DiscordStandIn, world: World, bot: Bot
+    standin: DiscordStandIn, world: World, bot: Bot, caplog: pytest.LogCaptureFixture
 ):
     muted = standin.create_text_channel(world.guild, "muted")
     bot_role = next(r for r in world.guild.roles.values() if r.bot_id == standin.bot.id)
@@ -78,6 +80,13 @@ async def test_a_channel_the_bot_cannot_post_in_does_not_stop_it(
     asked = await standin.user_says(world.general, world.alice, "here?", mentions=[standin.bot])
     await final_reply(standin, world.general, asked)
     assert standin.bot_messages(muted) == []
+
+    def explained() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "refused a reply" in r.getMessage()]
+
+    await standin.wait_for(explained, what="the explanation in the log")
+    assert explained()[0].startswith("Discord refused a reply in #muted")
+    assert "Give the bot's role Send Messages" in explained()[0]
 
 
 async def test_a_deleted_webhook_falls_back_to_the_bot_then_is_made_again(

@@ -18,6 +18,11 @@ MESSAGE_CONTENT_MISSING = (
 NEEDED: tuple[tuple[str, str, str], ...] = (
     ("send_messages", "Send Messages", "characters cannot answer there at all"),
     (
+        "send_messages_in_threads",
+        "Send Messages in Threads",
+        "characters cannot answer in its threads",
+    ),
+    (
         "read_message_history",
         "Read Message History",
         "replies to a character's message may not be recognised",

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Troupe's image: `docker compose up -d` (see docker-compose.yml), or alone:
 #   docker build -t troupe . && docker run --env-file .env -v troupe-data:/app/data troupe
 # The builder stage makes a virtual environment; the final stage copies only that, so pip's

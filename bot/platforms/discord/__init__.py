@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.app import Engine
+from bot.config import ConfigError
 from bot.platforms.discord.client import (
     DiscordSetupError,
     ShardedTroupeClient,
@@ -18,7 +19,7 @@ from bot.platforms.discord.client import (
     create_client,
     pointed_at,
 )
-from bot.platforms.discord.config import ConfigError, DiscordConfig
+from bot.platforms.discord.config import DiscordConfig
 from bot.platforms.discord.invite import invite_url
 
 __all__ = [

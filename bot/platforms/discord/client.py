@@ -39,6 +39,11 @@ log = logging.getLogger("bot.platforms.discord")
 Report = Callable[[str], None]
 
 
+def print_now(line: str) -> None:
+    """The default report: standard output, flushed (logs of containers show it at once)."""
+    print(line, flush=True)
+
+
 class DiscordSetupError(RuntimeError):
     """The bot cannot run as configured; the message says what to change, in plain words."""
 
@@ -76,7 +81,7 @@ class TroupeClient(discord.Client):
         manager: ConversationManager,
         config: DiscordConfig,
         *,
-        report: Report = print,
+        report: Report = print_now,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -166,7 +171,7 @@ def create_client(
     manager: ConversationManager,
     config: DiscordConfig,
     *,
-    report: Report = print,
+    report: Report = print_now,
     **options: Any,
 ) -> TroupeClient:
     """The client ``config`` asks for: sharded (a count, or automatic) or a single connection."""

@@ -6,13 +6,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.config import ConfigError, env_seconds
+
 #: Seconds between two sends or edits in one channel while streaming. Discord allows about
 #: five message operations per five seconds per channel; this stays under that.
 DEFAULT_EDIT_INTERVAL = 1.2
-
-
-class ConfigError(ValueError):
-    """A Discord setting in the environment is missing or malformed (the text says which)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +62,9 @@ class DiscordConfig:
             ids = tuple(_shard_id(part, count) for part in ids_text.split(","))
         return cls(
             token=token,
-            guild_ready_timeout=_seconds(environ, "DISCORD_GUILD_READY_TIMEOUT", 2.0),
+            guild_ready_timeout=env_seconds(environ, "DISCORD_GUILD_READY_TIMEOUT", 2.0),
             identify_delay=(
-                _seconds(environ, "DISCORD_IDENTIFY_DELAY", 5.0)
+                env_seconds(environ, "DISCORD_IDENTIFY_DELAY", 5.0)
                 if environ.get("DISCORD_IDENTIFY_DELAY")
                 else None
             ),
@@ -75,7 +73,7 @@ class DiscordConfig:
             shard_count=count,
             auto_shard=auto,
             shard_ids=ids,
-            edit_interval=_seconds(environ, "DISCORD_EDIT_INTERVAL", DEFAULT_EDIT_INTERVAL),
+            edit_interval=env_seconds(environ, "DISCORD_EDIT_INTERVAL", DEFAULT_EDIT_INTERVAL),
         )
 
 
@@ -96,17 +94,4 @@ def _shard_id(text: str, count: int) -> int:
         raise ConfigError(f"DISCORD_SHARD_IDS must be numbers, got {text.strip()!r}") from None
     if not 0 <= value < count:
         raise ConfigError(f"shard id {value} is outside 0..{count - 1}")
-    return value
-
-
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    text = environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {text!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative")
     return value

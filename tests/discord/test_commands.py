@@ -287,3 +287,23 @@ async def test_moderation_commands_are_server_only_and_admin_only(
     dm = standin.open_dm(world.alice)
     with pytest.raises(CommandNotAvailable):
         await standin.invoke_command(dm, world.alice, "moderation log")
+
+
+async def test_in_a_direct_message_everyone_manages_their_own_conversation(
+    standin: DiscordStandIn, world: World, bot: Bot
+):
+    dm = standin.open_dm(world.alice)
+    bound = await command(standin, dm, world.alice, "character set", {"name": "mara"})
+    assert bound.original.content == "Mara Quill now lives here."
+    asked = await standin.user_says(dm, world.alice, "a case for you")
+    reply = await final_reply(standin, dm, asked)
+    assert reply.content.startswith("**Mara Quill**\n")
+    prompt = await command(standin, dm, world.alice, "reset")
+    confirmed = await standin.click(prompt.original, world.alice, CONFIRM_ID)
+    await standin.wait_for_response(confirmed)
+    assert prompt.original.content == "Conversation reset: 2 messages forgotten."
+    used = await command(standin, dm, world.alice, "usage")
+    assert [line.split(":")[0] for line in used.original.content.split("\n")] == [
+        "You",
+        "This channel",
+    ]

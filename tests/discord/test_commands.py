@@ -90,6 +90,12 @@ async def test_autocomplete_suggests_characters_by_name_and_nickname(
     await standin.wait_for_response(typing)
     assert [c["value"] for c in typing.choices] == ["bram"]  # "barkeep"
     typing = await standin.autocomplete(
+        world.general, world.alice, "character add", {"name": "a"}, focused="name"
+    )
+    await standin.wait_for_response(typing)
+    # Names starting with what was typed first, then names containing it.
+    assert [c["value"] for c in typing.choices] == ["aria", "bram", "mara"]
+    typing = await standin.autocomplete(
         world.general, world.alice, "character info", {"name": ""}, focused="name"
     )
     await standin.wait_for_response(typing)

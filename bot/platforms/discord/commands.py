@@ -70,13 +70,16 @@ def character_choices(manager: ConversationManager, typed: str) -> list[app_comm
         return None
 
     ranked = sorted(
-        (rank, character.name, character)
-        for character in manager.characters
-        if (rank := score(character)) is not None
+        (
+            (rank, character)
+            for character in manager.characters
+            if (rank := score(character)) is not None
+        ),
+        key=lambda pair: (pair[0], pair[1].name.lower(), pair[1].id),
     )
     return [
         app_commands.Choice(name=character.name, value=character.id)
-        for _, _, character in ranked[:MAX_CHOICES]
+        for _, character in ranked[:MAX_CHOICES]
     ]
 
 

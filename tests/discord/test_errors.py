@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.llm.fake import FakeM2Her
-from bot.llm.fake.script import Drop, Error, HttpError
+from bot.llm.fake.script import Drop, Error, HttpError, Reply
 from bot.platforms.discord.events import UNEXPECTED
 from bot.platforms.discord.webhooks import usable_username
 from tests.discord.conftest import Bot, Harness, World, command, final_reply
@@ -148,3 +148,17 @@ def test_webhook_usernames_discord_refuses_are_not_used():
     assert not usable_username("clyde")
     assert not usable_username("x" * 81)
     assert usable_username("x" * 80)
+
+
+async def test_a_dropped_gateway_mid_reply_resumes_and_nothing_is_lost(
+    standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
+):
+    fake_m2her.enqueue(Reply(text="slowly " * 20 + "done.", chunk_delay=0.03))
+    asked = await standin.user_says(world.general, world.alice, "go on", mentions=[standin.bot])
+    await standin.wait_for_message(world.general, after=asked)  # the reply is streaming
+    await standin.gateway.drop_all(code=4000)
+    missed = await standin.user_says(world.general, world.alice, "and?", mentions=[standin.bot])
+    await final_reply(standin, world.general, asked, ending="done.")
+    reply = await final_reply(standin, world.general, missed)
+    assert "“and?”" in reply.content
+    assert any(s.resumes for s in standin.gateway.ready_sessions)

@@ -85,7 +85,15 @@ def _run(args: argparse.Namespace) -> int:
     from bot.runtime import platform_runners, run_bot
 
     if not platform_runners(os.environ):
-        # No platform token: the terminal chat is the bot.
+        if not sys.stdin.isatty():
+            # A service with no token would only chat with an empty stdin and exit.
+            print(
+                "troupe: no platform token is set: set DISCORD_TOKEN and/or TELEGRAM_TOKEN to "
+                "run the bot (`troupe chat` talks to a character in a terminal or a pipe).",
+                file=sys.stderr,
+            )
+            return 2
+        # No platform token, a person at a terminal: the terminal chat is the bot.
         return _chat(argparse.Namespace(character=None, user=os.environ.get("USER") or "User"))
     return _guard(lambda: asyncio.run(run_bot(os.environ, out=sys.stdout)))
 

@@ -81,10 +81,11 @@ def test_chat_commands_work_from_a_pipe(tmp_path: Path) -> None:
     assert "* Forgot you:" in out
 
 
-def test_run_without_tokens_is_the_terminal_chat(tmp_path: Path) -> None:
+def test_run_without_tokens_and_without_a_terminal_says_what_to_set(tmp_path: Path) -> None:
     result = troupe("run", stdin="hello\n", tmp_path=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "heard" in result.stdout
+    assert result.returncode == 2
+    assert "set DISCORD_TOKEN and/or TELEGRAM_TOKEN" in result.stderr
+    assert "heard" not in result.stdout
 
 
 def test_check_reports_problems_and_exits_non_zero(tmp_path: Path) -> None:

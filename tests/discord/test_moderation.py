@@ -90,3 +90,20 @@ async def test_flagged_input_that_is_still_answered_is_reported(
     await final_reply(standin, world.general, asked)
     record = await standin.wait_for_message(mods)
     assert record.content.endswith("was flagged as advertisement.")
+
+
+async def test_the_in_character_replacement_survives_a_deleted_webhook(
+    standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
+):
+    asked = await standin.user_says(world.general, world.alice, "one", mentions=[standin.bot])
+    first = await final_reply(standin, world.general, asked)
+    del standin.world.webhooks[first.webhook_id]  # an admin removed it
+    fake_m2her.enqueue(Error(1027, output_sensitive_type=2))
+    asked = await standin.user_says(world.general, world.alice, "two", mentions=[standin.bot])
+    character = bot.manager.characters.get("aria")
+    blocked = character.render(character.blocked_reply, user="Alice")
+    replacement = await standin.wait_for_message(
+        world.general, lambda m: m.content.endswith(blocked), after=asked
+    )
+    assert replacement.webhook_id is None
+    assert replacement.content == f"**Aria**\n{blocked}"

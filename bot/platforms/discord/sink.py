@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import discord
 from discord.utils import escape_markdown
@@ -20,6 +21,8 @@ from bot.platforms.discord.webhooks import Webhooks, usable_username, webhook_ch
 from bot.platforms.streaming import CadenceBook, MessageTransport, StreamingReply
 
 log = logging.getLogger("bot.platforms.discord")
+
+_T = TypeVar("_T")
 
 WEBHOOK_TIP = (
     "Tip for the server's admins: give me the **Manage Webhooks** permission in this channel "
@@ -100,27 +103,30 @@ class DiscordSink:
 
     async def finish(self, text: str) -> Sequence[str]:
         """Show exactly ``text``; return the ids of the messages it takes."""
+        return await self._guarded(lambda reply: reply.finish(text)) or []
+
+    async def retract(self, replacement: str | None = None) -> None:
+        """Take down what was shown; post ``replacement`` instead when given."""
+        await self._guarded(lambda reply: reply.retract(replacement))
+
+    async def _guarded(self, step: Callable[[StreamingReply], Awaitable[_T]]) -> _T | None:
+        """Run the last ``step`` of a reply; if our webhook fails (someone deleted it, or
+        took Manage Webhooks away), take down its part and post as the bot instead."""
         reply, character = self._reply, self._character
         if reply is None or character is None:
-            return []
+            return None
         try:
-            return await reply.finish(text)
+            return await step(reply)
         except discord.HTTPException as error:
             if not self._via_webhook:
                 raise
-            # The webhook went away (deleted by someone) or broke: post as the bot instead.
             log.warning("webhook post failed (%s); posting as the bot", error)
             with contextlib.suppress(discord.HTTPException):
                 await reply.retract()
             self._forget_webhook()
             self._via_webhook = False
             self._reply = self._streaming(BotTransport(self._channel), bold_name(character))
-            return await self._reply.finish(text)
-
-    async def retract(self, replacement: str | None = None) -> None:
-        """Take down what was shown; post ``replacement`` instead when given."""
-        if self._reply is not None:
-            await self._reply.retract(replacement)
+            return await step(self._reply)
 
     async def notice(self, text: str) -> None:
         """Post a short plain notice from the bot."""

@@ -122,8 +122,8 @@ async def test_two_webhook_processes_share_one_chat_without_overlap_or_loss(
         said = [m for m in history if m.role == "user"]
         replies = [m for m in history if m.role == "assistant"]
         assert sorted(m.text for m in said) == sorted(f"message {n}" for n in range(MESSAGES))
-        anchors = [r.reply_to_id for r in replies]
-        assert len(anchors) == len(set(anchors)), "two turns answered the same messages"
+        answered = [r.reply_to_id for r in replies]
+        assert len(answered) == len(set(answered)), "two turns answered the same messages"
         assert all(count > 0 for count in served), f"the proxy fed only one process: {served}"
         assert codes == [0, 0]
         # Every reply the engine stored is what the chat shows.

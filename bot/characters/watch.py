@@ -36,6 +36,14 @@ def folder_signature(folder: Path) -> Signature:
     return frozenset(entries)
 
 
+def broken_characters_notice(error: CharacterLoadError, *, shown: int = 10) -> str:
+    """A short message for the owner about a broken edit, listing the first problems."""
+    problems = [str(problem) for problem in error.problems]
+    more = len(problems) - shown
+    lines = problems[:shown] + ([f"… and {more} more (see the log)"] if more > 0 else [])
+    return "Character files have problems; the last good versions stay in use:\n" + "\n".join(lines)
+
+
 class CharacterWatcher:
     """Polls a folder and hands every good new library to ``on_reload``."""
 

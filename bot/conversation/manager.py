@@ -513,6 +513,20 @@ class ConversationManager:
         await self._storage.set_settings(platform, "server", server_id, server_to_json(settings))
         self._server_overrides.put((platform, server_id), settings)
 
+    async def moderators_chats(self, platform: str) -> list[str]:
+        """Every moderators' chat set on ``platform``, by admins or in ``troupe.yaml``."""
+        chats: set[str] = set()
+        tree = self._settings.policy
+        for server_id in {sid for p, sid in tree.servers if p == platform}:
+            chat = tree.resolve(Scope(platform, server_id, "", "")).moderators_chat_id
+            if chat:
+                chats.add(chat)
+        for data in (await self._storage.all_settings(platform, "server")).values():
+            chat = server_from_json(data).moderators_chat_id
+            if chat:
+                chats.add(chat)
+        return sorted(chats)
+
     async def _policy(
         self, conversation: Conversation, character_id: str | None = None
     ) -> ChatPolicy:

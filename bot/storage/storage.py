@@ -561,6 +561,14 @@ class Storage:
         )
         return dict(data or {})
 
+    async def all_settings(self, platform: str, scope: SettingsScope) -> dict[str, dict[str, Any]]:
+        """Every chat's or server's stored settings on ``platform``, by id."""
+        query = select(_settings.c.scope_id, _settings.c.data).where(
+            _settings.c.platform == platform, _settings.c.scope == scope
+        )
+        rows = await self._database.read(lambda connection: connection.execute(query).all())
+        return {scope_id: dict(data) for scope_id, data in rows}
+
     async def set_settings(
         self, platform: str, scope: SettingsScope, scope_id: str, data: Mapping[str, Any]
     ) -> None:

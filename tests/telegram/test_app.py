@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from telegram.error import NetworkError
 
+from bot.characters.watch import CharacterWatcher
 from bot.conversation.manager import ConversationManager
+from bot.conversation.settings import ServerSettings
 from bot.platforms.telegram import ConfigError, TelegramBot, TelegramConfig, run_telegram
 from tests.standins.telegram import TelegramStandIn, free_loopback_port
 from tests.telegram.conftest import WAIT, BotFactory, config_for
+
+CHARACTERS = Path(__file__).resolve().parents[2] / "characters"
 
 TOKEN = "123456:AAH-secret-token-value"
 
@@ -106,13 +112,18 @@ async def test_the_token_never_reaches_the_logs(
 @dataclass
 class _Engine:
     manager: ConversationManager
+    watcher: CharacterWatcher
+
+
+def engine_for(manager: ConversationManager, folder: Path = CHARACTERS) -> _Engine:
+    return _Engine(manager, CharacterWatcher(folder, on_reload=manager.use_characters))
 
 
 async def test_run_telegram_answers_until_cancelled(
     tg: TelegramStandIn, manager: ConversationManager
 ) -> None:
     environ = {"TELEGRAM_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url}
-    running = asyncio.create_task(run_telegram(_Engine(manager), environ))  # type: ignore[arg-type]
+    running = asyncio.create_task(run_telegram(engine_for(manager), environ))  # type: ignore[arg-type]
     alice = tg.add_user("Alice")
     dm = tg.private_chat(alice)
     tg.user_says(dm, alice, "hello")
@@ -128,7 +139,36 @@ async def test_run_telegram_answers_until_cancelled(
 
 async def test_run_telegram_needs_a_token(manager: ConversationManager) -> None:
     with pytest.raises(ConfigError, match="TELEGRAM_TOKEN is not set"):
-        await run_telegram(_Engine(manager), {})  # type: ignore[arg-type]
+        await run_telegram(engine_for(manager), {})  # type: ignore[arg-type]
+
+
+async def test_a_broken_character_edit_is_reported_to_the_moderators_chat(
+    tg: TelegramStandIn, manager: ConversationManager, tmp_path: Path
+) -> None:
+    folder = tmp_path / "characters"
+    shutil.copytree(CHARACTERS, folder)
+    alice = tg.add_user("Alice")
+    mods = tg.group("Mods", [alice], admins=[alice])
+    await manager.set_server_settings(
+        "telegram", "-1", ServerSettings(moderators_chat_id=str(mods.id))
+    )
+    engine = engine_for(manager, folder)
+    environ = {"TELEGRAM_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url}
+    running = asyncio.create_task(run_telegram(engine, environ))  # type: ignore[arg-type]
+    try:
+        # Polling has begun: the bot is running and its hooks are in place.
+        await tg.wait_until(lambda: bool(tg.calls_to("getUpdates")), timeout=WAIT)
+        await asyncio.sleep(0.1)
+        (folder / "bram.yaml").write_text("name: Bram\npersonality: [1, 2]\n", encoding="utf-8")
+        assert not await engine.watcher.check()  # broken: nothing reloaded
+        await tg.wait_until(lambda: bool(mods.bot_messages()), timeout=WAIT)
+        notice = mods.bot_messages()[-1].text
+        assert notice.startswith("Character files have problems")
+        assert "bram.yaml:1: description: field required" in notice
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
 
 
 def test_config_for_tests_points_at_the_stand_in(tg: TelegramStandIn) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -24,17 +25,20 @@ from telegram import (
     Update,
     User,
 )
-from telegram.error import InvalidToken
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.characters.loader import CharacterLoadError
+from bot.characters.watch import broken_characters_notice
 from bot.conversation.manager import ConversationManager
 from bot.observability.logs import SecretMasker
 from bot.platforms.telegram.admins import Admins
 from bot.platforms.telegram.commands import ADMIN_COMMANDS, COMMANDS, Commands
 from bot.platforms.telegram.config import ConfigError, TelegramConfig
-from bot.platforms.telegram.handlers import Updates
+from bot.platforms.telegram.handlers import PLATFORM, Updates
 from bot.platforms.telegram.moderation import ModerationReporter
 from bot.platforms.telegram.sink import Replies
+from bot.platforms.telegram.transport import ChatTarget
 
 if TYPE_CHECKING:
     from bot.app import Engine
@@ -183,8 +187,22 @@ async def run_telegram(engine: Engine, environ: Mapping[str, str] = os.environ) 
     config = TelegramConfig.from_env(environ)
     if config is None:
         raise ConfigError("TELEGRAM_TOKEN is not set")
-    async with TelegramBot(engine.manager, config):
+    async with TelegramBot(engine.manager, config) as telegram:
+        hook = partial(_report_broken_characters, telegram.replies, engine.manager)
+        engine.watcher.add_error_hook(hook)
         await asyncio.Event().wait()
+
+
+async def _report_broken_characters(
+    replies: Replies, manager: ConversationManager, error: CharacterLoadError
+) -> None:
+    """A broken character edit: tell every moderators' chat (the log has it too)."""
+    text = broken_characters_notice(error)
+    for chat_id in await manager.moderators_chats(PLATFORM):
+        try:
+            await replies.notice(ChatTarget(int(chat_id)), text, private=False)
+        except (ValueError, TelegramError) as failure:
+            log.warning("could not tell the moderators' chat %s: %s", chat_id, failure)
 
 
 class _MaskSecrets(logging.Filter):

@@ -70,8 +70,10 @@ class EditCadence:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.min_interval = min_interval
+        self._on_wait = on_wait
         self._clock = clock
         self._sleep = sleep
         self._next_at = -float("inf")
@@ -85,6 +87,8 @@ class EditCadence:
             delay = self._next_at - self._clock()
             if delay > 0:
                 self.waited += delay
+                if self._on_wait is not None:
+                    self._on_wait(delay)
                 await self._sleep(delay)
             self._next_at = self._clock() + self.min_interval
 
@@ -98,13 +102,16 @@ class CadenceBook:
     """One :class:`EditCadence` per chat, created on first use."""
 
     min_interval: float
+    #: Told how long each wait was (e.g. the platform rate-limit metric).
+    on_wait: Callable[[float], None] | None = None
     _cadences: dict[str, EditCadence] = field(default_factory=dict)
 
     def for_chat(self, chat_id: str) -> EditCadence:
         """The cadence every reply in ``chat_id`` shares."""
         cadence = self._cadences.get(chat_id)
         if cadence is None:
-            cadence = self._cadences[chat_id] = EditCadence(self.min_interval)
+            cadence = EditCadence(self.min_interval, on_wait=self.on_wait)
+            self._cadences[chat_id] = cadence
         return cadence
 
 

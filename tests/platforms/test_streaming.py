@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.platforms.streaming import EditCadence, RateLimited, StreamingReply
+from bot.platforms.streaming import CadenceBook, EditCadence, RateLimited, StreamingReply
 from bot.platforms.text import split_message
 
 
@@ -205,3 +205,17 @@ async def test_a_typing_failure_does_not_fail_the_reply() -> None:
     await asyncio.sleep(0.05)
     await reply.finish("still here")
     assert transport.visible() == ["still here"]
+
+
+async def test_the_cadence_reports_every_wait() -> None:
+    waits: list[float] = []
+    book = CadenceBook(0.05, on_wait=waits.append)
+    cadence = book.for_chat("c1")
+    assert book.for_chat("c1") is cadence
+    await cadence.wait_turn()
+    await cadence.wait_turn()
+    cadence.backoff(0.1)
+    await cadence.wait_turn()
+    assert len(waits) == 2
+    assert waits[0] == pytest.approx(0.05, abs=0.03)
+    assert waits[1] == pytest.approx(0.1, abs=0.03)

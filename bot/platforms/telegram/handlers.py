@@ -23,7 +23,7 @@ from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.turn import UNEXPECTED
 from bot.platforms.telegram.admins import Admins
 from bot.platforms.telegram.sink import Replies
-from bot.platforms.telegram.transport import ChatTarget, UserBlocked
+from bot.platforms.telegram.transport import PLATFORM, ChatTarget, UserBlocked
 
 __all__ = [
     "PLATFORM",
@@ -35,8 +35,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("bot.platforms.telegram")
-
-PLATFORM = "telegram"
 
 
 def is_private(message: Message) -> bool:

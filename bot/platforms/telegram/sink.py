@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 
 from telegram import Bot
 
@@ -20,7 +21,12 @@ from bot.conversation.manager import ConversationManager
 from bot.platforms.streaming import CadenceBook, EditCadence, StreamingReply
 from bot.platforms.telegram.drafts import DraftReply
 from bot.platforms.telegram.formatting import escape_markdown
-from bot.platforms.telegram.transport import ChatTarget, TelegramTransport, UserBlocked
+from bot.platforms.telegram.transport import (
+    PLATFORM,
+    ChatTarget,
+    TelegramTransport,
+    UserBlocked,
+)
 
 __all__ = ["Replies", "TelegramSink"]
 
@@ -46,8 +52,9 @@ class Replies:
         #: Stream through ``sendMessageDraft`` in private chats (turned off when the server
         #: turns out not to have it).
         self.drafts = drafts
-        self._private = CadenceBook(private_interval)
-        self._group = CadenceBook(group_interval)
+        waited = partial(manager.metrics.platform_wait, PLATFORM)
+        self._private = CadenceBook(private_interval, on_wait=waited)
+        self._group = CadenceBook(group_interval, on_wait=waited)
 
     def cadence(self, target: ChatTarget, *, private: bool) -> EditCadence:
         """The pace shared by every message in the target's chat (all its topics too)."""

@@ -24,6 +24,9 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.platforms.streaming import RateLimited
 from bot.platforms.telegram.formatting import to_html
 
+#: The platform name in conversation keys and storage.
+PLATFORM = "telegram"
+
 __all__ = ["ChatTarget", "DraftsUnavailable", "TelegramTransport", "UserBlocked", "retry_after"]
 
 log = logging.getLogger("bot.platforms.telegram")

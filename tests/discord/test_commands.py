@@ -159,7 +159,12 @@ async def test_reset_asks_first_and_forgets_on_confirm(
     conversation = await bot.storage.conversation(
         "discord", str(world.general.id), default_character="aria"
     )
-    assert len(await bot.storage.history_window(conversation.id, 10)) == 2
+
+    async def both_stored() -> bool:
+        # The final text is visible a moment before the turn has stored the reply.
+        return len(await bot.storage.history_window(conversation.id, 10)) == 2
+
+    await eventually(both_stored)
 
     prompt = await command(standin, world.general, world.owner, "reset")
     assert prompt.original.ephemeral

@@ -321,3 +321,26 @@ async def test_a_foreign_webhook_is_looked_up_but_no_webhook_is_made_for_it(
     await final_reply(standin, dm, asked)
     assert standin.calls_to("POST /channels/{channel_id}/webhooks") == []
     assert replies_to(standin, world.general, "news") == []
+
+
+async def test_a_reply_to_the_second_part_of_a_long_reply_goes_to_its_character(
+    standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
+):
+    await bot.manager.add_to_scene(conversation_key_of(world.general), "bram")
+    tale = " ".join(f"Part of Bram's long tale, line {n}." for n in range(80)) + " The end."
+    fake_m2her.enqueue(Reply(text=tale))
+    called = await standin.user_says(world.general, world.alice, "Bram, a long tale please")
+    await standin.wait_for(
+        lambda: any(m.content.endswith("The end.") for m in standin.bot_messages(world.general))
+    )
+    first, second = (m for m in standin.bot_messages(world.general) if m.id > called.id)
+    assert first.author.username == second.author.username == "Bram Oakbarrel"
+
+    async def stored() -> bool:
+        key = conversation_key_of(world.general)
+        return await bot.manager.character_of_message(key, str(first.id)) is not None
+
+    await eventually(stored)
+    follow = await standin.user_says(world.general, world.alice, "go on", reply_to=second)
+    reply = await final_reply(standin, world.general, follow)
+    assert reply.author.username == "Bram Oakbarrel"

@@ -29,6 +29,8 @@ UNEXPECTED = "Something went wrong on our side; please try again."
 _CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _MENTION = re.compile(r"<@[!&]?(\d+)>")
 _SPACES = re.compile(r"[ \t]{2,}")
+#: How far back a reply to a long character message looks for its first part.
+MAX_PARTS = 4
 
 
 def conversation_key(channel: object) -> ConversationKey:
@@ -107,8 +109,7 @@ class MessageEvents:
         me = self._me()
         key = conversation_key(message.channel)
         author = message.author
-        reference = message.reference
-        reply_to = reference.message_id if reference is not None else None
+        replies_to_bot, reply_to = await self._replied(message.reference, key)
         return Incoming(
             key=key,
             author_id=str(author.id),
@@ -116,11 +117,11 @@ class MessageEvents:
             text=self._text(message),
             is_direct=message.guild is None,
             mentions_bot=_mentions_bot(message, me),
-            replies_to_bot=await self._replies_to_us(reference, key),
+            replies_to_bot=replies_to_bot,
             mentions_others=_mentions_others(message, me),
             author_is_bot=author.bot or message.webhook_id is not None,
             platform_message_id=str(message.id),
-            reply_to_message_id=str(reply_to) if reply_to is not None else None,
+            reply_to_message_id=reply_to,
             server_id=str(message.guild.id) if message.guild is not None else None,
             channel_name=getattr(message.channel, "name", None),
             received_at=message.created_at,
@@ -142,17 +143,39 @@ class MessageEvents:
 
         return _SPACES.sub(" ", _MENTION.sub(name, message.content)).strip()
 
-    async def _replies_to_us(
+    async def _replied(
         self, reference: discord.MessageReference | None, key: ConversationKey
-    ) -> bool:
+    ) -> tuple[bool, str | None]:
+        """Whether the message replied to is ours, and the id the engine knows it by."""
         if reference is None or reference.message_id is None:
-            return False
+            return False, None
+        replied_id = str(reference.message_id)
         resolved = reference.resolved
-        if isinstance(resolved, discord.Message):
-            return await self._is_ours(resolved)
-        # Not included by Discord (too old, or deleted): our stored character messages.
-        found = await self._manager.character_of_message(key, str(reference.message_id))
-        return found is not None
+        if not isinstance(resolved, discord.Message):
+            # Not included by Discord (too old, or deleted): our stored character messages.
+            found = await self._manager.character_of_message(key, replied_id)
+            return found is not None, replied_id
+        if not await self._is_ours(resolved):
+            return False, replied_id
+        return True, await self._first_part(resolved, key) or replied_id
+
+    async def _first_part(self, message: discord.Message, key: ConversationKey) -> str | None:
+        """The stored id of the character reply ``message`` belongs to.
+
+        A long reply continues over several messages and the engine keeps the first one's
+        id; walking back to it tells a scene which character was replied to.
+        """
+        if await self._manager.character_of_message(key, str(message.id)) is not None:
+            return str(message.id)
+        try:
+            async for earlier in message.channel.history(limit=MAX_PARTS, before=message):
+                if not _same_speaker(earlier, message):
+                    return None
+                if await self._manager.character_of_message(key, str(earlier.id)) is not None:
+                    return str(earlier.id)
+        except discord.HTTPException:
+            return None  # no Read Message History: the engine falls back to the main character
+        return None
 
     async def _is_ours(self, message: discord.Message) -> bool:
         if message.author.id == self._me().id:
@@ -200,6 +223,15 @@ class MessageEvents:
         user = self._client.user
         assert user is not None, "events arrive only after login"
         return user
+
+
+def _same_speaker(earlier: discord.Message, later: discord.Message) -> bool:
+    """Whether two messages could be parts of one character reply."""
+    return (earlier.author.id, earlier.author.name, earlier.webhook_id) == (
+        later.author.id,
+        later.author.name,
+        later.webhook_id,
+    )
 
 
 def _is_bot_role(role: discord.Role, me: discord.abc.Snowflake) -> bool:

@@ -1,8 +1,9 @@
 """A chat's trigger rules in plain words, and changed from a command's words.
 
-Platform-neutral, for adapters whose admin commands take text (``/triggers follow_up 60`` on
-Telegram): :func:`describe_triggers` says what the rules are, :func:`change_triggers` applies
-``NAME VALUE`` words to them.
+Platform-neutral: :func:`describe_triggers` says what the rules are (Discord's
+``/channel triggers`` and Telegram's ``/triggers``), :func:`change_triggers` applies
+``NAME VALUE`` words to them, for adapters whose admin commands take text
+(``/triggers follow_up 60`` on Telegram).
 """
 
 from __future__ import annotations

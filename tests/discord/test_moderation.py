@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from pathlib import Path
+
+from bot.app import open_engine
 from bot.conversation.moderation import ModerationAction, ModerationPolicy
 from bot.conversation.settings import ServerSettings
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Error, Reply
+from bot.platforms.discord import run_discord
 from tests.discord.conftest import Bot, World, command, final_reply
 from tests.standins.discord import DiscordStandIn
 
@@ -107,3 +113,38 @@ async def test_the_in_character_replacement_survives_a_deleted_webhook(
     )
     assert replacement.webhook_id is None
     assert replacement.content == f"**Aria**\n{blocked}"
+
+
+async def test_a_broken_character_edit_is_reported_in_the_moderators_channel(
+    standin: DiscordStandIn, world: World, characters_dir: Path, tmp_path: Path
+):
+    mods = standin.create_text_channel(world.guild, "mods")
+    environ = {
+        "DISCORD_TOKEN": standin.token,
+        "DISCORD_API_BASE_URL": standin.api_base_url,
+        "DISCORD_GATEWAY_URL": standin.gateway_url,
+        "DISCORD_GUILD_READY_TIMEOUT": "0.05",
+        "TROUPE_CHARACTERS_DIR": str(characters_dir),
+        "TROUPE_DEFAULT_CHARACTER": "aria",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
+    }
+    reports: list[str] = []
+    async with open_engine(environ=environ) as engine:
+        await engine.manager.set_server_settings(
+            "discord", str(world.guild.id), ServerSettings(moderators_chat_id=str(mods.id))
+        )
+        running = asyncio.create_task(run_discord(engine, environ, report=reports.append))
+        try:
+            await standin.wait_for(lambda: reports, what="the start-up report")
+            (characters_dir / "bram.yaml").write_text(
+                "name: Bram\npersonality: [1, 2]\n", encoding="utf-8"
+            )
+            assert not await engine.watcher.check()  # broken: the last good Bram stays
+            notice = await standin.wait_for_message(mods)
+            assert notice.content.startswith("Character files have problems")
+            assert "bram.yaml:1: description: field required" in notice.content
+            assert engine.manager.characters.get("bram").name == "Bram Oakbarrel"
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running

@@ -11,6 +11,7 @@ from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Reply
 from bot.platforms.text import open_fence
 from tests.discord.conftest import Bot, Harness, World, eventually
+from tests.observability.scrape import value
 from tests.standins.discord import Channel, DiscordStandIn, Message
 
 INTERVAL = 0.15
@@ -83,6 +84,14 @@ async def test_a_long_reply_streams_at_the_cadence_and_ends_exactly_split(
     typing = standin.calls_to("POST /channels/{channel_id}/typing")
     assert typing
     assert typing[0].at <= messages[0].created_at
+    # The cadence's waits are the platform rate-limit wait in the metrics.
+    waited = value(
+        bot.manager.metrics.render(),
+        "troupe_platform_rate_limit_wait_seconds_total",
+        platform="discord",
+    )
+    assert waited is not None
+    assert waited > INTERVAL
 
 
 async def test_the_cadence_is_per_channel_not_global(

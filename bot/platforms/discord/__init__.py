@@ -21,6 +21,7 @@ from bot.platforms.discord.client import (
 )
 from bot.platforms.discord.config import DiscordConfig
 from bot.platforms.discord.invite import invite_url
+from bot.platforms.discord.moderation import BrokenCharactersReporter
 
 __all__ = [
     "ConfigError",
@@ -46,5 +47,6 @@ async def run_discord(
     config = DiscordConfig.from_env(environ)
     with pointed_at(config):
         client = create_client(engine.manager, config, **options)
+        engine.watcher.add_error_hook(BrokenCharactersReporter(client, engine.manager))
         async with client:
             await client.start(config.token)

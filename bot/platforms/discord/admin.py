@@ -13,10 +13,10 @@ from discord import app_commands
 
 from bot.conversation.manager import ConversationManager
 from bot.conversation.moderation import ModerationAction
-from bot.conversation.trigger import TriggerSettings
 from bot.platforms.discord.checks import NOT_ADMIN, is_admin
 from bot.platforms.discord.events import PLATFORM, interaction_key
 from bot.platforms.discord.transport import NO_PINGS
+from bot.platforms.triggers import describe_triggers
 from bot.storage import ModerationEvent
 
 #: Moderation events shown by /moderation log.
@@ -34,26 +34,6 @@ async def _guard(interaction: discord.Interaction, manager: ConversationManager)
         return True
     await _answer(interaction, NOT_ADMIN)
     return False
-
-
-def describe_triggers(settings: TriggerSettings) -> str:
-    """The channel's trigger rules in plain words."""
-    lines = [
-        "Answers every message." if settings.answer_all else "Answers when addressed.",
-        f"Follow-up window: {settings.follow_up_seconds:g} s.",
-        (
-            f"Random chance to join in: {settings.random_chance:.0%}, halving every "
-            f"{settings.random_half_life_seconds:g} s."
-            if settings.random_chance > 0
-            else "Never joins in uninvited."
-        ),
-        (
-            f"Answers other bots, at most {settings.max_consecutive_bot_turns} in a row."
-            if settings.allow_bots
-            else "Ignores other bots and webhooks."
-        ),
-    ]
-    return "\n".join(lines)
 
 
 def channel_group(manager: ConversationManager) -> app_commands.Group:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import discord
@@ -22,7 +23,7 @@ from discord.http import Route
 from bot.conversation.manager import ConversationManager
 from bot.platforms.discord.commands import install_commands
 from bot.platforms.discord.config import DiscordConfig
-from bot.platforms.discord.events import MessageEvents
+from bot.platforms.discord.events import PLATFORM, MessageEvents
 from bot.platforms.discord.invite import invite_url
 from bot.platforms.discord.moderation import ModerationReporter
 from bot.platforms.discord.permissions import (
@@ -98,6 +99,7 @@ class TroupeClient(discord.Client):
             self.webhooks,
             edit_interval=config.edit_interval,
             typing_interval=config.typing_interval,
+            on_wait=partial(manager.metrics.platform_wait, PLATFORM),
         )
         self.messages = MessageEvents(self, manager, self.replies)
         self.tree: app_commands.CommandTree[TroupeClient] = app_commands.CommandTree(self)

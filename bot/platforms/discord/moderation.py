@@ -1,5 +1,5 @@
-"""Moderation records in the server's moderators' channel: what was blocked, where, by
-whom, and a link, but never the blocked content itself."""
+"""What the moderators' channels are told: moderation records (what was blocked, where, by
+whom, and a link, but never the blocked content itself) and broken character edits."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import logging
 
 import discord
 
+from bot.characters.loader import CharacterLoadError
+from bot.characters.watch import broken_characters_notice
+from bot.conversation.manager import ConversationManager
 from bot.conversation.turn import ModerationReport
 from bot.platforms.discord.events import PLATFORM
-from bot.platforms.discord.transport import NO_PINGS
+from bot.platforms.discord.transport import MESSAGE_LIMIT, NO_PINGS
+from bot.platforms.text import split_message
 
 log = logging.getLogger("bot.platforms.discord")
 
@@ -51,11 +55,37 @@ class ModerationReporter:
         target = report.settings.moderators_chat_id
         if report.incoming.key.platform != PLATFORM or target is None:
             return
-        channel = self._client.get_channel(int(target))
-        if not isinstance(channel, discord.abc.Messageable):
-            log.warning("the moderators' channel %s is gone or not a text channel", target)
+        if self._client.get_channel(int(target)) is None:
+            log.warning("the moderators' channel %s is gone", target)
             return
-        try:
-            await channel.send(moderation_record(report), allowed_mentions=NO_PINGS)
-        except discord.HTTPException as error:
-            log.warning("could not post to the moderators' channel %s: %s", target, error)
+        await post_to_moderators(self._client, target, moderation_record(report))
+
+
+class BrokenCharactersReporter:
+    """A character watcher error hook that tells every moderators' channel about a broken
+    edit of the character files (the log has it too)."""
+
+    def __init__(self, client: discord.Client, manager: ConversationManager) -> None:
+        self._client = client
+        self._manager = manager
+
+    async def __call__(self, error: CharacterLoadError) -> None:
+        """Post the notice in each moderators' channel this process can see (with shards in
+        several processes, each posts in its own servers)."""
+        text = broken_characters_notice(error)
+        for target in await self._manager.moderators_chats(PLATFORM):
+            if self._client.get_channel(int(target)) is not None:
+                await post_to_moderators(self._client, target, text)
+
+
+async def post_to_moderators(client: discord.Client, target: str, text: str) -> None:
+    """Post ``text`` in the moderators' channel ``target``; a failure is logged, not raised."""
+    channel = client.get_channel(int(target))
+    if not isinstance(channel, discord.abc.Messageable):
+        log.warning("the moderators' channel %s is not a text channel", target)
+        return
+    try:
+        for part in split_message(text, MESSAGE_LIMIT):
+            await channel.send(part, allowed_mentions=NO_PINGS)
+    except discord.HTTPException as error:
+        log.warning("could not post to the moderators' channel %s: %s", target, error)

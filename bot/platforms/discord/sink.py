@@ -39,9 +39,10 @@ class Replies:
         *,
         edit_interval: float,
         typing_interval: float = 4.5,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.webhooks = webhooks
-        self.cadences = CadenceBook(edit_interval)
+        self.cadences = CadenceBook(edit_interval, on_wait=on_wait)
         self.typing_interval = typing_interval
         #: Servers whose admins have been told about Manage Webhooks (once per process).
         self._tipped: set[int] = set()

@@ -28,17 +28,16 @@ import itertools
 import json
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the stand-in lives in tests/
 
+from first_token import FirstTokenSink  # noqa: E402
+
 from bot.characters.loader import load_characters  # noqa: E402
-from bot.characters.schema import Character  # noqa: E402
 from bot.conversation.manager import ConversationManager, ManagerSettings  # noqa: E402
-from bot.conversation.sink import ReplySink  # noqa: E402
 from bot.llm.client import M2HerClient  # noqa: E402
 from bot.llm.fake import FakeM2Her  # noqa: E402
 from bot.llm.fake.script import Reply  # noqa: E402
@@ -62,31 +61,6 @@ def reply_text(length: int = 3000) -> str:
         if len(text) >= length - len(ENDING):
             return text.rstrip() + ENDING
     raise AssertionError("unreachable")
-
-
-class _FirstToken:
-    """Wraps a sink to note when the engine got the model's first token."""
-
-    def __init__(self, sink: ReplySink, seen: list[float]) -> None:
-        self._sink = sink
-        self._seen = seen
-
-    async def begin(self, character: Character) -> None:
-        await self._sink.begin(character)
-
-    async def delta(self, text: str) -> None:
-        if not self._seen:
-            self._seen.append(asyncio.get_running_loop().time())
-        await self._sink.delta(text)
-
-    async def finish(self, text: str) -> Sequence[str]:
-        return await self._sink.finish(text)
-
-    async def retract(self, replacement: str | None = None) -> None:
-        await self._sink.retract(replacement)
-
-    async def notice(self, text: str) -> None:
-        await self._sink.notice(text)
 
 
 async def main(chunk_delay: float) -> dict[str, Any]:
@@ -117,7 +91,7 @@ async def main(chunk_delay: float) -> dict[str, Any]:
                 )
                 first_token: list[float] = []
                 make_sink = client.replies.sink
-                client.replies.sink = lambda target: _FirstToken(  # type: ignore[method-assign,assignment,return-value]
+                client.replies.sink = lambda target: FirstTokenSink(  # type: ignore[method-assign,assignment,return-value]
                     make_sink(target), first_token
                 )
                 running = asyncio.create_task(client.start(config.token))

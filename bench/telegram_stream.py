@@ -29,19 +29,17 @@ import itertools
 import json
 import sys
 import tempfile
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the stand-in lives in tests/
 
+from first_token import FirstTokenSink  # noqa: E402
+
 from bot.characters.loader import load_characters  # noqa: E402
-from bot.characters.schema import Character  # noqa: E402
 from bot.conversation.incoming import ConversationKey  # noqa: E402
 from bot.conversation.manager import ConversationManager, ManagerSettings  # noqa: E402
-from bot.conversation.sink import ReplySink  # noqa: E402
 from bot.llm.client import M2HerClient  # noqa: E402
 from bot.llm.fake import FakeM2Her  # noqa: E402
 from bot.llm.fake.script import Reply  # noqa: E402
@@ -66,31 +64,6 @@ def reply_text(length: int = 6000) -> str:
     return "\n\n".join([paragraph] * count)[:length].rstrip()
 
 
-class _FirstToken:
-    """Wraps a sink to note when the engine got the model's first token."""
-
-    def __init__(self, sink: ReplySink, seen: list[float]) -> None:
-        self._sink = sink
-        self._seen = seen
-
-    async def begin(self, character: Character) -> None:
-        await self._sink.begin(character)
-
-    async def delta(self, text: str) -> None:
-        if not self._seen:
-            self._seen.append(time.monotonic())
-        await self._sink.delta(text)
-
-    async def finish(self, text: str) -> Sequence[str]:
-        return await self._sink.finish(text)
-
-    async def retract(self, replacement: str | None = None) -> None:
-        await self._sink.retract(replacement)
-
-    async def notice(self, text: str) -> None:
-        await self._sink.notice(text)
-
-
 async def measure(
     tg: TelegramStandIn,
     bot: TelegramBot,
@@ -105,7 +78,7 @@ async def measure(
     make_sink = bot.replies.sink
 
     def timed(key: ConversationKey, target: ChatTarget, *, private: bool) -> Any:
-        return _FirstToken(make_sink(key, target, private=private), first_token)
+        return FirstTokenSink(make_sink(key, target, private=private), first_token)
 
     bot.replies.sink = timed  # type: ignore[method-assign]
     mark = len(tg.calls)

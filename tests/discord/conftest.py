@@ -110,6 +110,32 @@ async def _stop(bot: Bot, task: asyncio.Task[None]) -> None:
     await bot.storage.close()
 
 
+def config_for(standin: DiscordStandIn, **changes: Any) -> DiscordConfig:
+    """Settings pointed at ``standin``, quick to start, with a short edit interval."""
+    config = DiscordConfig(
+        token=standin.token,
+        api_base_url=standin.api_base_url,
+        gateway_url=standin.gateway_url,
+        guild_ready_timeout=0.05,
+        identify_delay=0.0,
+        edit_interval=0.05,
+    )
+    return replace(config, **changes)
+
+
+def environ_for(standin: DiscordStandIn, characters_dir: Path, database: Path) -> dict[str, str]:
+    """What ``troupe run`` would read to run Discord against ``standin``."""
+    return {
+        "DISCORD_TOKEN": standin.token,
+        "DISCORD_API_BASE_URL": standin.api_base_url,
+        "DISCORD_GATEWAY_URL": standin.gateway_url,
+        "DISCORD_GUILD_READY_TIMEOUT": "0.05",
+        "TROUPE_CHARACTERS_DIR": str(characters_dir),
+        "TROUPE_DEFAULT_CHARACTER": "aria",
+        "DATABASE_URL": f"sqlite:///{database}",
+    }
+
+
 @pytest.fixture
 async def standin() -> AsyncIterator[DiscordStandIn]:
     async with DiscordStandIn() as server:
@@ -133,15 +159,7 @@ async def harness(
     characters_dir: Path,
     tmp_path: Path,
 ) -> AsyncIterator[Harness]:
-    config = DiscordConfig(
-        token=standin.token,
-        api_base_url=standin.api_base_url,
-        gateway_url=standin.gateway_url,
-        guild_ready_timeout=0.05,
-        identify_delay=0.0,
-        edit_interval=0.05,
-        typing_interval=0.2,
-    )
+    config = config_for(standin, typing_interval=0.2)
     harness = Harness(
         standin,
         fake_m2her,

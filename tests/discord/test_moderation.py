@@ -12,7 +12,7 @@ from bot.conversation.settings import ServerSettings
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Error, Reply
 from bot.platforms.discord import run_discord
-from tests.discord.conftest import Bot, World, command, final_reply
+from tests.discord.conftest import Bot, World, command, environ_for, final_reply
 from tests.standins.discord import DiscordStandIn
 
 
@@ -119,15 +119,7 @@ async def test_a_broken_character_edit_is_reported_in_the_moderators_channel(
     standin: DiscordStandIn, world: World, characters_dir: Path, tmp_path: Path
 ):
     mods = standin.create_text_channel(world.guild, "mods")
-    environ = {
-        "DISCORD_TOKEN": standin.token,
-        "DISCORD_API_BASE_URL": standin.api_base_url,
-        "DISCORD_GATEWAY_URL": standin.gateway_url,
-        "DISCORD_GUILD_READY_TIMEOUT": "0.05",
-        "TROUPE_CHARACTERS_DIR": str(characters_dir),
-        "TROUPE_DEFAULT_CHARACTER": "aria",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
-    }
+    environ = environ_for(standin, characters_dir, tmp_path / "run.sqlite3")
     reports: list[str] = []
     async with open_engine(environ=environ) as engine:
         await engine.manager.set_server_settings(

@@ -21,7 +21,7 @@ from bot.platforms.discord import (
     run_discord,
 )
 from bot.platforms.discord.permissions import MESSAGE_CONTENT_MISSING
-from tests.discord.conftest import Harness, World, final_reply
+from tests.discord.conftest import Harness, World, config_for, environ_for, final_reply
 from tests.standins.discord import DiscordStandIn, Intent, Permission, loopback_only_trace
 
 
@@ -140,15 +140,7 @@ async def test_without_the_message_content_intent_start_stops_with_an_explanatio
 async def test_run_discord_uses_the_environment_and_restores_discord_py(
     standin: DiscordStandIn, world: World, characters_dir, tmp_path
 ):
-    environ = {
-        "DISCORD_TOKEN": standin.token,
-        "DISCORD_API_BASE_URL": standin.api_base_url,
-        "DISCORD_GATEWAY_URL": standin.gateway_url,
-        "DISCORD_GUILD_READY_TIMEOUT": "0.05",
-        "TROUPE_CHARACTERS_DIR": str(characters_dir),
-        "TROUPE_DEFAULT_CHARACTER": "aria",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.sqlite3'}",
-    }
+    environ = environ_for(standin, characters_dir, tmp_path / "run.sqlite3")
     before = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
     reports: list[str] = []
     seen: list[str] = []
@@ -182,15 +174,7 @@ async def test_sharded_client_answers_in_guilds_on_every_shard(
         one = standin.create_guild("One", shard=(1, 2))
         channels = [standin.create_text_channel(g, "general") for g in (zero, one)]
         people = [standin.create_member(g, "alice", global_name="Alice") for g in (zero, one)]
-        config = DiscordConfig(
-            token=standin.token,
-            api_base_url=standin.api_base_url,
-            gateway_url=standin.gateway_url,
-            guild_ready_timeout=0.05,
-            identify_delay=0.0,
-            auto_shard=True,
-            edit_interval=0.05,
-        )
+        config = config_for(standin, auto_shard=True)
         harness = Harness(
             standin,
             fake_m2her,

@@ -14,24 +14,32 @@ SQLite connections get WAL (readers never wait for the writer), a busy timeout (
 may hold the write lock for a moment) and enforced foreign keys. Writers run one at a time, in
 arrival order, on a single thread, and open with ``BEGIN IMMEDIATE`` so that a writer in another
 process makes them wait rather than fail.
+
+Work the caller marks ``quick`` (a few indexed rows: a turn's reads and writes) runs on SQLite
+right on the event loop instead, on a connection that never waits for a lock: a thread crossing
+each way costs more than such a statement. When the lock is taken (another process writes, or
+this process has writes queued) the work goes to the threads as above. That connection does not
+checkpoint the WAL as it commits (a checkpoint writes and syncs the whole log, too long to block
+the loop); the writer thread does it every :data:`CHECKPOINT_EVERY` quick writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, event, make_url
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.storage.errors import StorageError
@@ -49,6 +57,9 @@ _DRIVERS = {
 
 _BUSY_TIMEOUT_MS = 5_000
 _SQLITE_READERS = 2
+#: Quick writes between two WAL checkpoints (SQLite's own default is every 1,000 pages).
+CHECKPOINT_EVERY = 500
+
 
 _T = TypeVar("_T")
 
@@ -88,16 +99,18 @@ class Database(Protocol):
         """``"sqlite"`` or ``"postgresql"``."""
         ...
 
-    async def read(self, work: Callable[[Connection], _T]) -> _T:
+    async def read(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
         """Run ``work``, which only reads, outside any transaction.
 
         Each statement sees the latest commits: meant for reads of one statement, which
-        cost less this way (no ``BEGIN``/``COMMIT`` round trips).
+        cost less this way (no ``BEGIN``/``COMMIT`` round trips). ``quick``: ``work`` touches
+        a few rows through an index, so that it may run without leaving the event loop.
         """
         ...
 
-    async def write(self, work: Callable[[Connection], _T]) -> _T:
-        """Run ``work`` in a transaction that writes; it commits if ``work`` returns."""
+    async def write(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
+        """Run ``work`` in a transaction that writes; it commits if ``work`` returns.
+        ``quick`` as for :meth:`read`."""
         ...
 
     async def dispose(self) -> None:
@@ -134,17 +147,19 @@ class AsyncDatabase:
     def dialect_name(self) -> str:
         return self._engine.dialect.name
 
-    async def read(self, work: Callable[[Connection], _T]) -> _T:
+    async def read(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
         if self._closed:
             raise StorageError("the storage is closed")
-        async with _translated_errors(self.url), self._autocommit.connect() as connection:
-            return await connection.run_sync(work)
+        with _translated_errors(self.url):
+            async with self._autocommit.connect() as connection:
+                return await connection.run_sync(work)
 
-    async def write(self, work: Callable[[Connection], _T]) -> _T:
+    async def write(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
         if self._closed:
             raise StorageError("the storage is closed")
-        async with _translated_errors(self.url), self._engine.begin() as connection:
-            return await connection.run_sync(work)
+        with _translated_errors(self.url):
+            async with self._engine.begin() as connection:
+                return await connection.run_sync(work)
 
     async def dispose(self) -> None:
         self._closed = True
@@ -152,26 +167,62 @@ class AsyncDatabase:
 
 
 class SQLiteDatabase:
-    """A :class:`Database` on a SQLite file: one writer thread and a few reader threads."""
+    """A :class:`Database` on a SQLite file: one writer thread and a few reader threads, and
+    quick work on the event loop."""
 
     def __init__(self, url: URL, *, foreign_keys: bool = True) -> None:
         self.url = url
         assert url.database is not None  # parse_url refuses in-memory databases
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         self._engine = _sqlite_engine(url, foreign_keys=foreign_keys)
+        self._quick = _sqlite_engine(url, foreign_keys=foreign_keys, on_the_loop=True)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="troupe-sqlite-writer")
         self._readers = ThreadPoolExecutor(_SQLITE_READERS, thread_name_prefix="troupe-sqlite")
+        #: Writes handed to the writer thread and not finished: quick writes wait behind them.
+        self._queued_writes = 0
+        self._quick_writes = 0
         self._closed = False
 
     @property
     def dialect_name(self) -> str:
         return "sqlite"
 
-    async def read(self, work: Callable[[Connection], _T]) -> _T:
+    async def read(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
+        if quick and not self._closed:
+            with contextlib.suppress(_Locked):
+                return self._on_the_loop(work, None)
         return await self._run(self._readers, work, None)
 
-    async def write(self, work: Callable[[Connection], _T]) -> _T:
-        return await self._run(self._writer, work, "BEGIN IMMEDIATE")
+    async def write(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
+        if quick and not self._closed and self._queued_writes == 0:
+            with contextlib.suppress(_Locked):
+                result = self._on_the_loop(work, "BEGIN IMMEDIATE")
+                self._quick_writes += 1
+                if self._quick_writes % CHECKPOINT_EVERY == 0:
+                    # The writer that fills the log pays for the checkpoint (as in SQLite's
+                    # own), on the writer thread; writes that come meanwhile queue behind it,
+                    # so that the next one starts the log afresh.
+                    await self._on_the_writer(_checkpoint, None)
+                return result
+        return await self._on_the_writer(work, "BEGIN IMMEDIATE")
+
+    async def _on_the_writer(self, work: Callable[[Connection], _T], begin: str | None) -> _T:
+        self._queued_writes += 1
+        try:
+            return await self._run(self._writer, work, begin)
+        finally:
+            self._queued_writes -= 1
+
+    def _on_the_loop(self, work: Callable[[Connection], _T], begin: str | None) -> _T:
+        """Run ``work`` here and now; :class:`_Locked` (and nothing done: the transaction
+        rolled back) when another connection holds the lock."""
+        try:
+            with _translated_errors(self.url):
+                return _in_transaction(self._quick, work, begin)
+        except StorageError as exc:
+            if _is_busy(exc.__cause__):
+                raise _Locked from exc
+            raise
 
     async def _run(
         self, threads: ThreadPoolExecutor, work: Callable[[Connection], _T], begin: str | None
@@ -179,21 +230,46 @@ class SQLiteDatabase:
         if self._closed:
             raise StorageError("the storage is closed")
         transaction = functools.partial(_in_transaction, self._engine, work, begin)
-        async with _translated_errors(self.url):
+        with _translated_errors(self.url):
             return await asyncio.get_running_loop().run_in_executor(threads, transaction)
 
     async def dispose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._quick.dispose()
         # Work already queued finishes first: the writer thread takes jobs in order.
         await asyncio.get_running_loop().run_in_executor(self._writer, self._engine.dispose)
         self._writer.shutdown(wait=False)
         self._readers.shutdown(wait=False)
 
 
-@asynccontextmanager
-async def _translated_errors(url: URL) -> AsyncIterator[None]:
+class _Locked(Exception):
+    """Quick work met a lock: hand it to a thread, which waits for the lock."""
+
+
+def _is_busy(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is SQLite saying another connection holds the lock."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlite_errorcode", None)
+    return (
+        isinstance(exc, OperationalError)
+        and code is not None
+        and code & 0xFF
+        in (
+            sqlite3.SQLITE_BUSY,
+            sqlite3.SQLITE_LOCKED,
+        )
+    )
+
+
+def _checkpoint(connection: Connection) -> None:
+    """Copy the write-ahead log into the database file, as far as readers allow."""
+    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+@contextmanager
+def _translated_errors(url: URL) -> Iterator[None]:
     try:
         yield
     except (SQLAlchemyError, OSError) as exc:
@@ -232,10 +308,13 @@ def _use_wal(dbapi_connection: sqlite3.Connection) -> None:
         time.sleep(0.01)
 
 
-def _sqlite_engine(url: URL, *, foreign_keys: bool) -> Engine:
+def _sqlite_engine(url: URL, *, foreign_keys: bool, on_the_loop: bool = False) -> Engine:
+    """An engine for ``url``; ``on_the_loop``: for quick work on the event loop, whose
+    connections never wait for a lock and never checkpoint."""
     engine = create_sync_engine(url)
     pragmas = (
-        f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
+        f"PRAGMA busy_timeout={0 if on_the_loop else _BUSY_TIMEOUT_MS}",
+        f"PRAGMA wal_autocheckpoint={0 if on_the_loop else 1000}",
         # In WAL mode NORMAL cannot corrupt the file and saves an fsync per commit; a power
         # cut (not a crash of the process) may lose the last commits.
         "PRAGMA synchronous=NORMAL",

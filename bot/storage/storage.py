@@ -159,10 +159,12 @@ class Storage:
         """Finish queued writes and close every database connection."""
         await self._database.dispose()
 
-    async def _execute(self, statement: Executable, params: dict[str, Any] | None = None) -> int:
+    async def _execute(
+        self, statement: Executable, params: dict[str, Any] | None = None, *, quick: bool = False
+    ) -> int:
         """Run one writing statement; returns how many rows it touched."""
         return await self._database.write(
-            lambda connection: _rowcount(connection.execute(statement, params))
+            lambda connection: _rowcount(connection.execute(statement, params)), quick=quick
         )
 
     # -- conversations ---------------------------------------------------------------------
@@ -186,7 +188,8 @@ class Storage:
         """
         key = {"platform": platform, "chat_id": chat_id, "thread_id": thread_id}
         row = await self._database.read(
-            lambda connection: connection.execute(_FIND_CONVERSATION, key).one_or_none()
+            lambda connection: connection.execute(_FIND_CONVERSATION, key).one_or_none(),
+            quick=True,
         )
         if row is None:
             create = (
@@ -205,7 +208,7 @@ class Storage:
                 connection.execute(create)
                 return connection.execute(_FIND_CONVERSATION, key).one()
 
-            row = await self._database.write(create_or_find)
+            row = await self._database.write(create_or_find, quick=True)
         return _conversation(row)
 
     async def get_conversation(self, conversation_id: int) -> Conversation:
@@ -248,7 +251,7 @@ class Storage:
         """Store a message and return it as stored."""
         params = _new_message_params(message)
         row = await self._database.write(
-            lambda connection: connection.execute(_INSERT_MESSAGE, params).one()
+            lambda connection: connection.execute(_INSERT_MESSAGE, params).one(), quick=True
         )
         return StoredMessage(*row)
 
@@ -267,7 +270,7 @@ class Storage:
             connection.execute(_INSERT_MODEL_CALL, _model_call_params(linked))
             return row
 
-        row = await self._database.write(store)
+        row = await self._database.write(store, quick=True)
         return StoredMessage(*row)
 
     async def history_window(self, conversation_id: int, limit: int) -> list[StoredMessage]:
@@ -280,7 +283,7 @@ class Storage:
             return []
         params = {"conversation_id": conversation_id, "limit": limit}
         rows = await self._database.read(
-            lambda connection: connection.execute(HISTORY_WINDOW_QUERY, params).all()
+            lambda connection: connection.execute(HISTORY_WINDOW_QUERY, params).all(), quick=True
         )
         return _in_conversation_order(rows)
 
@@ -307,7 +310,7 @@ class Storage:
                 recent_flags=int(connection.execute(_COUNT_FLAGS, user).scalar() or 0),
             )
 
-        return await self._database.read(read)
+        return await self._database.read(read, quick=True)
 
     async def flag_message(self, message_id: int, sensitive_type: int) -> None:
         """Mark a message as sensitive input: it never goes into a prompt again.
@@ -331,18 +334,20 @@ class Storage:
         )
 
     async def _update_message(self, message_id: int, **values: Any) -> None:
-        await self._execute(update(_messages).where(_messages.c.id == message_id).values(**values))
+        statement = update(_messages).where(_messages.c.id == message_id).values(**values)
+        await self._execute(statement, quick=True)
 
     async def edit_message(self, conversation_id: int, platform_message_id: str, text: str) -> bool:
         """Replace the text of the message shown as ``platform_message_id``; ``False`` if none."""
         statement = update(_messages).where(_BY_PLATFORM_ID).values(text=text, edited=True)
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
-        return await self._execute(statement, key) > 0
+        return await self._execute(statement, key, quick=True) > 0
 
     async def delete_message(self, conversation_id: int, platform_message_id: str) -> bool:
         """Delete the message shown as ``platform_message_id``; ``False`` if none."""
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
-        return await self._execute(delete(_messages).where(_BY_PLATFORM_ID), key) > 0
+        statement = delete(_messages).where(_BY_PLATFORM_ID)
+        return await self._execute(statement, key, quick=True) > 0
 
     async def find_by_platform_message_id(
         self, conversation_id: int, platform_message_id: str
@@ -356,7 +361,7 @@ class Storage:
         )
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
         row = await self._database.read(
-            lambda connection: connection.execute(query, key).one_or_none()
+            lambda connection: connection.execute(query, key).one_or_none(), quick=True
         )
         return None if row is None else StoredMessage(*row)
 
@@ -557,7 +562,7 @@ class Storage:
             _settings.c.scope_id == scope_id,
         )
         data = await self._database.read(
-            lambda connection: connection.execute(query).scalar_one_or_none()
+            lambda connection: connection.execute(query).scalar_one_or_none(), quick=True
         )
         return dict(data or {})
 

@@ -20,7 +20,7 @@ from bot.storage import (
     database_url_from_env,
     open_storage,
 )
-from bot.storage.database import parse_url
+from bot.storage.database import CHECKPOINT_EVERY, parse_url
 
 
 @pytest.fixture
@@ -65,33 +65,47 @@ async def test_a_writer_waits_for_another_process_holding_the_lock(
         connection.execute("COMMIT")
         connection.close()
 
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
     holder = threading.Thread(target=other_process)
     holder.start()
     assert locked.wait(5)
+    ticking = asyncio.create_task(ticker())
     started = time.monotonic()
     stored = await storage.add_message(NewMessage(conversation.id, "user", "u", "U", "patience"))
     waited = time.monotonic() - started
+    ticking.cancel()
     holder.join(5)
 
     assert waited >= 0.2
+    # The wait happened off the event loop: other tasks went on meanwhile.
+    assert ticks >= 10
     assert [m.id for m in await storage.history_window(conversation.id, 5)] == [stored.id]
 
 
-async def test_reads_go_on_while_another_process_writes(
+async def test_the_write_ahead_log_is_checkpointed_as_quick_writes_go_on(
     sqlite_storage: tuple[Storage, Path],
 ) -> None:
     storage, path = sqlite_storage
+    wal = path.with_name(path.name + "-wal")
     conversation = await storage.conversation("discord", "c", default_character="aria")
-    await storage.add_message(NewMessage(conversation.id, "user", "u", "U", "committed"))
 
-    with sqlite3.connect(path, isolation_level=None) as connection:
-        connection.execute("BEGIN IMMEDIATE")
-        connection.execute("UPDATE messages SET text = 'uncommitted'")
-        # WAL: the read neither waits for the writer (which holds its lock for good here, so
-        # waiting would end in "database is locked") nor sees its uncommitted change.
-        [message] = await storage.history_window(conversation.id, 5)
-        connection.execute("ROLLBACK")
-    assert message.text == "committed"
+    async def write(count: int) -> None:
+        for n in range(count):
+            await storage.add_message(NewMessage(conversation.id, "user", "u", "U", f"line {n}"))
+
+    await write(CHECKPOINT_EVERY - 10)
+    one_round = wal.stat().st_size
+    await write(3 * CHECKPOINT_EVERY)
+    # After a checkpoint the log starts again at its beginning; without one it would have
+    # grown to about four times its size after the first round.
+    assert wal.stat().st_size < 2 * one_round
 
 
 WRITER = """

@@ -34,7 +34,8 @@ class LimitGuard:
         self._storage = storage
         self._now = now
         self._clock = clock
-        self._answered: dict[tuple[str, str], deque[float]] = {}
+        # Forgotten a minute after a user's last answered message: nothing in it counts then.
+        self._answered: TimedCache[tuple[str, str], deque[float]] = TimedCache(_MINUTE, clock=clock)
         self._spent: TimedCache[tuple[str, ...], int] = TimedCache(cache_seconds)
 
     async def check(
@@ -63,12 +64,15 @@ class LimitGuard:
 
     def _admit(self, incoming: Incoming, limits: Limits) -> bool:
         now = self._clock()
-        recent = self._answered.setdefault((incoming.key.platform, incoming.author_id), deque())
+        key = (incoming.key.platform, incoming.author_id)
+        cached = self._answered.get(key)
+        recent = cached[0] if cached is not None else deque()
         while recent and now - recent[0] >= _MINUTE:
             recent.popleft()
         if len(recent) >= limits.user_messages_per_minute:
             return False
         recent.append(now)
+        self._answered.put(key, recent)
         return True
 
     async def _spent_today(self, platform: str, scope: dict[str, str | None]) -> int:

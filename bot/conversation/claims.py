@@ -3,6 +3,10 @@
 Inside one process a lock per conversation is enough; across processes each turn holds a
 leased claim in the database, renewed while the turn runs. A process that dies mid-turn
 loses its claim when the lease runs out, and the next turn answers what it left.
+
+A turn waiting for a claim is woken the moment another process releases it (PostgreSQL's
+``NOTIFY``); it also tries again now and then, which is all it does where the database has no
+notifications, and covers a notification lost with its connection.
 """
 
 from __future__ import annotations
@@ -11,11 +15,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.storage import Storage
+from bot.storage import Storage, StorageError
 
 log = logging.getLogger("bot.conversation")
 
@@ -28,6 +32,14 @@ class Claim:
     answered_through: int
 
 
+@dataclass(slots=True)
+class _Wakeup:
+    """Set when a conversation's claim is released; shared by the turns waiting for it."""
+
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: int = 0
+
+
 class TurnClaims:
     """Hands out claims on conversations' turns, waiting while another process holds one."""
 
@@ -38,11 +50,18 @@ class TurnClaims:
         lease: timedelta = timedelta(seconds=30),
         first_poll: float = 0.01,
         max_poll: float = 0.1,
+        max_poll_notified: float = 1.0,
     ) -> None:
         self._storage = storage
         self._lease = lease
         self._first_poll = first_poll
+        #: The longest pause between two tries: short without notifications, long with them.
         self._max_poll = max_poll
+        self._max_poll_notified = max_poll_notified
+        self._wakeups: dict[int, _Wakeup] = {}
+        #: Whether releases are announced to this process (``None``: not asked yet).
+        self._notified: bool | None = None
+        self._listen_lock = asyncio.Lock()
         #: Seconds spent waiting for claims, in total (for metrics).
         self.waited = 0.0
 
@@ -53,11 +72,16 @@ class TurnClaims:
         delay = self._first_poll
         loop = asyncio.get_running_loop()
         started = loop.time()
-        while (
-            answered := await self._storage.claim_turn(conversation_id, owner, self._lease)
-        ) is None:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._max_poll)
+        answered = await self._storage.claim_turn(conversation_id, owner, self._lease)
+        while answered is None:
+            notified = await self._listen()
+            with self._watching(conversation_id) as released:
+                # Tried again once watching, so that a release just now is not missed.
+                answered = await self._storage.claim_turn(conversation_id, owner, self._lease)
+                if answered is None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(released.wait(), delay)
+            delay = min(delay * 2, self._max_poll_notified if notified else self._max_poll)
         self.waited += loop.time() - started
         claim = Claim(answered)
         renewal = asyncio.create_task(self._keep_renewed(conversation_id, owner))
@@ -71,6 +95,34 @@ class TurnClaims:
             await asyncio.shield(
                 self._storage.release_turn(conversation_id, owner, claim.answered_through)
             )
+
+    async def _listen(self) -> bool:
+        """Start hearing releases (once); whether the database announces them."""
+        async with self._listen_lock:
+            if self._notified is None:
+                try:
+                    self._notified = await self._storage.on_turn_released(self._heard)
+                except StorageError as error:
+                    log.warning("turn releases cannot be heard, polling instead: %s", error)
+                    self._notified = False
+            return self._notified
+
+    def _heard(self, conversation_id: int) -> None:
+        wakeup = self._wakeups.pop(conversation_id, None)
+        if wakeup is not None:
+            wakeup.released.set()
+
+    @contextlib.contextmanager
+    def _watching(self, conversation_id: int) -> Iterator[asyncio.Event]:
+        """An event set when ``conversation_id``'s claim is released, while inside."""
+        wakeup = self._wakeups.setdefault(conversation_id, _Wakeup())
+        wakeup.waiters += 1
+        try:
+            yield wakeup.released
+        finally:
+            wakeup.waiters -= 1
+            if wakeup.waiters == 0 and self._wakeups.get(conversation_id) is wakeup:
+                del self._wakeups[conversation_id]
 
     async def _keep_renewed(self, conversation_id: int, owner: str) -> None:
         interval = self._lease.total_seconds() / 3

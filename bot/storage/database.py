@@ -40,7 +40,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import URL, Connection, Engine, event, make_url
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.storage.errors import StorageError
 
@@ -113,6 +113,11 @@ class Database(Protocol):
         ``quick`` as for :meth:`read`."""
         ...
 
+    async def listen(self, channel: str, heard: Callable[[str], None]) -> bool:
+        """Call ``heard`` with the payload of every notification on ``channel`` (PostgreSQL's
+        ``NOTIFY``), until :meth:`dispose`. ``False`` where the database has no such thing."""
+        ...
+
     async def dispose(self) -> None:
         """Close every connection; later calls of :meth:`read` and :meth:`write` fail."""
         ...
@@ -141,6 +146,8 @@ class AsyncDatabase:
         self._engine: AsyncEngine = create_async_engine(url, pool_size=10, max_overflow=20)
         # Same pool; connections checked out through it run statements without a transaction.
         self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
+        #: The connection that receives notifications, held open once someone listens.
+        self._listener: AsyncConnection | None = None
         self._closed = False
 
     @property
@@ -161,8 +168,24 @@ class AsyncDatabase:
             async with self._engine.begin() as connection:
                 return await connection.run_sync(work)
 
+    async def listen(self, channel: str, heard: Callable[[str], None]) -> bool:
+        if self._closed:
+            raise StorageError("the storage is closed")
+        with _translated_errors(self.url):
+            if self._listener is None:
+                self._listener = await self._autocommit.connect()
+            raw = await self._listener.get_raw_connection()
+            await raw.driver_connection.add_listener(  # type: ignore[union-attr]
+                channel, lambda _connection, _pid, _channel, payload: heard(payload)
+            )
+        return True
+
     async def dispose(self) -> None:
         self._closed = True
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await listener.close()
         await self._engine.dispose()
 
 
@@ -232,6 +255,9 @@ class SQLiteDatabase:
         transaction = functools.partial(_in_transaction, self._engine, work, begin)
         with _translated_errors(self.url):
             return await asyncio.get_running_loop().run_in_executor(threads, transaction)
+
+    async def listen(self, channel: str, heard: Callable[[str], None]) -> bool:
+        return False
 
     async def dispose(self) -> None:
         if self._closed:

@@ -101,6 +101,8 @@ _COUNT_FLAGS = select(func.count(_moderation_events.c.id)).where(
     _moderation_events.c.created_at >= bindparam("since"),
 )
 _INSERT_MODEL_CALL = insert(_model_calls)
+#: The PostgreSQL notification channel on which a released turn claim is announced.
+TURN_RELEASED = "troupe_turn_released"
 #: The query behind :meth:`Storage.history_window` (public so tests can ``EXPLAIN`` it).
 HISTORY_WINDOW_QUERY = (
     select(*_MESSAGE_COLUMNS)
@@ -426,7 +428,19 @@ class Storage:
                 ),
             )
         )
-        await self._execute(statement)
+        notify = select(func.pg_notify(TURN_RELEASED, str(conversation_id)))
+
+        def release(connection: Connection) -> None:
+            connection.execute(statement)
+            if self.backend == "postgresql":
+                connection.execute(notify)  # delivered when the release commits
+
+        await self._database.write(release)
+
+    async def on_turn_released(self, heard: Callable[[int], None]) -> bool:
+        """Call ``heard`` with the conversation id whenever any process releases a turn
+        claim, so that waiters need not poll. ``False`` (and nothing happens) on SQLite."""
+        return await self._database.listen(TURN_RELEASED, lambda payload: heard(int(payload)))
 
     # -- usage -----------------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
-from bot.storage import Storage
+from bot.conversation.claims import TurnClaims
+from bot.storage import Storage, open_storage
 
 LEASE = timedelta(seconds=30)
 
@@ -46,3 +48,61 @@ async def test_claims_of_different_conversations_are_independent(storage: Storag
     second = await storage.conversation("t", "c2", default_character="aria")
     assert await storage.claim_turn(first.id, "a", LEASE) == 0
     assert await storage.claim_turn(second.id, "b", LEASE) == 0
+
+
+async def test_a_release_is_announced_to_every_process_on_postgresql(
+    storage: Storage, database_url: str
+) -> None:
+    heard: list[int] = []
+    arrived = asyncio.Event()
+
+    def hear(conversation_id: int) -> None:
+        heard.append(conversation_id)
+        arrived.set()
+
+    announced = await storage.on_turn_released(hear)
+    if storage.backend == "sqlite":
+        assert announced is False  # SQLite has no notifications: waiters poll
+        return
+    assert announced is True
+    other = await open_storage(database_url)  # another process's storage
+    try:
+        conversation = await other.conversation("t", "c", default_character="aria")
+        await other.claim_turn(conversation.id, "b", LEASE)
+        await other.release_turn(conversation.id, "b", answered_through=1)
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert heard == [conversation.id]
+    finally:
+        await other.close()
+
+
+async def test_a_waiting_turn_starts_as_soon_as_another_process_releases(
+    storage: Storage, database_url: str
+) -> None:
+    # On PostgreSQL the waiter polls only every 5 s: the release notification must wake it.
+    poll = 5.0 if storage.backend == "postgresql" else 0.05
+    waiter = TurnClaims(storage, first_poll=poll, max_poll=poll, max_poll_notified=poll)
+    other = await open_storage(database_url)
+    holder = TurnClaims(other)
+    try:
+        conversation = await storage.conversation("t", "c", default_character="aria")
+        order: list[str] = []
+
+        async def wait_for_turn() -> float:
+            async with waiter.hold(conversation.id) as claim:
+                order.append("waiter")
+                assert claim.answered_through == 4
+                return time.monotonic()
+
+        async with holder.hold(conversation.id) as held:
+            waiting = asyncio.create_task(wait_for_turn())
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # never two turns at once
+            order.append("holder")
+            held.answered_through = 4
+        released = time.monotonic()
+        started = await asyncio.wait_for(waiting, 10)
+        assert order == ["holder", "waiter"]
+        assert started - released < 1.5
+    finally:
+        await other.close()

@@ -9,6 +9,7 @@ stable number in tests.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from bot.llm.types import ChatMessage
@@ -23,6 +24,8 @@ def estimate_text_tokens(text: str) -> int:
     return -(-ascii_chars // 4) + (len(text) - ascii_chars)
 
 
+# A conversation's history goes into every turn's prompt again: the same texts recur.
+@functools.lru_cache(maxsize=2048)
 def estimate_message_tokens(content: str | None, name: str | None = None) -> int:
     """Estimated tokens of one message with this ``content`` and ``name``."""
     return MESSAGE_OVERHEAD + estimate_text_tokens(content or "") + estimate_text_tokens(name or "")

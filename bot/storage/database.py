@@ -40,9 +40,10 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import URL, Connection, Engine, event, make_url
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.storage.errors import StorageError
+from bot.storage.notify import NotificationListener
 
 #: Where the data goes when ``DATABASE_URL`` is unset: a file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///troupe.sqlite3"
@@ -146,8 +147,7 @@ class AsyncDatabase:
         self._engine: AsyncEngine = create_async_engine(url, pool_size=10, max_overflow=20)
         # Same pool; connections checked out through it run statements without a transaction.
         self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
-        #: The connection that receives notifications, held open once someone listens.
-        self._listener: AsyncConnection | None = None
+        self._notifications = NotificationListener(self._autocommit.connect)
         self._closed = False
 
     @property
@@ -172,20 +172,12 @@ class AsyncDatabase:
         if self._closed:
             raise StorageError("the storage is closed")
         with _translated_errors(self.url):
-            if self._listener is None:
-                self._listener = await self._autocommit.connect()
-            raw = await self._listener.get_raw_connection()
-            await raw.driver_connection.add_listener(  # type: ignore[union-attr]
-                channel, lambda _connection, _pid, _channel, payload: heard(payload)
-            )
+            await self._notifications.listen(channel, heard)
         return True
 
     async def dispose(self) -> None:
         self._closed = True
-        if self._listener is not None:
-            listener, self._listener = self._listener, None
-            with contextlib.suppress(SQLAlchemyError, OSError):
-                await listener.close()
+        await self._notifications.close()
         await self._engine.dispose()
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import timedelta
 
+import asyncpg  # type: ignore[import-untyped]
+
 from bot.conversation.claims import TurnClaims
 from bot.storage import Storage, open_storage
+from tests.databases import Postgres, empty_postgres
 
 LEASE = timedelta(seconds=30)
 
@@ -106,3 +110,33 @@ async def test_a_waiting_turn_starts_as_soon_as_another_process_releases(
         assert started - released < 1.5
     finally:
         await other.close()
+
+
+async def test_notifications_resume_after_the_connection_is_lost(postgres: Postgres) -> None:
+    dsn = postgres.require()
+    await empty_postgres(dsn)
+    database_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    storage = await open_storage(database_url)
+    heard: asyncio.Queue[int] = asyncio.Queue()
+    assert await storage.on_turn_released(heard.put_nowait)
+    admin = await asyncpg.connect(dsn)
+    other = await open_storage(database_url)
+    try:
+        # What a database restart does to the listening connection.
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+        )
+        assert killed == 1
+        conversation = await other.conversation("t", "c", default_character="aria")
+        async with asyncio.timeout(10):
+            while True:  # releases sent before the listener is back are lost: keep sending
+                await other.claim_turn(conversation.id, "b", LEASE)
+                await other.release_turn(conversation.id, "b", answered_through=1)
+                with contextlib.suppress(TimeoutError):
+                    assert await asyncio.wait_for(heard.get(), 0.2) == conversation.id
+                    break
+    finally:
+        await admin.close()
+        await other.close()
+        await storage.close()

@@ -33,7 +33,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -171,8 +170,10 @@ class AsyncDatabase:
     async def listen(self, channel: str, heard: Callable[[str], None]) -> bool:
         if self._closed:
             raise StorageError("the storage is closed")
-        with _translated_errors(self.url):
+        try:
             await self._notifications.listen(channel, heard)
+        except Exception as exc:  # asyncpg's own errors come straight from its connection
+            raise StorageError(f"cannot listen at {redacted(self.url)}: {exc}") from exc
         return True
 
     async def dispose(self) -> None:
@@ -210,8 +211,11 @@ class SQLiteDatabase:
 
     async def write(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
         if quick and not self._closed and self._queued_writes == 0:
-            with contextlib.suppress(_Locked):
+            try:
                 result = self._on_the_loop(work, "BEGIN IMMEDIATE")
+            except _Locked:
+                pass  # the writer thread waits for the lock
+            else:
                 self._quick_writes += 1
                 if self._quick_writes % CHECKPOINT_EVERY == 0:
                     # The writer that fills the log pays for the checkpoint (as in SQLite's
@@ -231,13 +235,13 @@ class SQLiteDatabase:
     def _on_the_loop(self, work: Callable[[Connection], _T], begin: str | None) -> _T:
         """Run ``work`` here and now; :class:`_Locked` (and nothing done: the transaction
         rolled back) when another connection holds the lock."""
-        try:
-            with _translated_errors(self.url):
+        with _translated_errors(self.url):
+            try:
                 return _in_transaction(self._quick, work, begin)
-        except StorageError as exc:
-            if _is_busy(exc.__cause__):
-                raise _Locked from exc
-            raise
+            except OperationalError as exc:
+                if _is_busy(exc):
+                    raise _Locked from exc
+                raise
 
     async def _run(
         self, threads: ThreadPoolExecutor, work: Callable[[Connection], _T], begin: str | None
@@ -266,19 +270,10 @@ class _Locked(Exception):
     """Quick work met a lock: hand it to a thread, which waits for the lock."""
 
 
-def _is_busy(exc: BaseException | None) -> bool:
+def _is_busy(exc: OperationalError) -> bool:
     """Whether ``exc`` is SQLite saying another connection holds the lock."""
-    orig = getattr(exc, "orig", None)
-    code = getattr(orig, "sqlite_errorcode", None)
-    return (
-        isinstance(exc, OperationalError)
-        and code is not None
-        and code & 0xFF
-        in (
-            sqlite3.SQLITE_BUSY,
-            sqlite3.SQLITE_LOCKED,
-        )
-    )
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _checkpoint(connection: Connection) -> None:
@@ -286,7 +281,7 @@ def _checkpoint(connection: Connection) -> None:
     connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
-@contextmanager
+@contextlib.contextmanager
 def _translated_errors(url: URL) -> Iterator[None]:
     try:
         yield

@@ -428,12 +428,12 @@ class Storage:
                 ),
             )
         )
-        notify = select(func.pg_notify(TURN_RELEASED, str(conversation_id)))
 
         def release(connection: Connection) -> None:
             connection.execute(statement)
             if self.backend == "postgresql":
-                connection.execute(notify)  # delivered when the release commits
+                # Delivered when the release commits.
+                connection.execute(select(func.pg_notify(TURN_RELEASED, str(conversation_id))))
 
         await self._database.write(release)
 

@@ -17,6 +17,9 @@ from bot.platforms.text import split_message
 
 log = logging.getLogger("bot.platforms.discord")
 
+#: What :meth:`discord.Client.get_channel` finds.
+Channel = discord.abc.GuildChannel | discord.Thread | discord.abc.PrivateChannel
+
 
 def message_link(report: ModerationReport) -> str | None:
     """The jump link to the message that was judged (the user's message)."""
@@ -55,10 +58,11 @@ class ModerationReporter:
         target = report.settings.moderators_chat_id
         if report.incoming.key.platform != PLATFORM or target is None:
             return
-        if self._client.get_channel(int(target)) is None:
+        channel = self._client.get_channel(int(target))
+        if channel is None:
             log.warning("the moderators' channel %s is gone", target)
             return
-        await post_to_moderators(self._client, target, moderation_record(report))
+        await post_to_moderators(channel, moderation_record(report))
 
 
 class BrokenCharactersReporter:
@@ -74,18 +78,18 @@ class BrokenCharactersReporter:
         several processes, each posts in its own servers)."""
         text = broken_characters_notice(error)
         for target in await self._manager.moderators_chats(PLATFORM):
-            if self._client.get_channel(int(target)) is not None:
-                await post_to_moderators(self._client, target, text)
+            channel = self._client.get_channel(int(target))
+            if channel is not None:  # None: another shard's, or gone
+                await post_to_moderators(channel, text)
 
 
-async def post_to_moderators(client: discord.Client, target: str, text: str) -> None:
-    """Post ``text`` in the moderators' channel ``target``; a failure is logged, not raised."""
-    channel = client.get_channel(int(target))
+async def post_to_moderators(channel: Channel, text: str) -> None:
+    """Post ``text`` in the moderators' ``channel``; a failure is logged, not raised."""
     if not isinstance(channel, discord.abc.Messageable):
-        log.warning("the moderators' channel %s is not a text channel", target)
+        log.warning("the moderators' channel %s is not a text channel", channel.id)
         return
     try:
         for part in split_message(text, MESSAGE_LIMIT):
             await channel.send(part, allowed_mentions=NO_PINGS)
     except discord.HTTPException as error:
-        log.warning("could not post to the moderators' channel %s: %s", target, error)
+        log.warning("could not post to the moderators' channel %s: %s", channel.id, error)

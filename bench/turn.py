@@ -106,13 +106,13 @@ class Floor:
 
 
 async def timed_rounds(
-    action: Callable[[int, int], Awaitable[None]], workers: int, rounds: int
+    action: Callable[[int, int], Awaitable[None]], workers: int, rounds: int, first: int = 0
 ) -> tuple[list[float], float]:
-    """Run ``action(worker, round)`` ``rounds`` times in each of ``workers`` tasks."""
+    """Run ``action(worker, round)`` for rounds ``first`` … in each of ``workers`` tasks."""
     latencies: list[float] = []
 
     async def worker(w: int) -> None:
-        for r in range(rounds):
+        for r in range(first, first + rounds):
             started = time.perf_counter()
             await action(w, r)
             latencies.append(time.perf_counter() - started)
@@ -185,13 +185,19 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
         async def floor_action(w: int, r: int) -> None:
             await floor(r)
 
-        for workers, rounds, suffix in ((1, 400, ""), (100, 6, "_100")):
+        # (workers, blocks, rounds per block): blocks of floor and of turns alternate, so a
+        # drift of the machine hits both alike, and each block is long enough to run warm.
+        for workers, blocks, rounds, suffix in ((1, 8, 50, ""), (100, 6, 1, "_100")):
 
             async def turn_action(w: int, r: int, suffix: str = suffix) -> None:
                 await turn(f"c{suffix}-{w}", r)
 
-            floor_lat, _ = await timed_rounds(floor_action, workers, rounds)
-            turn_lat, _ = await timed_rounds(turn_action, workers, rounds)
+            floor_lat: list[float] = []
+            turn_lat: list[float] = []
+            for block in range(blocks):
+                first = block * rounds
+                floor_lat += (await timed_rounds(floor_action, workers, rounds, first))[0]
+                turn_lat += (await timed_rounds(turn_action, workers, rounds, first))[0]
             figures[f"floor_p50_ms{suffix}"] = statistics.median(floor_lat) * 1e3
             figures[f"turn_p50_ms{suffix}"] = statistics.median(turn_lat) * 1e3
             figures[f"p50_ratio{suffix}"] = statistics.median(turn_lat) / statistics.median(

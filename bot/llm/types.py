@@ -24,6 +24,10 @@ class Role(enum.StrEnum):
     SAMPLE_MESSAGE_AI = "sample_message_ai"
 
 
+# Members and their values alike (a StrEnum member equals its value).
+_ROLES = frozenset(Role)
+
+
 class SensitiveType(enum.IntEnum):
     """Category codes of ``input_sensitive_type`` / ``output_sensitive_type``."""
 
@@ -118,20 +122,19 @@ class ChatRequest:
         if not self.messages:
             raise InvalidRequest("messages", "must not be empty")
         for i, message in enumerate(self.messages):
-            where = f"messages[{i}]"
             if not isinstance(message, ChatMessage):
-                raise InvalidRequest(where, "must be a ChatMessage")
-            try:
-                Role(message.role)
-            except ValueError:
-                raise InvalidRequest(f"{where}.role", f"unknown role {message.role!r}") from None
+                raise InvalidRequest(f"messages[{i}]", "must be a ChatMessage")
+            if not isinstance(message.role, str) or message.role not in _ROLES:
+                raise InvalidRequest(f"messages[{i}].role", f"unknown role {message.role!r}")
             if message.content is None:
                 if message.role is not Role.SYSTEM:
-                    raise InvalidRequest(f"{where}.content", "required for every role but system")
+                    raise InvalidRequest(
+                        f"messages[{i}].content", "required for every role but system"
+                    )
             elif not isinstance(message.content, str):
-                raise InvalidRequest(f"{where}.content", "must be a string")
+                raise InvalidRequest(f"messages[{i}].content", "must be a string")
             if message.name is not None and not isinstance(message.name, str):
-                raise InvalidRequest(f"{where}.name", "must be a string")
+                raise InvalidRequest(f"messages[{i}].name", "must be a string")
         _check_unit_interval("temperature", self.temperature)
         _check_unit_interval("top_p", self.top_p)
         tokens = self.max_completion_tokens

@@ -38,7 +38,7 @@ from bot.storage import (
     NewMessage,
     NewModerationEvent,
     Storage,
-    StoredMessage,
+    WindowMessage,
 )
 
 log = logging.getLogger("bot.conversation")
@@ -176,7 +176,7 @@ class TurnRunner:
         self,
         turn: TurnRequest,
         prompt: Prompt,
-        window: Sequence[StoredMessage],
+        window: Sequence[WindowMessage],
         answered_through: int,
         first_token: list[float],
     ) -> TurnOutcome:
@@ -230,7 +230,7 @@ class TurnRunner:
         return TurnOutcome(TurnStatus.ANSWERED, reply=result.text)
 
     async def _failed(
-        self, turn: TurnRequest, error: M2HerError, window: Sequence[StoredMessage]
+        self, turn: TurnRequest, error: M2HerError, window: Sequence[WindowMessage]
     ) -> TurnOutcome:
         policy = turn.server.moderation
         if isinstance(error, InputBlocked):
@@ -262,7 +262,7 @@ class TurnRunner:
     async def _flag_input(
         self,
         turn: TurnRequest,
-        window: Sequence[StoredMessage],
+        window: Sequence[WindowMessage],
         sensitive_type: SensitiveType | int,
         error: M2HerError | None = None,
     ) -> None:
@@ -278,7 +278,7 @@ class TurnRunner:
         direction: str,
         sensitive_type: SensitiveType | int,
         error: M2HerError | None,
-        message: StoredMessage | None = None,
+        message: WindowMessage | None = None,
     ) -> None:
         code = int(sensitive_type)
         known = SensitiveType.parse(code)
@@ -338,7 +338,7 @@ class TurnRunner:
         )
 
 
-def _history_entry(message: StoredMessage, speaker: Character) -> HistoryEntry:
+def _history_entry(message: WindowMessage, speaker: Character) -> HistoryEntry:
     if message.role == "assistant" and message.character_id == speaker.id:
         return HistoryEntry("assistant", speaker.name, message.text)
     # Humans and *other* characters both reach the model as named `user` turns.

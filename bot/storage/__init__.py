@@ -20,6 +20,7 @@ from bot.storage.records import (
     StoredMessage,
     TurnContext,
     UsageTotals,
+    WindowMessage,
 )
 from bot.storage.storage import SettingsScope, Storage, open_storage
 
@@ -41,6 +42,7 @@ __all__ = [
     "StoredMessage",
     "TurnContext",
     "UsageTotals",
+    "WindowMessage",
     "database_url_from_env",
     "open_storage",
     "upgrade",

@@ -15,12 +15,14 @@ may hold the write lock for a moment) and enforced foreign keys. Writers run one
 arrival order, on a single thread, and open with ``BEGIN IMMEDIATE`` so that a writer in another
 process makes them wait rather than fail.
 
-Work the caller marks ``quick`` (a few indexed rows: a turn's reads and writes) runs on SQLite
-right on the event loop instead, on a connection that never waits for a lock: a thread crossing
-each way costs more than such a statement. When the lock is taken (another process writes, or
-this process has writes queued) the work goes to the threads as above. That connection does not
-checkpoint the WAL as it commits (a checkpoint writes and syncs the whole log, too long to block
-the loop); the writer thread does it every :data:`CHECKPOINT_EVERY` quick writes.
+*Quick* work (:meth:`Database.quick_read`, :meth:`Database.quick_write`: a turn's few indexed
+rows, through prebuilt :class:`~bot.storage.statements.Statements`) runs on SQLite right on the
+event loop instead, straight on a ``sqlite3`` connection that never waits for a lock: a thread
+crossing each way costs more than such a statement. When the lock is taken (another process
+writes, or this process has writes queued) the work goes to the threads as above. That
+connection does not checkpoint the WAL as it commits (a checkpoint writes and syncs the whole
+log, too long to block the loop); the writer thread does it every :data:`CHECKPOINT_EVERY`
+quick writes.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, event, make_url
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.storage.errors import StorageError
 from bot.storage.notify import NotificationListener
+from bot.storage.statements import ConnectionStatements, SQLiteStatements, Statements
 
 #: Where the data goes when ``DATABASE_URL`` is unset: a file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///troupe.sqlite3"
@@ -99,18 +102,25 @@ class Database(Protocol):
         """``"sqlite"`` or ``"postgresql"``."""
         ...
 
-    async def read(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
+    async def read(self, work: Callable[[Connection], _T]) -> _T:
         """Run ``work``, which only reads, outside any transaction.
 
         Each statement sees the latest commits: meant for reads of one statement, which
-        cost less this way (no ``BEGIN``/``COMMIT`` round trips). ``quick``: ``work`` touches
-        a few rows through an index, so that it may run without leaving the event loop.
+        cost less this way (no ``BEGIN``/``COMMIT`` round trips).
         """
         ...
 
-    async def write(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
-        """Run ``work`` in a transaction that writes; it commits if ``work`` returns.
-        ``quick`` as for :meth:`read`."""
+    async def write(self, work: Callable[[Connection], _T]) -> _T:
+        """Run ``work`` in a transaction that writes; it commits if ``work`` returns."""
+        ...
+
+    async def quick_read(self, work: Callable[[Statements], _T]) -> _T:
+        """As :meth:`read`, for work that runs prebuilt statements on a few rows found
+        through an index: on SQLite it runs without leaving the event loop."""
+        ...
+
+    async def quick_write(self, work: Callable[[Statements], _T]) -> _T:
+        """As :meth:`write`, for work as in :meth:`quick_read`."""
         ...
 
     async def listen(self, channel: str, heard: Callable[[str], None]) -> bool:
@@ -153,19 +163,25 @@ class AsyncDatabase:
     def dialect_name(self) -> str:
         return self._engine.dialect.name
 
-    async def read(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
+    async def read(self, work: Callable[[Connection], _T]) -> _T:
         if self._closed:
             raise StorageError("the storage is closed")
         with _translated_errors(self.url):
             async with self._autocommit.connect() as connection:
                 return await connection.run_sync(work)
 
-    async def write(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
+    async def write(self, work: Callable[[Connection], _T]) -> _T:
         if self._closed:
             raise StorageError("the storage is closed")
         with _translated_errors(self.url):
             async with self._engine.begin() as connection:
                 return await connection.run_sync(work)
+
+    async def quick_read(self, work: Callable[[Statements], _T]) -> _T:
+        return await self.read(_on_connection(work))
+
+    async def quick_write(self, work: Callable[[Statements], _T]) -> _T:
+        return await self.write(_on_connection(work))
 
     async def listen(self, channel: str, heard: Callable[[str], None]) -> bool:
         if self._closed:
@@ -190,8 +206,10 @@ class SQLiteDatabase:
         self.url = url
         assert url.database is not None  # parse_url refuses in-memory databases
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        self._foreign_keys = foreign_keys
         self._engine = _sqlite_engine(url, foreign_keys=foreign_keys)
-        self._quick = _sqlite_engine(url, foreign_keys=foreign_keys, on_the_loop=True)
+        #: The connection quick work runs on, opened by the first of it.
+        self._quick: SQLiteStatements | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="troupe-sqlite-writer")
         self._readers = ThreadPoolExecutor(_SQLITE_READERS, thread_name_prefix="troupe-sqlite")
         #: Writes handed to the writer thread and not finished: quick writes wait behind them.
@@ -203,14 +221,20 @@ class SQLiteDatabase:
     def dialect_name(self) -> str:
         return "sqlite"
 
-    async def read(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
-        if quick and not self._closed:
-            with contextlib.suppress(_Locked):
-                return self._on_the_loop(work, None)
+    async def read(self, work: Callable[[Connection], _T]) -> _T:
         return await self._run(self._readers, work, None)
 
-    async def write(self, work: Callable[[Connection], _T], *, quick: bool = False) -> _T:
-        if quick and not self._closed and self._queued_writes == 0:
+    async def write(self, work: Callable[[Connection], _T]) -> _T:
+        return await self._on_the_writer(work)
+
+    async def quick_read(self, work: Callable[[Statements], _T]) -> _T:
+        if not self._closed:
+            with contextlib.suppress(_Locked):
+                return self._on_the_loop(work, None)
+        return await self.read(_on_connection(work))
+
+    async def quick_write(self, work: Callable[[Statements], _T]) -> _T:
+        if not self._closed and self._queued_writes == 0:
             try:
                 result = self._on_the_loop(work, "BEGIN IMMEDIATE")
             except _Locked:
@@ -221,25 +245,40 @@ class SQLiteDatabase:
                     # The writer that fills the log pays for the checkpoint (as in SQLite's
                     # own), on the writer thread; writes that come meanwhile queue behind it,
                     # so that the next one starts the log afresh.
-                    await self._on_the_writer(_checkpoint, None)
+                    await self._on_the_writer(_checkpoint, begin=None)
                 return result
-        return await self._on_the_writer(work, "BEGIN IMMEDIATE")
+        return await self.write(_on_connection(work))
 
-    async def _on_the_writer(self, work: Callable[[Connection], _T], begin: str | None) -> _T:
+    async def _on_the_writer(
+        self, work: Callable[[Connection], _T], begin: str | None = "BEGIN IMMEDIATE"
+    ) -> _T:
         self._queued_writes += 1
         try:
             return await self._run(self._writer, work, begin)
         finally:
             self._queued_writes -= 1
 
-    def _on_the_loop(self, work: Callable[[Connection], _T], begin: str | None) -> _T:
+    def _on_the_loop(self, work: Callable[[Statements], _T], begin: str | None) -> _T:
         """Run ``work`` here and now; :class:`_Locked` (and nothing done: the transaction
         rolled back) when another connection holds the lock."""
         with _translated_errors(self.url):
+            if self._quick is None:
+                connection = _connect_on_the_loop(self.url, foreign_keys=self._foreign_keys)
+                self._quick = SQLiteStatements(connection)
+            statements = self._quick
+            connection = statements.connection
             try:
-                return _in_transaction(self._quick, work, begin)
-            except OperationalError as exc:
-                if _is_busy(exc):
+                if begin:
+                    connection.execute(begin)
+                try:
+                    result = work(statements)
+                    connection.commit()
+                except BaseException:
+                    connection.rollback()
+                    raise
+                return result
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                     raise _Locked from exc
                 raise
 
@@ -259,7 +298,8 @@ class SQLiteDatabase:
         if self._closed:
             return
         self._closed = True
-        self._quick.dispose()
+        if self._quick is not None:
+            self._quick.connection.close()
         # Work already queued finishes first: the writer thread takes jobs in order.
         await asyncio.get_running_loop().run_in_executor(self._writer, self._engine.dispose)
         self._writer.shutdown(wait=False)
@@ -268,12 +308,6 @@ class SQLiteDatabase:
 
 class _Locked(Exception):
     """Quick work met a lock: hand it to a thread, which waits for the lock."""
-
-
-def _is_busy(exc: OperationalError) -> bool:
-    """Whether ``exc`` is SQLite saying another connection holds the lock."""
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _checkpoint(connection: Connection) -> None:
@@ -285,11 +319,16 @@ def _checkpoint(connection: Connection) -> None:
 def _translated_errors(url: URL) -> Iterator[None]:
     try:
         yield
-    except (SQLAlchemyError, OSError) as exc:
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
         # The driver's own words ("database is locked", …) without the SQL and its
         # parameters; the whole error stays chained for the logs.
         reason = getattr(exc, "orig", None) or exc
         raise StorageError(f"database error at {redacted(url)}: {reason}") from exc
+
+
+def _on_connection(work: Callable[[Statements], _T]) -> Callable[[Connection], _T]:
+    """``work`` as a function of a SQLAlchemy connection."""
+    return lambda connection: work(ConnectionStatements(connection))
 
 
 def _in_transaction(engine: Engine, work: Callable[[Connection], _T], begin: str | None) -> _T:
@@ -321,27 +360,13 @@ def _use_wal(dbapi_connection: sqlite3.Connection) -> None:
         time.sleep(0.01)
 
 
-def _sqlite_engine(url: URL, *, foreign_keys: bool, on_the_loop: bool = False) -> Engine:
-    """An engine for ``url``; ``on_the_loop``: for quick work on the event loop, whose
-    connections never wait for a lock and never checkpoint."""
+def _sqlite_engine(url: URL, *, foreign_keys: bool) -> Engine:
+    """An engine for ``url``, its connections set up by :func:`_set_up_sqlite`."""
     engine = create_sync_engine(url)
-    pragmas = (
-        f"PRAGMA busy_timeout={0 if on_the_loop else _BUSY_TIMEOUT_MS}",
-        f"PRAGMA wal_autocheckpoint={0 if on_the_loop else 1000}",
-        # In WAL mode NORMAL cannot corrupt the file and saves an fsync per commit; a power
-        # cut (not a crash of the process) may lose the last commits.
-        "PRAGMA synchronous=NORMAL",
-        f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}",
-    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-        # SQLAlchemy, not the driver, emits BEGIN: the driver would commit DDL behind
-        # Alembic's back and start reads outside any transaction.
-        dbapi_connection.isolation_level = None
-        for pragma in pragmas:
-            dbapi_connection.execute(pragma)
-        _use_wal(dbapi_connection)
+        _set_up_sqlite(dbapi_connection, foreign_keys=foreign_keys)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
@@ -350,3 +375,31 @@ def _sqlite_engine(url: URL, *, foreign_keys: bool, on_the_loop: bool = False) -
             connection.exec_driver_sql(begin)
 
     return engine
+
+
+def _connect_on_the_loop(url: URL, *, foreign_keys: bool) -> sqlite3.Connection:
+    """A connection for quick work on the event loop: it never waits for a lock and never
+    checkpoints."""
+    assert url.database is not None
+    connection = sqlite3.connect(url.database, check_same_thread=False)
+    _set_up_sqlite(connection, foreign_keys=foreign_keys, on_the_loop=True)
+    return connection
+
+
+def _set_up_sqlite(
+    connection: sqlite3.Connection, *, foreign_keys: bool, on_the_loop: bool = False
+) -> None:
+    # Troupe, not the driver, emits BEGIN: the driver would commit DDL behind Alembic's back
+    # and start reads outside any transaction.
+    connection.isolation_level = None
+    pragmas = (
+        f"PRAGMA busy_timeout={0 if on_the_loop else _BUSY_TIMEOUT_MS}",
+        f"PRAGMA wal_autocheckpoint={0 if on_the_loop else 1000}",
+        # In WAL mode NORMAL cannot corrupt the file and saves an fsync per commit; a power
+        # cut (not a crash of the process) may lose the last commits.
+        "PRAGMA synchronous=NORMAL",
+        f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}",
+    )
+    for pragma in pragmas:
+        connection.execute(pragma)
+    _use_wal(connection)

@@ -138,9 +138,23 @@ class UsageTotals:
 
 
 @dataclass(frozen=True, slots=True)
-class TurnContext:
-    """What one turn reads before calling the model, fetched in one transaction."""
+class WindowMessage:
+    """A message of a turn's history window: only what the prompt and moderation use."""
 
-    history: list[StoredMessage]
+    id: int
+    role: MessageRole
+    author_id: str
+    author_name: str
+    text: str
+    character_id: str | None
+    #: For a reply: the newest message it answered (it is shown right after that one).
+    reply_to_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """What one turn reads before calling the model, fetched in one call."""
+
+    history: list[WindowMessage]
     persona: str | None
     recent_flags: int

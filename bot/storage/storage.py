@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
@@ -53,7 +53,9 @@ from bot.storage.records import (
     StoredMessage,
     TurnContext,
     UsageTotals,
+    WindowMessage,
 )
+from bot.storage.statements import Statements, first
 
 SettingsScope = Literal["chat", "server"]
 
@@ -103,20 +105,42 @@ _COUNT_FLAGS = select(func.count(_moderation_events.c.id)).where(
 _INSERT_MODEL_CALL = insert(_model_calls)
 #: The PostgreSQL notification channel on which a released turn claim is announced.
 TURN_RELEASED = "troupe_turn_released"
-#: The query behind :meth:`Storage.history_window` (public so tests can ``EXPLAIN`` it).
-HISTORY_WINDOW_QUERY = (
-    select(*_MESSAGE_COLUMNS)
-    .where(
-        _messages.c.conversation_id == bindparam("conversation_id"),
-        _messages.c.input_flagged.is_(False),
+
+
+def _window_query(columns: list[Any]) -> Any:
+    """The newest messages of a conversation that may go into a prompt, newest first."""
+    return (
+        select(*columns)
+        .where(
+            _messages.c.conversation_id == bindparam("conversation_id"),
+            _messages.c.input_flagged.is_(False),
+        )
+        .order_by(_messages.c.id.desc())
+        .limit(bindparam("limit"))
     )
-    .order_by(_messages.c.id.desc())
-    .limit(bindparam("limit"))
-)
-# Parameter names differ from the columns': UPDATE reserves those for its SET clause.
+
+
+#: The query behind :meth:`Storage.history_window` (public so tests can ``EXPLAIN`` it).
+HISTORY_WINDOW_QUERY = _window_query(_MESSAGE_COLUMNS)
+#: :data:`HISTORY_WINDOW_QUERY` for a turn: the columns of :class:`WindowMessage` only (the
+#: others' conversions took as long as the query).
+_TURN_WINDOW_QUERY = _window_query(_columns(_messages, WindowMessage))
+# Parameter names differ from the columns': an UPDATE takes its SET clause from the columns
+# named in its parameters.
+_UPDATE_MESSAGE = update(_messages).where(_messages.c.id == bindparam("message_id"))
 _BY_PLATFORM_ID = and_(
     _messages.c.conversation_id == bindparam("in_conversation"),
     _messages.c.platform_message_id == bindparam("shown_as"),
+)
+_UPDATE_BY_PLATFORM_ID = update(_messages).where(_BY_PLATFORM_ID)
+_DELETE_BY_PLATFORM_ID = delete(_messages).where(_BY_PLATFORM_ID)
+_FIND_BY_PLATFORM_ID = (
+    select(*_MESSAGE_COLUMNS).where(_BY_PLATFORM_ID).order_by(_messages.c.id.desc()).limit(1)
+)
+_GET_SETTINGS = select(_settings.c.data).where(
+    _settings.c.platform == bindparam("platform"),
+    _settings.c.scope == bindparam("scope"),
+    _settings.c.scope_id == bindparam("scope_id"),
 )
 
 
@@ -161,13 +185,15 @@ class Storage:
         """Finish queued writes and close every database connection."""
         await self._database.dispose()
 
-    async def _execute(
-        self, statement: Executable, params: dict[str, Any] | None = None, *, quick: bool = False
-    ) -> int:
+    async def _execute(self, statement: Executable, params: dict[str, Any] | None = None) -> int:
         """Run one writing statement; returns how many rows it touched."""
         return await self._database.write(
-            lambda connection: _rowcount(connection.execute(statement, params)), quick=quick
+            lambda connection: _rowcount(connection.execute(statement, params))
         )
+
+    async def _quick_execute(self, statement: Executable, params: Mapping[str, Any]) -> int:
+        """:meth:`_execute` for a prebuilt statement that touches a few indexed rows."""
+        return await self._database.quick_write(lambda run: run.touched(statement, params))
 
     # -- conversations ---------------------------------------------------------------------
 
@@ -189,10 +215,7 @@ class Storage:
         the same conversation.
         """
         key = {"platform": platform, "chat_id": chat_id, "thread_id": thread_id}
-        row = await self._database.read(
-            lambda connection: connection.execute(_FIND_CONVERSATION, key).one_or_none(),
-            quick=True,
-        )
+        row = await self._database.quick_read(lambda run: first(run.rows(_FIND_CONVERSATION, key)))
         if row is None:
             create = (
                 self._dialect_insert(_conversations)
@@ -210,7 +233,7 @@ class Storage:
                 connection.execute(create)
                 return connection.execute(_FIND_CONVERSATION, key).one()
 
-            row = await self._database.write(create_or_find, quick=True)
+            row = await self._database.write(create_or_find)
         return _conversation(row)
 
     async def get_conversation(self, conversation_id: int) -> Conversation:
@@ -252,9 +275,7 @@ class Storage:
     async def add_message(self, message: NewMessage) -> StoredMessage:
         """Store a message and return it as stored."""
         params = _new_message_params(message)
-        row = await self._database.write(
-            lambda connection: connection.execute(_INSERT_MESSAGE, params).one(), quick=True
-        )
+        row = await self._database.quick_write(lambda run: run.rows(_INSERT_MESSAGE, params)[0])
         return StoredMessage(*row)
 
     async def add_reply(self, message: NewMessage, call: ModelCall) -> StoredMessage:
@@ -266,14 +287,13 @@ class Storage:
         params = _new_message_params(message)
         params.update(prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens)
 
-        def store(connection: Connection) -> Any:
-            row = connection.execute(_INSERT_MESSAGE, params).one()
-            linked = dataclasses.replace(call, reply_message_id=row.id)
-            connection.execute(_INSERT_MODEL_CALL, _model_call_params(linked))
-            return row
+        def store(run: Statements) -> StoredMessage:
+            message = StoredMessage(*run.rows(_INSERT_MESSAGE, params)[0])
+            linked = dataclasses.replace(call, reply_message_id=message.id)
+            run.touched(_INSERT_MODEL_CALL, _model_call_params(linked))
+            return message
 
-        row = await self._database.write(store, quick=True)
-        return StoredMessage(*row)
+        return await self._database.quick_write(store)
 
     async def history_window(self, conversation_id: int, limit: int) -> list[StoredMessage]:
         """The newest ``limit`` messages that may go into a prompt, oldest first.
@@ -284,10 +304,8 @@ class Storage:
         if limit <= 0:
             return []
         params = {"conversation_id": conversation_id, "limit": limit}
-        rows = await self._database.read(
-            lambda connection: connection.execute(HISTORY_WINDOW_QUERY, params).all(), quick=True
-        )
-        return _in_conversation_order(rows)
+        rows = await self._database.quick_read(lambda run: run.rows(HISTORY_WINDOW_QUERY, params))
+        return _in_conversation_order([StoredMessage(*row) for row in rows])
 
     async def turn_context(
         self,
@@ -298,21 +316,22 @@ class Storage:
         author_id: str,
         flags_since: datetime,
     ) -> TurnContext:
-        """Everything a turn reads, in one transaction: the history window (as
-        :meth:`history_window`), the author's persona, and how many moderation events
-        name the author since ``flags_since``."""
+        """Everything a turn reads, in one call: the history window (as
+        :meth:`history_window`, with only the fields a prompt needs), the author's persona,
+        and how many moderation events name the author since ``flags_since``."""
         window = {"conversation_id": conversation_id, "limit": limit}
         user = {"platform": platform, "user_id": author_id, "since": flags_since}
 
-        def read(connection: Connection) -> TurnContext:
-            rows = connection.execute(HISTORY_WINDOW_QUERY, window).all() if limit > 0 else []
+        def read(run: Statements) -> TurnContext:
+            rows = run.rows(_TURN_WINDOW_QUERY, window) if limit > 0 else []
+            persona = first(run.rows(_GET_PERSONA, user))
             return TurnContext(
-                history=_in_conversation_order(rows),
-                persona=connection.execute(_GET_PERSONA, user).scalar_one_or_none(),
-                recent_flags=int(connection.execute(_COUNT_FLAGS, user).scalar() or 0),
+                history=_in_conversation_order([WindowMessage(*row) for row in rows]),
+                persona=None if persona is None else persona[0],
+                recent_flags=int(run.rows(_COUNT_FLAGS, user)[0][0] or 0),
             )
 
-        return await self._database.read(read, quick=True)
+        return await self._database.quick_read(read)
 
     async def flag_message(self, message_id: int, sensitive_type: int) -> None:
         """Mark a message as sensitive input: it never goes into a prompt again.
@@ -336,34 +355,28 @@ class Storage:
         )
 
     async def _update_message(self, message_id: int, **values: Any) -> None:
-        statement = update(_messages).where(_messages.c.id == message_id).values(**values)
-        await self._execute(statement, quick=True)
+        await self._quick_execute(_UPDATE_MESSAGE, {"message_id": message_id, **values})
 
     async def edit_message(self, conversation_id: int, platform_message_id: str, text: str) -> bool:
         """Replace the text of the message shown as ``platform_message_id``; ``False`` if none."""
-        statement = update(_messages).where(_BY_PLATFORM_ID).values(text=text, edited=True)
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
-        return await self._execute(statement, key, quick=True) > 0
+        return (
+            await self._quick_execute(_UPDATE_BY_PLATFORM_ID, {**key, "text": text, "edited": True})
+            > 0
+        )
 
     async def delete_message(self, conversation_id: int, platform_message_id: str) -> bool:
         """Delete the message shown as ``platform_message_id``; ``False`` if none."""
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
-        statement = delete(_messages).where(_BY_PLATFORM_ID)
-        return await self._execute(statement, key, quick=True) > 0
+        return await self._quick_execute(_DELETE_BY_PLATFORM_ID, key) > 0
 
     async def find_by_platform_message_id(
         self, conversation_id: int, platform_message_id: str
     ) -> StoredMessage | None:
         """The message shown as ``platform_message_id`` in this conversation, if any."""
-        query = (
-            select(*_MESSAGE_COLUMNS)
-            .where(_BY_PLATFORM_ID)
-            .order_by(_messages.c.id.desc())
-            .limit(1)
-        )
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
-        row = await self._database.read(
-            lambda connection: connection.execute(query, key).one_or_none(), quick=True
+        row = await self._database.quick_read(
+            lambda run: first(run.rows(_FIND_BY_PLATFORM_ID, key))
         )
         return None if row is None else StoredMessage(*row)
 
@@ -570,15 +583,9 @@ class Storage:
         self, platform: str, scope: SettingsScope, scope_id: str
     ) -> dict[str, Any]:
         """The settings stored for one chat or server (empty if none were ever set)."""
-        query = select(_settings.c.data).where(
-            _settings.c.platform == platform,
-            _settings.c.scope == scope,
-            _settings.c.scope_id == scope_id,
-        )
-        data = await self._database.read(
-            lambda connection: connection.execute(query).scalar_one_or_none(), quick=True
-        )
-        return dict(data or {})
+        key = {"platform": platform, "scope": scope, "scope_id": scope_id}
+        row = await self._database.quick_read(lambda run: first(run.rows(_GET_SETTINGS, key)))
+        return dict(row[0] if row else {})
 
     async def all_settings(self, platform: str, scope: SettingsScope) -> dict[str, dict[str, Any]]:
         """Every chat's or server's stored settings on ``platform``, by id."""
@@ -637,19 +644,21 @@ class Storage:
         return await self._database.write(forget)
 
 
-def _conversation(row: Row[Any]) -> Conversation:
+def _conversation(row: Sequence[Any]) -> Conversation:
     values = list(row)
     values[-1] = tuple(values[-1] or ())  # scene: JSON list, or NULL
     return Conversation(*values)
 
 
-def _in_conversation_order(rows: Sequence[Any]) -> list[StoredMessage]:
-    """Rows (any order) as messages in conversation order, oldest first.
+_Message = TypeVar("_Message", StoredMessage, WindowMessage)
+
+
+def _in_conversation_order(messages: list[_Message]) -> list[_Message]:
+    """``messages`` (any order) sorted into conversation order, oldest first.
 
     A reply goes right after the message it answered, before those that arrived while it
     was being written (their ids are smaller than the reply's).
     """
-    messages: list[StoredMessage] = [StoredMessage(*row) for row in rows]
     messages.sort(key=lambda m: (m.id, 0) if m.reply_to_id is None else (m.reply_to_id, 1))
     return messages
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -17,6 +18,7 @@ from bot.storage import (
     StorageError,
     StoredMessage,
     UsageTotals,
+    WindowMessage,
     open_storage,
 )
 
@@ -37,7 +39,7 @@ def call(conversation_id: int, author: str = "u1", prompt: int = 100, completion
     )
 
 
-def texts(messages: list[StoredMessage]) -> list[str]:
+def texts(messages: Sequence[StoredMessage | WindowMessage]) -> list[str]:
     return [m.text for m in messages]
 
 

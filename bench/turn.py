@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/turn.py``. The fake M2-her answers at once from a 
 (the real API is elsewhere too); the manager writes to a real SQLite file and replies into a
 null ``ReplySink``.
 
-The floor of one turn is one bare aiohttp POST of the same request body to the same fake
+The floor of one turn is one bare aiohttp POST of a turn's request body to the same fake
 (the stream read to the end) plus one raw ``sqlite3`` insert + commit, with the same pragmas
 as Troupe's storage. Figures:
 
@@ -43,7 +43,7 @@ from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.manager import ConversationManager, ManagerSettings, TurnStatus
 from bot.llm.client import M2HerClient
 from bot.llm.fake import FakeM2Her
-from bot.storage import open_storage
+from bot.storage import Storage, open_storage
 
 KEY = "sk-bench"
 PATH = "/v1/text/chatcompletion_v2"
@@ -174,10 +174,10 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
             outcome = await manager.handle(incoming, sink)
             assert outcome.status is TurnStatus.ANSWERED, outcome
 
-        # Warm up, and take a typical request body for the floor.
+        # Warm up, and take the request body of the next turn there for the floor.
         for n in range(30):
             await turn("warm-up", n)
-        body = typical_request_body(manager.default_character)
+        body = await next_request_body(storage, manager.default_character, "warm-up")
         floor = Floor(session, base_url + PATH, body, workdir / "floor.sqlite3")
         for n in range(30):
             await floor(n)
@@ -237,13 +237,11 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
     return figures
 
 
-def typical_request_body(character: Character) -> Any:
-    """The body of a turn's request once the conversation fills its window."""
-    history = [
-        HistoryEntry("user" if i % 2 == 0 else "assistant", "Sam", f"earlier line {i}")
-        for i in range(HISTORY_LIMIT - 1)
-    ]
-    history.append(HistoryEntry("user", "Sam", "Message number 1: how is the lighthouse?"))
+async def next_request_body(storage: Storage, character: Character, chat: str) -> Any:
+    """The body the next turn in ``chat`` sends (its window is full, as in every turn timed)."""
+    conversation = await storage.conversation("bench", chat, default_character=character.id)
+    window = await storage.history_window(conversation.id, HISTORY_LIMIT)
+    history = [HistoryEntry(m.role, m.author_name, m.text) for m in window]
     prompt = build_prompt(character, history, user_name="Sam")
     return prompt.request.to_wire(stream=True)
 

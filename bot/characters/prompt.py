@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from bot.characters.budget import Budget, PromptTooLong, fit_newest
 from bot.characters.names import sanitize_name
@@ -45,12 +45,12 @@ __all__ = [
 DEFAULT_BUDGET = Budget()
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
+class HistoryEntry(NamedTuple):
     """One stored message as the prompt needs it: who said what.
 
     ``name`` is the speaker's display name for ``user`` entries; for ``assistant``
-    entries the character's own name is always used.
+    entries the character's own name is always used. (A named tuple: every turn makes one
+    per message of its window, and a tuple is built in a quarter of a dataclass's time.)
     """
 
     role: Literal["user", "assistant"]

@@ -50,7 +50,10 @@ def merge_flags(flags: SensitiveFlags, obj: Mapping[str, Any]) -> SensitiveFlags
     documented chunks carry the type without the flag. The output flag needs the
     explicit ``output_sensitive: true``, because it withholds the whole reply.
     """
-    if not any(obj.get(key) for key in _FLAG_FIELDS):
+    for key in _FLAG_FIELDS:  # a loop, not any(): this runs for every streamed chunk
+        if obj.get(key):
+            break
+    else:
         return flags  # all absent, false or zero: nothing to raise
     input_type = SensitiveType.parse(obj.get("input_sensitive_type", 0))
     output_type = SensitiveType.parse(obj.get("output_sensitive_type", 0))

@@ -268,8 +268,9 @@ class SQLiteDatabase:
             statements = self._quick
             connection = statements.connection
             try:
-                if begin:
-                    connection.execute(begin)
+                if not begin:
+                    return work(statements)  # every statement commits on its own
+                connection.execute(begin)
                 try:
                     result = work(statements)
                     connection.commit()

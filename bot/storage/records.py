@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 MessageRole = Literal["user", "assistant"]
 Direction = Literal["input", "output"]
@@ -137,9 +137,12 @@ class UsageTotals:
     total_tokens: int
 
 
-@dataclass(frozen=True, slots=True)
-class WindowMessage:
-    """A message of a turn's history window: only what the prompt and moderation use."""
+class WindowMessage(NamedTuple):
+    """A message of a turn's history window: only what the prompt and moderation use.
+
+    A named tuple, not a dataclass like the other records: a turn makes dozens of them,
+    and a tuple is built in a quarter of the time.
+    """
 
     id: int
     role: MessageRole

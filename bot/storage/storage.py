@@ -74,11 +74,13 @@ _claims = _table(TurnClaimRow)
 
 
 def _columns(table: Table, record: type[Any]) -> list[Any]:
-    """The table's columns named like the record's fields, in field order.
+    """The table's columns named like the record's fields (a dataclass's or a named
+    tuple's), in field order.
 
     Rows selected with these columns build their record positionally: ``Record(*row)``.
     """
-    return [table.c[field.name] for field in dataclasses.fields(record)]
+    names = getattr(record, "_fields", None) or [f.name for f in dataclasses.fields(record)]
+    return [table.c[name] for name in names]
 
 
 _CONVERSATION_COLUMNS = _columns(_conversations, Conversation)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -55,7 +54,7 @@ async def test_turn_context_reads_history_persona_and_flags_at_once(storage: Sto
     assert texts(context.history) == ["hello", "hi"]
     # The window's messages are the stored ones, cut down to what a prompt needs.
     stored = await storage.history_window(conversation.id, 10)
-    fields = [f.name for f in dataclasses.fields(WindowMessage)]
+    fields = WindowMessage._fields
     assert context.history == [WindowMessage(*(getattr(m, f) for f in fields)) for m in stored]
     assert context.persona == "a lighthouse keeper"
     assert context.recent_flags == 2

@@ -1,8 +1,10 @@
 """Fold M2-her response objects into a :class:`~bot.llm.types.ChatResult`.
 
 A non-streaming reply is one JSON object; a streamed reply is a series of SSE events
-(``m2her-api.md`` §5). Both are fed, object by object, into one
-:class:`ReplyAssembler`, which applies the liberal rules of §5.3 and §7:
+(``m2her-api.md`` §5). Both are fed, object by object as :func:`json.loads` returns them, into
+one :class:`ReplyAssembler`, which applies the liberal rules of §5.3 and §7 (JSON objects are
+checked as ``dict``: a check against ``Mapping`` is several times slower, and a chunk
+runs several):
 
 * ``base_resp`` is checked on every object; a non-zero code raises its typed error;
 * ``output_sensitive: true`` anywhere raises :class:`~bot.llm.errors.OutputBlocked`;
@@ -14,7 +16,7 @@ A non-streaming reply is one JSON object; a streamed reply is a series of SSE ev
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from bot.llm.errors import (
@@ -34,7 +36,7 @@ _USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "total_ch
 
 def parse_usage(raw: object) -> Usage | None:
     """A :class:`Usage` from a ``usage`` object, or ``None`` if it is absent or all zero."""
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         return None
     values = {key: _as_int(raw.get(key)) for key in _USAGE_FIELDS}
     if not any(values.values()):
@@ -42,7 +44,7 @@ def parse_usage(raw: object) -> Usage | None:
     return Usage(**values)
 
 
-def merge_flags(flags: SensitiveFlags, obj: Mapping[str, Any]) -> SensitiveFlags:
+def merge_flags(flags: SensitiveFlags, obj: dict[str, Any]) -> SensitiveFlags:
     """``flags`` updated with whichever of the five moderation fields ``obj`` carries.
 
     A flag once raised stays raised: a later chunk saying ``false`` does not undo it.
@@ -148,14 +150,14 @@ class ReplyAssembler:
 
         Raises the typed :class:`M2HerError` for an error or a moderation block.
         """
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, dict):
             logger.debug("ignoring a non-object M2-her event (trace_id=%s)", self.trace)
             return ""
         if self.response_id is None and isinstance(obj.get("id"), str):
             self.response_id = obj["id"]
         self.flags = merge_flags(self.flags, obj)
         base_resp = obj.get("base_resp")
-        if isinstance(base_resp, Mapping):
+        if isinstance(base_resp, dict):
             code = _as_int(base_resp.get("status_code"))
             if code != 0:
                 raise error_from_code(
@@ -181,16 +183,16 @@ class ReplyAssembler:
             return ""  # null on errors; nothing to add
         delta_text = ""
         for choice in choices:
-            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             message = choice.get("message")
             delta = choice.get("delta")
-            if isinstance(message, Mapping):
+            if isinstance(message, dict):
                 # The whole reply (non-streaming body or the closing summary event).
                 self._final_text = _as_str(message.get("content"))
                 if isinstance(message.get("name"), str):
                     self.name = message["name"]
-            elif isinstance(delta, Mapping):
+            elif isinstance(delta, dict):
                 piece = _as_str(delta.get("content"))
                 if piece:
                     self._parts.append(piece)

@@ -28,6 +28,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 Row = Sequence[Any]
 _Convert = Callable[[Any], Any]
+#: Compiled statements kept per connection; the storage layer has a dozen.
+_MOST_COMPILED = 256
 
 
 class Statements(Protocol):
@@ -87,6 +89,8 @@ class SQLiteStatements:
         compiled = self._compiled.get(key)
         # The statement is kept with its compiled form, so its id cannot be reused meanwhile.
         if compiled is None or compiled.statement is not statement:
+            if len(self._compiled) >= _MOST_COMPILED:
+                self._compiled.clear()  # statements built per call would pile up forever
             compiled = self._compiled[key] = _Compiled(statement, list(params), self._dialect)
         return compiled
 

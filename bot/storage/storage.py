@@ -18,6 +18,7 @@ from sqlalchemy import (
     CursorResult,
     Executable,
     Row,
+    Select,
     Table,
     and_,
     bindparam,
@@ -109,7 +110,7 @@ _INSERT_MODEL_CALL = insert(_model_calls)
 TURN_RELEASED = "troupe_turn_released"
 
 
-def _window_query(columns: list[Any]) -> Any:
+def _window_query(columns: list[Any]) -> Select[Any]:
     """The newest messages of a conversation that may go into a prompt, newest first."""
     return (
         select(*columns)

@@ -8,13 +8,18 @@ passes through unchanged.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(char|user)\s*\}\}|<(bot|user)>", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)
 def render(text: str, *, char: str, user: str) -> str:
-    """Fill the templates in ``text`` with the character's and the user's names."""
+    """Fill the templates in ``text`` with the character's and the user's names.
+
+    Remembered: every turn renders the same persona sections for the same names.
+    """
     if "{" not in text and "<" not in text:
         return text  # the common case: nothing to fill
 

@@ -274,27 +274,23 @@ class ConversationManager:
         and every turn in flight (for :meth:`drain`)."""
         self._turns_in_flight += 1
         self._idle.clear()
+        waiting = self._waiting
         try:
-            async with self._lane_turn(platform, lane):
+            waiting[platform] = waiting.get(platform, 0) + 1
+            self.metrics.queue_depth(platform, waiting[platform])
+            try:
+                await lane.turn.acquire()
+            finally:
+                waiting[platform] -= 1
+                self.metrics.queue_depth(platform, waiting[platform])
+            try:
                 yield
+            finally:
+                lane.turn.release()
         finally:
             self._turns_in_flight -= 1
             if self._turns_in_flight == 0:
                 self._idle.set()
-
-    @contextlib.asynccontextmanager
-    async def _lane_turn(self, platform: str, lane: _Lane) -> AsyncIterator[None]:
-        self._waiting[platform] = self._waiting.get(platform, 0) + 1
-        self.metrics.queue_depth(platform, self._waiting[platform])
-        try:
-            await lane.turn.acquire()
-        finally:
-            self._waiting[platform] -= 1
-            self.metrics.queue_depth(platform, self._waiting[platform])
-        try:
-            yield
-        finally:
-            lane.turn.release()
 
     async def greet(self, key: ConversationKey, sink: ReplySink, *, user_name: str) -> bool:
         """Post the main character's greeting if the conversation has no history yet."""

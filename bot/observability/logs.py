@@ -16,8 +16,8 @@ import contextvars
 import json
 import logging
 import os
+import random
 import re
-import secrets
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -62,7 +62,8 @@ def new_turn_id() -> str:
     inherit it; other tasks keep their own. Call it where a platform message arrives,
     in the task that handles that message.
     """
-    turn_id = secrets.token_hex(6)
+    # Only distinct, never secret: a random draw, not a system call per message.
+    turn_id = f"{random.getrandbits(48):012x}"
     _turn_id.set(turn_id)
     return turn_id
 

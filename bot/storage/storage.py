@@ -74,14 +74,25 @@ _settings = _table(SettingsRow)
 _claims = _table(TurnClaimRow)
 
 
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _field_names(record: type[Any]) -> tuple[str, ...]:
+    """The field names of a record type (a dataclass or a named tuple), looked up once."""
+    names = _FIELD_NAMES.get(record)
+    if names is None:
+        fields = getattr(record, "_fields", None) or [f.name for f in dataclasses.fields(record)]
+        names = _FIELD_NAMES[record] = tuple(fields)
+    return names
+
+
 def _columns(table: Table, record: type[Any]) -> list[Any]:
     """The table's columns named like the record's fields (a dataclass's or a named
     tuple's), in field order.
 
     Rows selected with these columns build their record positionally: ``Record(*row)``.
     """
-    names = getattr(record, "_fields", None) or [f.name for f in dataclasses.fields(record)]
-    return [table.c[name] for name in names]
+    return [table.c[name] for name in _field_names(record)]
 
 
 _CONVERSATION_COLUMNS = _columns(_conversations, Conversation)
@@ -668,7 +679,7 @@ def _in_conversation_order(messages: list[_Message]) -> list[_Message]:
 
 def _fields(record: Any) -> dict[str, Any]:
     # dataclasses.asdict deep-copies every value; these records hold only immutable ones.
-    return {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+    return {name: getattr(record, name) for name in _field_names(type(record))}
 
 
 def _new_message_params(message: NewMessage) -> dict[str, Any]:

@@ -6,7 +6,8 @@ null ``ReplySink``.
 
 The floor of one turn is one bare aiohttp POST of a turn's request body to the same fake
 (the stream read to the end) plus one raw ``sqlite3`` insert + commit, with the same pragmas
-as Troupe's storage. Figures:
+as Troupe's storage. Blocks of floors and blocks of turns alternate, so that a drift of the
+machine during the run hits both alike. Figures:
 
 * ``p50_ratio`` / ``p99_ratio``: turn latency over floor latency, one conversation at a time
   (target p50 <= 2);

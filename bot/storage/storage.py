@@ -374,10 +374,8 @@ class Storage:
     async def edit_message(self, conversation_id: int, platform_message_id: str, text: str) -> bool:
         """Replace the text of the message shown as ``platform_message_id``; ``False`` if none."""
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
-        return (
-            await self._quick_execute(_UPDATE_BY_PLATFORM_ID, {**key, "text": text, "edited": True})
-            > 0
-        )
+        edited = {**key, "text": text, "edited": True}
+        return await self._quick_execute(_UPDATE_BY_PLATFORM_ID, edited) > 0
 
     async def delete_message(self, conversation_id: int, platform_message_id: str) -> bool:
         """Delete the message shown as ``platform_message_id``; ``False`` if none."""

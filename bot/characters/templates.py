@@ -14,7 +14,7 @@ import re
 _PLACEHOLDER = re.compile(r"\{\{\s*(char|user)\s*\}\}|<(bot|user)>", re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def render(text: str, *, char: str, user: str) -> str:
     """Fill the templates in ``text`` with the character's and the user's names.
 

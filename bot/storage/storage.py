@@ -17,7 +17,6 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     Executable,
-    Row,
     Select,
     Table,
     and_,
@@ -181,6 +180,10 @@ class Storage:
         self._dialect_insert: Callable[[Table], Any] = (
             postgresql.insert if database.dialect_name == "postgresql" else sqlite.insert
         )
+        # Built once, like the module's statements: the values come as parameters.
+        self._create_conversation = self._dialect_insert(_conversations).on_conflict_do_nothing(
+            index_elements=["platform", "chat_id", "thread_id"]
+        )
 
     def __repr__(self) -> str:
         return f"Storage({redacted(self._database.url)!r})"
@@ -231,23 +234,19 @@ class Storage:
         key = {"platform": platform, "chat_id": chat_id, "thread_id": thread_id}
         row = await self._database.quick_read(lambda run: first(run.rows(_FIND_CONVERSATION, key)))
         if row is None:
-            create = (
-                self._dialect_insert(_conversations)
-                .values(
-                    **key,
-                    character_id=default_character,
-                    scene=list(default_scene) or None,
-                    server_id=server_id,
-                    created_at=_now(),
-                )
-                .on_conflict_do_nothing(index_elements=list(key))
-            )
+            new = {
+                **key,
+                "character_id": default_character,
+                "scene": list(default_scene) or None,
+                "server_id": server_id,
+                "created_at": _now(),
+            }
 
-            def create_or_find(connection: Connection) -> Row[Any]:
-                connection.execute(create)
-                return connection.execute(_FIND_CONVERSATION, key).one()
+            def create_or_find(run: Statements) -> Sequence[Any]:
+                run.touched(self._create_conversation, new)
+                return run.rows(_FIND_CONVERSATION, key)[0]
 
-            row = await self._database.write(create_or_find)
+            row = await self._database.quick_write(create_or_find)
         return _conversation(row)
 
     async def get_conversation(self, conversation_id: int) -> Conversation:

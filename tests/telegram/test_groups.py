@@ -213,3 +213,24 @@ async def test_group_admins_are_spared_the_rate_limit_with_one_admin_lookup(
         lambda: "writing faster" in group.bot_messages()[-1].text, timeout=WAIT, what="a refusal"
     )
     assert len(tg.calls_to("getChatAdministrators")) == 1  # cached for a minute
+
+
+async def test_a_photo_caption_is_read_as_what_the_message_says(
+    tg: TelegramStandIn,
+    bot: TelegramBot,
+    people: tuple[User, User, Chat],
+    fake_m2her: FakeM2Her,
+) -> None:
+    alice, bob, group = people
+    # The mention is a caption entity: privacy mode lets it through, and it is a trigger.
+    captioned = tg.user_says(group, alice, "@troupe_bot what is on this map?", photo=True)
+    (first,) = await _answers(tg, group, 1)
+    assert _quoted(tg, first) == captioned.message_id
+    assert _user_turns(fake_m2her)[-1] == "@troupe_bot what is on this map?"
+
+    tg.user_edits(captioned, "@troupe_bot what is on this old map?")
+    tg.user_says(group, bob, "", photo=True)  # no caption: nothing to read, nothing stored
+    tg.user_says(group, bob, "@troupe_bot and this one?")
+    await _answers(tg, group, 2)
+    said = _user_turns(fake_m2her)
+    assert said[-2:] == ["@troupe_bot what is on this old map?", "@troupe_bot and this one?"]

@@ -110,6 +110,16 @@ def test_a_bot_author_is_flagged() -> None:
     assert to_incoming(_message("beep", author=other_bot), BOT).author_is_bot
 
 
-def test_only_text_messages_with_an_author_reach_the_engine() -> None:
-    with pytest.raises(ValueError, match="only text messages"):
+def test_only_messages_with_text_and_an_author_reach_the_engine() -> None:
+    with pytest.raises(ValueError, match="only messages with text"):
         to_incoming(Message(1, NOW, GROUP, from_user=ALICE), BOT)
+
+
+def test_a_caption_is_the_text_and_its_mentions_count() -> None:
+    mention = MessageEntity(MessageEntity.MENTION, 0, 11)
+    photo = Message(
+        8, NOW, GROUP, from_user=ALICE, caption="@troupe_bot look", caption_entities=[mention]
+    )
+    incoming = to_incoming(photo, BOT)
+    assert incoming.text == "@troupe_bot look"
+    assert (incoming.mentions_bot, incoming.mentions_others) == (True, False)

@@ -93,3 +93,17 @@ async def test_typing_is_kept_up_until_the_first_text_appears(
     assert len(typing) >= 3  # renewed every 0.2 s in tests (4.5 s in production)
     assert all(c.params["action"] == "typing" for c in typing)
     assert all(c.at <= first_text for c in typing)  # and stopped once text was up
+
+
+async def test_a_photo_is_answered_by_its_caption_and_one_without_is_left_alone(
+    tg: TelegramStandIn, bot: TelegramBot, fake_m2her: FakeM2Her
+) -> None:
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    tg.user_says(dm, alice, "", photo=True)
+    tg.user_says(dm, alice, "my cat, Pepper", photo=True)
+    await tg.wait_until(lambda: len(dm.bot_messages()) == 1, timeout=WAIT)
+    await tg.wait_until(lambda: not tg.pending_updates, timeout=WAIT)
+    assert len(fake_m2her.requests) == 1
+    said = [m["content"] for m in fake_m2her.requests[-1].body["messages"] if m["role"] == "user"]
+    assert said == ["my cat, Pepper"]

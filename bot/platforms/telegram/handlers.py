@@ -61,11 +61,20 @@ def chat_target(message: Message) -> ChatTarget:
     return ChatTarget(message.chat.id, _topic(message), reply_to=quote)
 
 
+def message_text(message: Message) -> str | None:
+    """What ``message`` says: its text, or the caption of a photo, video or file.
+
+    The media itself never reaches the model (M2-her reads text only).
+    """
+    return message.text if message.text is not None else message.caption
+
+
 def to_incoming(message: Message, bot: User) -> Incoming:
-    """The engine's view of a text message from a person (or another bot)."""
+    """The engine's view of a message with text (or a caption) from a person or a bot."""
     author = message.from_user
-    if author is None or message.text is None:
-        raise ValueError("only text messages with an author reach the engine")
+    text = message_text(message)
+    if author is None or text is None:
+        raise ValueError("only messages with text and an author reach the engine")
     mentions_bot, mentions_others = _mentions(message, bot)
     replied = _replied_message(message)
     private = is_private(message)
@@ -73,7 +82,7 @@ def to_incoming(message: Message, bot: User) -> Incoming:
         key=conversation_key(message),
         author_id=str(author.id),
         author_name=author.full_name,
-        text=message.text,
+        text=text,
         is_direct=private,
         mentions_bot=mentions_bot,
         replies_to_bot=replied is not None
@@ -101,7 +110,11 @@ def _mentions(message: Message, bot: User) -> tuple[bool, bool]:
     """Whether ``message`` @mentions the bot, and whether it mentions anyone else."""
     me = others = False
     kinds: list[str | None] = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
-    for entity, text in message.parse_entities(kinds).items():
+    if message.text is not None:
+        mentions = message.parse_entities(kinds)
+    else:
+        mentions = message.parse_caption_entities(kinds)
+    for entity, text in mentions.items():
         if entity.type == MessageEntity.MENTION:
             is_bot = text[1:].lower() == (bot.username or "").lower()
         else:
@@ -119,7 +132,8 @@ class Updates:
 
     def handlers(self) -> list[BaseHandler[Any, Any, Any]]:
         """The PTB handlers to register (after the command handlers)."""
-        text = filters.TEXT & ~filters.COMMAND
+        # A caption is what a photo, video or file says; commands come only as text.
+        text = (filters.TEXT & ~filters.COMMAND) | filters.CAPTION
         return [
             MessageHandler(filters.UpdateType.MESSAGE & text, self.on_message, block=False),
             MessageHandler(filters.UpdateType.EDITED_MESSAGE & text, self.on_edit, block=False),
@@ -129,7 +143,7 @@ class Updates:
     async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Hand a message to the engine; it answers through a sink if a character should."""
         message = update.message
-        if message is None or message.from_user is None or message.text is None:
+        if message is None or message.from_user is None or message_text(message) is None:
             return
         incoming = to_incoming(message, context.bot.bot)
         if not incoming.is_direct:
@@ -142,10 +156,11 @@ class Updates:
     async def on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A person edited a message: the history the characters see follows."""
         message = update.edited_message
-        if message is None or message.text is None:
+        text = None if message is None else message_text(message)
+        if message is None or text is None:
             return
         key = conversation_key(message)
-        await self._replies.manager.edit_message(key, str(message.message_id), message.text)
+        await self._replies.manager.edit_message(key, str(message.message_id), text)
 
     async def on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Note when a user blocks the bot or a group removes it; nothing else to do."""

@@ -50,7 +50,8 @@ class Message:
 
     ``history`` holds every state the message went through (the first is as sent); ``text``,
     ``entities`` and ``reply_markup`` are the current one. ``deleted`` messages stay in the
-    chat's list so tests can see that they existed.
+    chat's list so tests can see that they existed. A ``photo`` message shows ``text`` as its
+    caption (empty: none).
     """
 
     message_id: int
@@ -66,6 +67,7 @@ class Message:
     deleted: bool = False
     edit_date: int | None = None
     history: list[Edit] = field(default_factory=list)
+    photo: bool = False
 
     @property
     def texts(self) -> list[str]:
@@ -91,10 +93,15 @@ class Message:
             data["is_topic_message"] = True
         if self.service is not None:
             data.update(copy.deepcopy(self.service))
+        elif self.photo:
+            size = {"file_unique_id": f"p{self.message_id}", "width": 640, "height": 480}
+            data["photo"] = [{"file_id": f"photo-{self.message_id}", **size}]
+            if self.text:
+                data["caption"] = self.text
         else:
             data["text"] = self.text
         if self.entities:
-            data["entities"] = copy.deepcopy(self.entities)
+            data["caption_entities" if self.photo else "entities"] = copy.deepcopy(self.entities)
         if self.reply_markup is not None:
             data["reply_markup"] = copy.deepcopy(self.reply_markup)
         if self.edit_date is not None:

@@ -317,8 +317,11 @@ class TelegramStandIn:
         thread_id: int | None = None,
         entities: list[JSON] | None = None,
         deliver: bool = True,
+        photo: bool = False,
     ) -> Message:
         """Post ``text`` as ``user`` and queue the ``message`` update for the bot.
+
+        ``photo``: the message is a photo and ``text`` its caption (empty for none).
 
         ``entities`` default to what Telegram attaches: ``bot_command`` for ``/cmd`` and
         ``/cmd@bot``, ``mention`` for ``@name``, ``url``. A reply to a message in a forum
@@ -326,7 +329,7 @@ class TelegramStandIn:
         message from the bot, or when ``deliver=False``.
         """
         message, update = self.world.user_says(
-            chat, user, text, reply_to=reply_to, thread_id=thread_id, entities=entities
+            chat, user, text, reply_to=reply_to, thread_id=thread_id, entities=entities, photo=photo
         )
         if update is not None and deliver:
             self.push_update(update)

@@ -150,6 +150,7 @@ class World:
         thread_id: int | None = None,
         reply_to: Message | None = None,
         service: JSON | None = None,
+        photo: bool = False,
     ) -> Message:
         """Store a new message in ``chat`` and return it.
 
@@ -169,6 +170,7 @@ class World:
             thread_id=thread_id,
             reply_to=reply_to,
             service=service,
+            photo=photo,
         )
         message.history.append(Edit(text, message.entities, reply_markup, self.clock()))
         chat.messages.append(message)
@@ -195,8 +197,10 @@ class World:
         reply_to: int | Message | None = None,
         thread_id: int | None = None,
         entities: list[JSON] | None = None,
+        photo: bool = False,
     ) -> tuple[Message, JSON | None]:
-        """Post a user's message; return it and the update the bot gets (None if hidden)."""
+        """Post a user's message (``photo``: a photo captioned ``text``); return it and the
+        update the bot gets (None if hidden)."""
         if user.id not in chat.members:
             raise ValueError(f"{user.first_name} is not a member of chat {chat.id}")
         if thread_id is not None and thread_id not in chat.topics:
@@ -211,6 +215,7 @@ class World:
             entities=detect_entities(text) if entities is None else entities,
             thread_id=thread_id,
             reply_to=replied,
+            photo=photo,
         )
         if not self._bot_sees(message):
             return message, None

@@ -156,8 +156,7 @@ class Updates:
     async def on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A person edited a message: the history the characters see follows."""
         message = update.edited_message
-        text = None if message is None else message_text(message)
-        if message is None or text is None:
+        if message is None or (text := message_text(message)) is None:
             return
         key = conversation_key(message)
         await self._replies.manager.edit_message(key, str(message.message_id), text)

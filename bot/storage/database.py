@@ -261,27 +261,29 @@ class SQLiteDatabase:
     def _on_the_loop(self, work: Callable[[Statements], _T], begin: str | None) -> _T:
         """Run ``work`` here and now; :class:`_Locked` (and nothing done: the transaction
         rolled back) when another connection holds the lock."""
-        with _translated_errors(self.url):
+        # A plain try, not _translated_errors: this runs two or three times in every turn.
+        try:
             if self._quick is None:
                 connection = _connect_on_the_loop(self.url, foreign_keys=self._foreign_keys)
                 self._quick = SQLiteStatements(connection)
             statements = self._quick
             connection = statements.connection
+            if not begin:
+                return work(statements)  # every statement commits on its own
+            connection.execute(begin)
             try:
-                if not begin:
-                    return work(statements)  # every statement commits on its own
-                connection.execute(begin)
-                try:
-                    result = work(statements)
-                    connection.commit()
-                except BaseException:
-                    connection.rollback()
-                    raise
-                return result
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                    raise _Locked from exc
+                result = work(statements)
+                connection.commit()
+            except BaseException:
+                connection.rollback()
                 raise
+            return result
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise _Locked from exc
+            raise _storage_error(self.url, exc) from exc
+        except _DRIVER_ERRORS as exc:
+            raise _storage_error(self.url, exc) from exc
 
     async def _run(
         self, threads: ThreadPoolExecutor, work: Callable[[Connection], _T], begin: str | None
@@ -316,15 +318,23 @@ def _checkpoint(connection: Connection) -> None:
     connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
+#: What a failing database raises, below :class:`StorageError`.
+_DRIVER_ERRORS = (SQLAlchemyError, sqlite3.Error, OSError)
+
+
 @contextlib.contextmanager
 def _translated_errors(url: URL) -> Iterator[None]:
     try:
         yield
-    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
-        # The driver's own words ("database is locked", …) without the SQL and its
-        # parameters; the whole error stays chained for the logs.
-        reason = getattr(exc, "orig", None) or exc
-        raise StorageError(f"database error at {redacted(url)}: {reason}") from exc
+    except _DRIVER_ERRORS as exc:
+        raise _storage_error(url, exc) from exc
+
+
+def _storage_error(url: URL, exc: Exception) -> StorageError:
+    # The driver's own words ("database is locked", …) without the SQL and its
+    # parameters; the whole error stays chained for the logs.
+    reason = getattr(exc, "orig", None) or exc
+    return StorageError(f"database error at {redacted(url)}: {reason}")
 
 
 def _on_connection(work: Callable[[Statements], _T]) -> Callable[[Connection], _T]:

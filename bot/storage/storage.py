@@ -299,11 +299,11 @@ class Storage:
         """
         params = _new_message_params(message)
         params.update(prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens)
+        call_params = _model_call_params(call)
 
         def store(run: Statements) -> StoredMessage:
             message = StoredMessage(*run.rows(_INSERT_MESSAGE, params)[0])
-            linked = dataclasses.replace(call, reply_message_id=message.id)
-            run.touched(_INSERT_MODEL_CALL, _model_call_params(linked))
+            run.touched(_INSERT_MODEL_CALL, {**call_params, "reply_message_id": message.id})
             return message
 
         return await self._database.quick_write(store)

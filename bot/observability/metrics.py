@@ -12,6 +12,10 @@ instances (two tests, two engines in one process) never share a value.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["FIRST_TOKEN_BUCKETS", "TURN_BUCKETS", "Metrics"]
@@ -22,6 +26,15 @@ TURN_BUCKETS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
 FIRST_TOKEN_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 _PER_MILLION = 1_000_000
+
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
+
+def _by_labels(metric: _Metric) -> Callable[..., _Metric]:
+    """``metric.labels``, remembered: a turn records several metrics, and finding a child
+    by its label values costs ten times the update. Label values come from small fixed
+    sets (platforms, statuses, error codes), and Prometheus keeps every child anyway."""
+    return functools.cache(metric.labels)
 
 
 class Metrics:
@@ -37,72 +50,92 @@ class Metrics:
         #: The registry :meth:`render` reads; add collectors of your own here if needed.
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
-        self._in_flight = Gauge(
-            "troupe_turns_in_flight",
-            "Turns started and not finished yet.",
-            ["platform"],
-            registry=registry,
+        self._in_flight = _by_labels(
+            Gauge(
+                "troupe_turns_in_flight",
+                "Turns started and not finished yet.",
+                ["platform"],
+                registry=registry,
+            )
         )
-        self._turns = Counter(
-            "troupe_turns",
-            "Finished turns, by how they ended.",
-            ["platform", "status"],
-            registry=registry,
+        self._turns = _by_labels(
+            Counter(
+                "troupe_turns",
+                "Finished turns, by how they ended.",
+                ["platform", "status"],
+                registry=registry,
+            )
         )
-        self._turn_seconds = Histogram(
-            "troupe_turn_seconds",
-            "Time from the start of a turn to its end.",
-            ["platform"],
-            buckets=TURN_BUCKETS,
-            registry=registry,
+        self._turn_seconds = _by_labels(
+            Histogram(
+                "troupe_turn_seconds",
+                "Time from the start of a turn to its end.",
+                ["platform"],
+                buckets=TURN_BUCKETS,
+                registry=registry,
+            )
         )
-        self._first_token_seconds = Histogram(
-            "troupe_first_token_seconds",
-            "Time from the start of a turn to the first token of the reply.",
-            ["platform"],
-            buckets=FIRST_TOKEN_BUCKETS,
-            registry=registry,
+        self._first_token_seconds = _by_labels(
+            Histogram(
+                "troupe_first_token_seconds",
+                "Time from the start of a turn to the first token of the reply.",
+                ["platform"],
+                buckets=FIRST_TOKEN_BUCKETS,
+                registry=registry,
+            )
         )
-        self._tokens = Counter(
-            "troupe_tokens",
-            "M2-her tokens, in (prompt) and out (completion).",
-            ["platform", "direction"],
-            registry=registry,
+        self._tokens = _by_labels(
+            Counter(
+                "troupe_tokens",
+                "M2-her tokens, in (prompt) and out (completion).",
+                ["platform", "direction"],
+                registry=registry,
+            )
         )
-        self._cost = Counter(
-            "troupe_cost_usd",
-            "Estimated M2-her cost in US dollars, from the configured prices.",
-            ["platform"],
-            registry=registry,
+        self._cost = _by_labels(
+            Counter(
+                "troupe_cost_usd",
+                "Estimated M2-her cost in US dollars, from the configured prices.",
+                ["platform"],
+                registry=registry,
+            )
         )
-        self._api_errors = Counter(
-            "troupe_api_errors",
-            "Failed M2-her calls, by API status code and error kind.",
-            ["code", "kind"],
-            registry=registry,
+        self._api_errors = _by_labels(
+            Counter(
+                "troupe_api_errors",
+                "Failed M2-her calls, by API status code and error kind.",
+                ["code", "kind"],
+                registry=registry,
+            )
         )
-        self._sensitive_flags = Counter(
-            "troupe_sensitive_flags",
-            "Sensitive-content flags M2-her raised, by direction and type.",
-            ["direction", "type"],
-            registry=registry,
+        self._sensitive_flags = _by_labels(
+            Counter(
+                "troupe_sensitive_flags",
+                "Sensitive-content flags M2-her raised, by direction and type.",
+                ["direction", "type"],
+                registry=registry,
+            )
         )
-        self._platform_wait = Counter(
-            "troupe_platform_rate_limit_wait_seconds",
-            "Seconds spent waiting out platform rate limits.",
-            ["platform"],
-            registry=registry,
+        self._platform_wait = _by_labels(
+            Counter(
+                "troupe_platform_rate_limit_wait_seconds",
+                "Seconds spent waiting out platform rate limits.",
+                ["platform"],
+                registry=registry,
+            )
         )
-        self._queue_depth = Gauge(
-            "troupe_queue_depth",
-            "Messages waiting for their conversation's lane.",
-            ["platform"],
-            registry=registry,
+        self._queue_depth = _by_labels(
+            Gauge(
+                "troupe_queue_depth",
+                "Messages waiting for their conversation's lane.",
+                ["platform"],
+                registry=registry,
+            )
         )
 
     def turn_started(self, platform: str) -> None:
         """A turn began: one more in flight."""
-        self._in_flight.labels(platform).inc()
+        self._in_flight(platform).inc()
 
     def turn_finished(
         self, platform: str, status: str, seconds: float, first_token_seconds: float | None
@@ -112,11 +145,11 @@ class Metrics:
         ``first_token_seconds`` is ``None`` when no text ever arrived (an error before the
         reply, a blocked input); such a turn adds nothing to the first-token histogram.
         """
-        self._in_flight.labels(platform).dec()
-        self._turns.labels(platform, status).inc()
-        self._turn_seconds.labels(platform).observe(seconds)
+        self._in_flight(platform).dec()
+        self._turns(platform, status).inc()
+        self._turn_seconds(platform).observe(seconds)
         if first_token_seconds is not None:
-            self._first_token_seconds.labels(platform).observe(first_token_seconds)
+            self._first_token_seconds(platform).observe(first_token_seconds)
 
     def tokens(self, platform: str, prompt: int, completion: int, total: int) -> None:
         """Count one call's usage and its estimated cost.
@@ -127,27 +160,27 @@ class Metrics:
         """
         tokens_in = max(prompt, 0) + max(total - prompt - completion, 0)
         tokens_out = max(completion, 0)
-        self._tokens.labels(platform, "in").inc(tokens_in)
-        self._tokens.labels(platform, "out").inc(tokens_out)
+        self._tokens(platform, "in").inc(tokens_in)
+        self._tokens(platform, "out").inc(tokens_out)
         cost = (tokens_in * self._input_price + tokens_out * self._output_price) / _PER_MILLION
-        self._cost.labels(platform).inc(cost)
+        self._cost(platform).inc(cost)
 
     def api_error(self, code: int | None, kind: str) -> None:
         """A failed M2-her call: ``code`` is the API status code (``None``: no code, e.g. a
         timeout), ``kind`` the error class name."""
-        self._api_errors.labels("none" if code is None else str(code), kind).inc()
+        self._api_errors("none" if code is None else str(code), kind).inc()
 
     def sensitive_flag(self, direction: str, type_name: str) -> None:
         """M2-her flagged the ``input`` or ``output`` of a call as ``type_name``."""
-        self._sensitive_flags.labels(direction, type_name).inc()
+        self._sensitive_flags(direction, type_name).inc()
 
     def platform_wait(self, platform: str, seconds: float) -> None:
         """The adapter waited ``seconds`` for the platform's rate limit (a 429, a cadence)."""
-        self._platform_wait.labels(platform).inc(max(seconds, 0.0))
+        self._platform_wait(platform).inc(max(seconds, 0.0))
 
     def queue_depth(self, platform: str, depth: int) -> None:
         """``depth`` messages are now waiting for a lane on ``platform``."""
-        self._queue_depth.labels(platform).set(depth)
+        self._queue_depth(platform).set(depth)
 
     def render(self) -> bytes:
         """Everything in the Prometheus text exposition format (version 0.0.4)."""

@@ -19,6 +19,7 @@ import discord
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.manager import ConversationManager
 from bot.platforms.discord.sink import Replies
+from bot.platforms.locks import KeyedLocks
 
 log = logging.getLogger("bot.platforms.discord")
 
@@ -57,7 +58,8 @@ class MessageEvents:
         self._manager = manager
         self._replies = replies
         self._tasks: set[asyncio.Task[None]] = set()
-        self._intake: dict[int, asyncio.Lock] = {}
+        #: Keeps one channel's events in the order Discord sent them.
+        self._intake: KeyedLocks[int] = KeyedLocks()
 
     # -- gateway events -------------------------------------------------------------------
 
@@ -65,7 +67,7 @@ class MessageEvents:
         """A new message: hand it to the engine unless it is our own."""
         # Working out the facts may wait on Discord (is that webhook ours?); the channel's
         # messages still reach the engine, and its history, in the order they were sent.
-        async with self._channel_intake(message.channel.id):
+        async with self._intake.hold(message.channel.id):
             if await self._is_ours(message) or message.type not in _CHAT_TYPES:
                 return
             incoming = await self.incoming(message)
@@ -79,7 +81,7 @@ class MessageEvents:
         """A user edited a message: the history the characters see follows."""
         message = payload.message
         # In the channel's order: after the message itself has reached the engine.
-        async with self._channel_intake(payload.channel_id):
+        async with self._intake.hold(payload.channel_id):
             if "content" not in payload.data or await self._is_ours(message):
                 return
             key = conversation_key(message.channel)
@@ -206,13 +208,9 @@ class MessageEvents:
 
     async def _delete(self, channel_id: int, message_ids: list[int]) -> None:
         key = conversation_key(self._client.get_channel(channel_id) or discord.Object(channel_id))
-        async with self._channel_intake(channel_id):
+        async with self._intake.hold(channel_id):
             for message_id in message_ids:
                 await self._manager.delete_message(key, str(message_id))
-
-    def _channel_intake(self, channel_id: int) -> asyncio.Lock:
-        """Keeps one channel's events in the order Discord sent them."""
-        return self._intake.setdefault(channel_id, asyncio.Lock())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -12,10 +12,11 @@ into Discord's 15-webhooks-per-channel limit).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
+
+from bot.platforms.locks import KeyedLocks
 
 log = logging.getLogger("bot.platforms.discord")
 
@@ -40,7 +41,7 @@ class Webhooks:
     def __init__(self, client: discord.Client) -> None:
         self._client = client
         self._by_channel: dict[int, discord.Webhook | None] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: KeyedLocks[int] = KeyedLocks()
         #: Ids of webhooks this bot created; their messages are the characters' own.
         self._ours: set[int] = set()
         #: Channels whose webhook list has been read (to recognise ours after a restart).
@@ -54,7 +55,7 @@ class Webhooks:
         parent = webhook_channel(channel)
         if parent is None:
             return False
-        async with self._lock(parent.id):
+        async with self._locks.hold(parent.id):
             if parent.id not in self._listed:
                 await self._list(parent)
         return webhook_id in self._ours
@@ -64,7 +65,7 @@ class Webhooks:
         (no Manage Webhooks, or the channel is full)."""
         if channel.id in self._by_channel:
             return self._by_channel[channel.id]
-        async with self._lock(channel.id):
+        async with self._locks.hold(channel.id):
             if channel.id not in self._by_channel:
                 self._by_channel[channel.id] = await self._find_or_create(channel)
             return self._by_channel[channel.id]
@@ -73,9 +74,6 @@ class Webhooks:
         """Drop the cached webhook (someone deleted it, or permissions changed)."""
         self._by_channel.pop(channel_id, None)
         self._listed.discard(channel_id)
-
-    def _lock(self, channel_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(channel_id, asyncio.Lock())
 
     async def _list(self, channel: WebhookChannel) -> discord.Webhook | None:
         """Read the channel's webhooks: remember ours, return one we can post with."""

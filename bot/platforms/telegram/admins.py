@@ -7,13 +7,15 @@ minute: the engine only needs it to spare admins the rate limits and budgets.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 
 from telegram import Bot
 from telegram.error import TelegramError
+
+from bot.conversation.cache import TimedCache
+from bot.platforms.locks import KeyedLocks
 
 __all__ = ["Admins"]
 
@@ -27,10 +29,8 @@ class Admins:
         self, bot: Bot, *, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._bot = bot
-        self._ttl = ttl
-        self._clock = clock
-        self._lists: dict[int, tuple[float, frozenset[int]]] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._lists: TimedCache[int, frozenset[int]] = TimedCache(ttl, clock=clock)
+        self._locks: KeyedLocks[int] = KeyedLocks()
 
     async def is_admin(self, chat_id: int, user_id: int, *, fresh: bool = True) -> bool:
         """Whether ``user_id`` administers the group ``chat_id``.
@@ -38,14 +38,12 @@ class Admins:
         ``fresh=False`` accepts a list up to ``ttl`` old. Concurrent questions about one
         chat are answered in the order they were asked, with one lookup.
         """
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(chat_id):
             cached = self._lists.get(chat_id)
-            if fresh or cached is None or self._clock() - cached[0] > self._ttl:
+            if fresh or cached is None:
                 members = await self._bot.get_chat_administrators(chat_id)
-                cached = (self._clock(), frozenset(member.user.id for member in members))
-                self._lists[chat_id] = cached
-            return user_id in cached[1]
+                cached = (self._lists.put(chat_id, frozenset(m.user.id for m in members)),)
+            return user_id in cached[0]
 
     async def probably_admin(self, chat_id: int, user_id: int) -> bool:
         """:meth:`is_admin` from the cache when it can, ``False`` if Telegram can't say."""

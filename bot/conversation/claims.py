@@ -15,10 +15,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.conversation.keyed import InUse
 from bot.storage import Storage, StorageError
 
 log = logging.getLogger("bot.conversation")
@@ -30,14 +31,6 @@ class Claim:
 
     #: The newest message id answered by any process's finished turn.
     answered_through: int
-
-
-@dataclass(slots=True)
-class _Wakeup:
-    """Set when a conversation's claim is released; shared by the turns waiting for it."""
-
-    released: asyncio.Event = field(default_factory=asyncio.Event)
-    waiters: int = 0
 
 
 class TurnClaims:
@@ -58,7 +51,8 @@ class TurnClaims:
         #: The longest pause between two tries: short without notifications, long with them.
         self._max_poll = max_poll
         self._max_poll_notified = max_poll_notified
-        self._wakeups: dict[int, _Wakeup] = {}
+        #: Per conversation waited for: an event set when its claim is released.
+        self._releases: InUse[int, asyncio.Event] = InUse(asyncio.Event)
         #: Whether releases are announced to this process (``None``: not asked yet).
         self._notified: bool | None = None
         self._listen_lock = asyncio.Lock()
@@ -75,7 +69,7 @@ class TurnClaims:
         answered = await self._storage.claim_turn(conversation_id, owner, self._lease)
         while answered is None:
             notified = await self._listen()
-            with self._watching(conversation_id) as released:
+            with self._releases.using(conversation_id) as released:
                 # Tried again once watching, so that a release just now is not missed.
                 answered = await self._storage.claim_turn(conversation_id, owner, self._lease)
                 if answered is None:
@@ -108,21 +102,10 @@ class TurnClaims:
             return self._notified
 
     def _heard(self, conversation_id: int) -> None:
-        wakeup = self._wakeups.pop(conversation_id, None)
-        if wakeup is not None:
-            wakeup.released.set()
-
-    @contextlib.contextmanager
-    def _watching(self, conversation_id: int) -> Iterator[asyncio.Event]:
-        """An event set when ``conversation_id``'s claim is released, while inside."""
-        wakeup = self._wakeups.setdefault(conversation_id, _Wakeup())
-        wakeup.waiters += 1
-        try:
-            yield wakeup.released
-        finally:
-            wakeup.waiters -= 1
-            if wakeup.waiters == 0 and self._wakeups.get(conversation_id) is wakeup:
-                del self._wakeups[conversation_id]
+        # Retired, so that turns that wait again from now on wait for the next release.
+        released = self._releases.retire(conversation_id)
+        if released is not None:
+            released.set()
 
     async def _keep_renewed(self, conversation_id: int, owner: str) -> None:
         interval = self._lease.total_seconds() / 3

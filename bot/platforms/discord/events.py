@@ -17,9 +17,9 @@ from typing import Any
 import discord
 
 from bot.conversation.incoming import ConversationKey, Incoming
+from bot.conversation.keyed import KeyedLocks
 from bot.conversation.manager import ConversationManager
 from bot.platforms.discord.sink import Replies
-from bot.platforms.locks import KeyedLocks
 
 log = logging.getLogger("bot.platforms.discord")
 

@@ -16,7 +16,7 @@ import logging
 
 import discord
 
-from bot.platforms.locks import KeyedLocks
+from bot.conversation.keyed import KeyedLocks
 
 log = logging.getLogger("bot.platforms.discord")
 

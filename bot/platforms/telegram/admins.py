@@ -15,7 +15,7 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from bot.conversation.cache import TimedCache
-from bot.platforms.locks import KeyedLocks
+from bot.conversation.keyed import KeyedLocks
 
 __all__ = ["Admins"]
 

@@ -8,6 +8,15 @@ from typing import Protocol
 from bot.characters.schema import Character
 
 
+class DeliveryFailed(Exception):
+    """The platform did not take a reply or notice, after the retries the sink allows."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        #: The chat will not take messages again (bot blocked or removed, channel gone).
+        self.permanent = permanent
+
+
 class ReplySink(Protocol):
     """Delivers one conversation's replies on one platform.
 

@@ -1,9 +1,16 @@
-"""Showing a reply while it streams: post early, edit at a pace the platform allows, continue
-in new messages past the length limit, and end with exactly the final text.
+"""Showing a reply while it streams, and delivering its final text: one pump for every platform.
 
-Platform-neutral: an adapter supplies a :class:`MessageTransport` (how to send, edit and delete
-one message, and show typing) and shares one :class:`EditCadence` per chat, so every reply in
-that chat draws on the same allowance.
+An adapter supplies a :class:`MessageTransport` (how to send, edit and delete one message and
+show typing in one chat), the :class:`WriteBudget` that everything posted in that chat shares,
+and optionally a :class:`Preview` (e.g. Telegram's drafts) that shows the reply while it is
+written instead of posting it early.
+
+Pacing is a budget, not a metronome. Each chat's writes are booked against the platform's real
+limits (at most N writes in any W seconds, :class:`Rate`). Previews (the early post and the
+edits while the model writes) keep a gap between them and leave a reserve in the budget; the
+final text may use all of it, so it goes out the moment the reply ends unless the chat really
+is at its limit. A write is booked only when it is about to be made, so no slot is ever held
+back unused.
 """
 
 from __future__ import annotations
@@ -12,16 +19,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
+from bot.conversation.sink import DeliveryFailed
 from bot.platforms.text import Measure, split_message, take_part
 
 log = logging.getLogger("bot.platforms")
 
 _T = TypeVar("_T")
+_K = TypeVar("_K", bound=Hashable)
 
 #: Attempts at each step of the final text before giving up (each waits out any 429).
 FINAL_ATTEMPTS = 6
@@ -33,6 +43,10 @@ class RateLimited(Exception):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limited; retry after {retry_after:.2f} s")
         self.retry_after = retry_after
+
+
+class PreviewUnavailable(Exception):
+    """Raised by a :class:`Preview` that the platform turned out not to support."""
 
 
 class MessageTransport(Protocol):
@@ -57,62 +71,145 @@ class MessageTransport(Protocol):
         """Show the typing indicator once (it fades by itself after a few seconds)."""
 
 
-class EditCadence:
-    """The pace of sends and edits in one chat, shared by every reply in it.
+class Preview(Protocol):
+    """Somewhere other than real messages to show a reply while it is written."""
 
-    ``min_interval`` seconds separate two operations; :meth:`backoff` pushes the next one
-    back after the platform answered 429.
-    """
+    async def show(self, text: str) -> None:
+        """Show ``text``, the reply so far (header included). May raise
+        :class:`PreviewUnavailable`; the reply then streams with messages instead."""
+
+    async def clear(self) -> None:
+        """Take the preview down (the reply was withdrawn)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A platform limit: at most ``count`` writes in any ``seconds``."""
+
+    count: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How one chat may be written to: the platform's limits, and for previews a gap between
+    two of one reply's and a reserve of writes left for final texts."""
+
+    rates: tuple[Rate, ...]
+    preview_gap: float
+    reserve: int = 1
+
+    def __post_init__(self) -> None:
+        if any(rate.count <= self.reserve for rate in self.rates):
+            raise ValueError("every rate must allow more writes than the reserve")
+
+
+class WriteBudget:
+    """The writes one chat may still make, shared by every reply posted there."""
 
     def __init__(
         self,
-        min_interval: float,
+        pace: Pace,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_wait: Callable[[float], None] | None = None,
     ) -> None:
-        self.min_interval = min_interval
+        self.pace = pace
+        #: The clock the budget's windows are measured on.
+        self.clock = clock
         self._on_wait = on_wait
-        self._clock = clock
-        self._sleep = sleep
-        self._next_at = -float("inf")
-        self._lock = asyncio.Lock()
-        #: Seconds spent waiting for a turn, in total (for metrics and benchmarks).
+        self._longest = max((rate.seconds for rate in pace.rates), default=0.0)
+        #: When the writes inside the longest window were booked, oldest first.
+        self._booked: deque[float] = deque()
+        self._paused_until = -float("inf")
+        #: Seconds spent waiting for room, in total (for metrics and benchmarks).
         self.waited = 0.0
 
-    async def wait_turn(self) -> None:
-        """Wait until the chat may take another operation, and claim it."""
-        async with self._lock:
-            delay = self._next_at - self._clock()
-            if delay > 0:
-                self.waited += delay
-                if self._on_wait is not None:
-                    self._on_wait(delay)
-                await self._sleep(delay)
-            self._next_at = self._clock() + self.min_interval
+    def delay(self, *, preview: bool = False, not_before: float = -float("inf")) -> float:
+        """Seconds until a write may be booked (a preview leaves the reserve free)."""
+        now = self.clock()
+        booked = self._booked
+        while booked and booked[0] <= now - self._longest:
+            booked.popleft()
+        ready = max(self._paused_until, not_before)
+        reserve = self.pace.reserve if preview else 0
+        for rate in self.pace.rates:
+            allowed = rate.count - reserve
+            recent = [t for t in booked if t > now - rate.seconds]
+            if len(recent) >= allowed:
+                # Room comes back when enough of the recent writes have left the window.
+                ready = max(ready, recent[len(recent) - allowed] + rate.seconds)
+        return max(0.0, ready - now)
+
+    async def take(
+        self,
+        *,
+        preview: bool = False,
+        not_before: float = -float("inf"),
+        unless: asyncio.Event | None = None,
+    ) -> bool:
+        """Wait for room and book one write. Returns ``False``, booking nothing, if
+        ``unless`` is set first."""
+        waited = 0.0
+        while (delay := self.delay(preview=preview, not_before=not_before)) > 0:
+            waited += delay
+            if await _sleep_unless(unless, delay):
+                break
+        if waited:
+            self.waited += waited
+            if self._on_wait is not None:
+                self._on_wait(waited)
+        if unless is not None and unless.is_set():
+            return False
+        self._booked.append(self.clock())
+        return True
 
     def backoff(self, seconds: float) -> None:
-        """Nothing more in this chat for ``seconds``."""
-        self._next_at = max(self._next_at, self._clock() + seconds)
+        """The platform said to wait: nothing more in this chat for ``seconds``."""
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing booked that still counts and no pause: forgetting it changes nothing."""
+        now = self.clock()
+        return self._paused_until <= now and all(t <= now - self._longest for t in self._booked)
 
 
-@dataclass
-class CadenceBook:
-    """One :class:`EditCadence` per chat, created on first use."""
+class BudgetBook(Generic[_K]):
+    """One :class:`WriteBudget` per chat, kept while it still limits anything."""
 
-    min_interval: float
-    #: Told how long each wait was (e.g. the platform rate-limit metric).
-    on_wait: Callable[[float], None] | None = None
-    _cadences: dict[str, EditCadence] = field(default_factory=dict)
+    def __init__(
+        self,
+        pace: Pace,
+        *,
+        on_wait: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.pace = pace
+        #: Told how long each wait was (e.g. the platform rate-limit metric).
+        self.on_wait = on_wait
+        self._clock = clock
+        self._budgets: dict[_K, WriteBudget] = {}
+        self._swept_at = 64
 
-    def for_chat(self, chat_id: str) -> EditCadence:
-        """The cadence every reply in ``chat_id`` shares."""
-        cadence = self._cadences.get(chat_id)
-        if cadence is None:
-            cadence = EditCadence(self.min_interval, on_wait=self.on_wait)
-            self._cadences[chat_id] = cadence
-        return cadence
+    def __len__(self) -> int:
+        return len(self._budgets)
+
+    def for_chat(self, chat: _K) -> WriteBudget:
+        """The budget every write in ``chat`` draws on."""
+        budget = self._budgets.get(chat)
+        if budget is None:
+            if len(self._budgets) >= self._swept_at:
+                self._sweep()
+            budget = WriteBudget(self.pace, on_wait=self.on_wait, clock=self._clock)
+            self._budgets[chat] = budget
+        return budget
+
+    def _sweep(self) -> None:
+        # A budget with nothing inside its windows is the same as a new one.
+        for chat in [chat for chat, budget in self._budgets.items() if budget.idle]:
+            del self._budgets[chat]
+        self._swept_at = max(64, 2 * len(self._budgets))
 
 
 class StreamingReply:
@@ -120,22 +217,26 @@ class StreamingReply:
     :class:`~bot.conversation.sink.ReplySink` turn.
 
     ``header`` goes in front of the first message (e.g. the character's name when several
-    share one bot). ``typing_interval`` is how often the typing indicator is renewed until the
-    first text is visible.
+    share one bot). ``typing_interval`` is how often the typing indicator is renewed until
+    something is visible. With a ``preview``, the reply grows there while it streams and is
+    posted as messages only when it is complete.
     """
 
     def __init__(
         self,
         transport: MessageTransport,
-        cadence: EditCadence,
+        budget: WriteBudget,
         *,
         header: str = "",
         typing_interval: float = 4.5,
+        preview: Preview | None = None,
     ) -> None:
         self._transport = transport
-        self._cadence = cadence
+        self._budget = budget
         self._header = header
         self._typing_interval = typing_interval
+        self._preview = preview
+        self._preview_shown = ""
         self._raw = ""
         #: Messages posted, with the text each shows now. All but the last are complete.
         self._posted: list[tuple[str, str]] = []
@@ -144,9 +245,9 @@ class StreamingReply:
         #: Text after the complete messages, reopened code fence included.
         self._pending = header
         self._changed = asyncio.Event()
-        self._closing = False
-        self._pump: asyncio.Task[None] | None = None
-        self._typing: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+        self._last_preview = -float("inf")
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def message_ids(self) -> list[str]:
@@ -155,8 +256,10 @@ class StreamingReply:
 
     async def begin(self) -> None:
         """Show typing until the first text is up, and start following the stream."""
-        self._typing = asyncio.create_task(self._keep_typing())
-        self._pump = asyncio.create_task(self._follow())
+        self._tasks = [
+            asyncio.create_task(self._keep_typing()),
+            asyncio.create_task(self._follow()),
+        ]
 
     async def delta(self, text: str) -> None:
         """More text arrived."""
@@ -185,6 +288,12 @@ class StreamingReply:
     async def retract(self, replacement: str | None = None) -> None:
         """Take down what was shown; with ``replacement``, post that instead."""
         await self._stop()
+        if self._preview is not None and self._preview_shown:
+            try:
+                await self._preview.clear()
+            except Exception:
+                log.warning("could not clear a reply's preview", exc_info=True)
+            self._preview_shown = ""
         for message_id in self.message_ids:
             await self._final(partial(self._transport.delete, message_id))
         self._posted.clear()
@@ -197,47 +306,68 @@ class StreamingReply:
         return self._transport.measure(text)
 
     async def _stop(self) -> None:
-        self._closing = True
+        """End the pump and the typing indicator. Neither is cancelled: a write in flight
+        finishes, so its id is known, and an HTTP request cut off mid-way can cost its client
+        the connection. Both stop at once when they are only waiting."""
+        self._closing.set()
         self._changed.set()
-        if self._typing is not None:
-            self._typing.cancel()
-        # The pump is not cancelled: a send in flight must finish so its id is known.
-        for task in (self._typing, self._pump):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._pump = self._typing = None
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            await task
 
     async def _keep_typing(self) -> None:
-        while not self._posted:
+        while not (self._posted or self._preview_shown):
             try:
                 await self._transport.typing()
             except Exception:
                 # Typing is a courtesy: its failure must not fail the reply.
                 log.debug("could not show typing", exc_info=True)
-            await asyncio.sleep(self._typing_interval)
+            if await _sleep_unless(self._closing, self._typing_interval):
+                return
 
     async def _follow(self) -> None:
-        """Bring the visible messages up to date, as often as the cadence allows."""
+        """Bring the preview up to date as often as the budget allows, until the reply ends."""
         while True:
             await self._changed.wait()
-            if self._closing:
+            if self._closing.is_set():
                 return
-            await self._cadence.wait_turn()
-            if self._closing:
+            booked = await self._budget.take(
+                preview=True,
+                not_before=self._last_preview + self._budget.pace.preview_gap,
+                unless=self._closing,
+            )
+            if not booked:
                 return
             self._changed.clear()
+            self._last_preview = self._budget.clock()
             try:
-                await self._show_pending()
+                await self._show_preview()
             except RateLimited as limited:
-                self._cadence.backoff(limited.retry_after)
+                self._budget.backoff(limited.retry_after)
                 self._changed.set()  # try again once the pause is over
+            except PreviewUnavailable:
+                log.info("the preview is unavailable here; streaming with messages instead")
+                self._preview = None
+                self._changed.set()
+            except DeliveryFailed as failed:
+                if failed.permanent:
+                    return  # the chat refuses the bot; finish() reports it
+                log.warning("could not update a streaming reply: %s", failed)
             except Exception:
-                # A failed intermediate edit is not fatal: finish() puts the final text up.
+                # A failed preview is not fatal: finish() puts the final text up.
                 log.warning("could not update a streaming reply", exc_info=True)
 
+    async def _show_preview(self) -> None:
+        if self._preview is None:
+            await self._show_pending()
+            return
+        text = self._header + self._raw
+        if text.strip() and text != self._preview_shown:
+            await self._preview.show(text)
+            self._preview_shown = text
+
     async def _show_pending(self) -> None:
-        """One operation: post or edit the last message, sealing it when it is full."""
+        """One write: post or edit the last message, sealing it when it is full."""
         limit = self._transport.limit
         if self._measure(self._pending) > limit:
             part, rest = take_part(self._pending, limit, measure=self._measure)
@@ -261,24 +391,39 @@ class StreamingReply:
         self._last_sealed = False
 
     async def _final(self, operation: Callable[[], Awaitable[_T]]) -> _T:
-        """Run one step of the final text: waits its turn and rides out 429s."""
+        """Run one write of the final text as soon as the budget has room; rides out 429s."""
         attempts = 0
         while True:
-            await self._cadence.wait_turn()
+            await self._budget.take()
             try:
                 return await operation()
             except RateLimited as limited:
                 attempts += 1
                 if attempts == FINAL_ATTEMPTS:
                     raise
-                self._cadence.backoff(limited.retry_after)
+                self._budget.backoff(limited.retry_after)
+
+
+async def _sleep_unless(event: asyncio.Event | None, seconds: float) -> bool:
+    """Sleep ``seconds`` or until ``event`` is set; whether it was set."""
+    if event is None:
+        await asyncio.sleep(seconds)
+        return False
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
 
 
 __all__ = [
-    "CadenceBook",
-    "EditCadence",
+    "BudgetBook",
     "Measure",
     "MessageTransport",
+    "Pace",
+    "Preview",
+    "PreviewUnavailable",
+    "Rate",
     "RateLimited",
     "StreamingReply",
+    "WriteBudget",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 
@@ -10,6 +11,7 @@ import pytest
 from bot.conversation.manager import ConversationManager, ManagerSettings
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Reply
+from bot.platforms.telegram.sink import CHAT_RATE
 from tests.standins.telegram import Chat, RateLimit, TelegramStandIn, User
 from tests.telegram.conftest import WAIT, BotFactory, ManagerFactory
 
@@ -31,7 +33,7 @@ async def _final(tg: TelegramStandIn, chat: Chat, text: str, count: int = 1) -> 
     )
 
 
-async def test_edits_keep_the_chat_cadence_and_end_with_exactly_the_final_text(
+async def test_edits_keep_their_gap_and_end_with_exactly_the_final_text(
     tg: TelegramStandIn,
     manager: ConversationManager,
     start_bot: BotFactory,
@@ -52,8 +54,33 @@ async def test_edits_keep_the_chat_cadence_and_end_with_exactly_the_final_text(
     sends_and_edits = [
         c.at for c in tg.calls if c.method in ("sendMessage", "editMessageText") and c.ok
     ]
-    gaps = [b - a for a, b in itertools.pairwise(sends_and_edits)]
+    # Updates while it streams keep their gap; the final text does not wait for one.
+    gaps = [b - a for a, b in itertools.pairwise(sends_and_edits[:-1])]
     assert min(gaps) >= 0.29
+    assert len(sends_and_edits) <= CHAT_RATE.count
+
+
+async def test_a_group_reply_is_complete_on_screen_as_soon_as_the_model_ends(
+    tg: TelegramStandIn,
+    manager: ConversationManager,
+    start_bot: BotFactory,
+    fake_m2her: FakeM2Her,
+    group: tuple[User, Chat],
+) -> None:
+    # Production pacing: at most one update every 3 s while the reply streams.
+    await start_bot(manager, group_interval=3.0)
+    alice, chat = group
+    text = "The storm passes slowly over the hills, and the tavern grows quiet. " * 3
+    fake_m2her.chunk_chars = 14
+    fake_m2her.enqueue(Reply(text=text.strip(), chunk_delay=0.1))  # about 1.5 s of streaming
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    tg.user_says(chat, alice, "@troupe_bot how is the weather")
+    await _final(tg, chat, text.strip())
+    shown = loop.time() - asked
+    # The stream ends about 1.5 s in; a metronome would have held the end until 3 s or later.
+    assert shown < 2.2
+    assert len(chat.bot_messages()[0].texts) >= 2  # posted early, then completed
 
 
 async def test_a_429_backs_off_and_the_end_of_the_reply_still_arrives(

@@ -18,11 +18,16 @@ from discord.utils import escape_markdown
 from bot.characters.schema import Character
 from bot.platforms.discord.transport import NO_PINGS, BotTransport, WebhookTransport
 from bot.platforms.discord.webhooks import Webhooks, usable_username, webhook_channel
-from bot.platforms.streaming import CadenceBook, MessageTransport, StreamingReply
+from bot.platforms.streaming import BudgetBook, MessageTransport, Pace, Rate, StreamingReply
 
 log = logging.getLogger("bot.platforms.discord")
 
 _T = TypeVar("_T")
+
+#: What the bot may post or edit in one channel.
+CHANNEL_RATE = Rate(5, 5.0)
+#: What one webhook may post or edit: its own bucket, and a cap per minute.
+WEBHOOK_RATES = (Rate(5, 2.0), Rate(30, 60.0))
 
 WEBHOOK_TIP = (
     "Tip for the server's admins: give me the **Manage Webhooks** permission in this channel "
@@ -31,7 +36,9 @@ WEBHOOK_TIP = (
 
 
 class Replies:
-    """Makes sinks for channels; owns what they share: webhooks and per-channel edit cadence."""
+    """Makes sinks for channels; owns what they share: webhooks, and the write budgets of
+    channels and webhooks. ``edit_interval`` is the least time between two updates of one
+    reply while it streams."""
 
     def __init__(
         self,
@@ -42,7 +49,12 @@ class Replies:
         on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.webhooks = webhooks
-        self.cadences = CadenceBook(edit_interval, on_wait=on_wait)
+        self.channel_budgets: BudgetBook[int] = BudgetBook(
+            Pace((CHANNEL_RATE,), preview_gap=edit_interval), on_wait=on_wait
+        )
+        self.webhook_budgets: BudgetBook[int] = BudgetBook(
+            Pace(WEBHOOK_RATES, preview_gap=edit_interval), on_wait=on_wait
+        )
         self.typing_interval = typing_interval
         #: Servers whose admins have been told about Manage Webhooks (once per process).
         self._tipped: set[int] = set()
@@ -137,9 +149,12 @@ class DiscordSink:
             log.warning("could not post a notice in channel %s", _channel_id(self._channel))
 
     def _streaming(self, transport: MessageTransport, header: str) -> StreamingReply:
-        cadence = self._replies.cadences.for_chat(str(_channel_id(self._channel)))
+        if isinstance(transport, WebhookTransport):
+            budget = self._replies.webhook_budgets.for_chat(transport.webhook_id)
+        else:
+            budget = self._replies.channel_budgets.for_chat(_channel_id(self._channel))
         return StreamingReply(
-            transport, cadence, header=header, typing_interval=self._replies.typing_interval
+            transport, budget, header=header, typing_interval=self._replies.typing_interval
         )
 
     def _forget_webhook(self) -> None:

@@ -126,6 +126,11 @@ class WebhookTransport(BotTransport):
         self._avatar_url = avatar_url or MISSING
         self._thread = thread or MISSING
 
+    @property
+    def webhook_id(self) -> int:
+        """The webhook's id (its writes share one rate-limit bucket)."""
+        return self._webhook.id
+
     @_rate_limited
     async def send(self, text: str) -> str:
         """Post ``text`` as the character; return the message id."""

@@ -74,8 +74,9 @@ def privacy_notice(me: User) -> str | None:
 class TelegramBot:
     """The Telegram side of Troupe: start it, and it answers until stopped.
 
-    ``private_interval`` / ``group_interval`` are the seconds between two sends or edits in
-    one chat; ``typing_interval`` how often "typing…" is renewed.
+    ``private_interval`` / ``group_interval`` are the least seconds between two updates of a
+    streaming reply (the final text goes out at once, within Telegram's limits);
+    ``typing_interval`` how often "typing…" is renewed.
     """
 
     def __init__(

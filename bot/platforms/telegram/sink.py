@@ -1,10 +1,10 @@
 """The engine's :class:`~bot.conversation.sink.ReplySink` on Telegram.
 
 A reply streams through a draft in private chats (where the server has drafts) and through
-send-and-edit elsewhere, at a cadence shared by everything the bot posts in that chat: one
-operation a second in private chats, one every three seconds in groups (Telegram allows about
-20 messages a minute there). All characters post through the one bot, so each reply is headed
-with the character's name when more than one character is in the chat.
+send-and-edit elsewhere, drawing on a write budget shared by everything the bot posts in that
+chat: about one message a second in any chat, and at most 20 a minute in a group (Telegram's
+limits). All characters post through the one bot, so each reply is headed with the
+character's name when more than one character is in the chat.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from telegram import Bot
 from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager
-from bot.platforms.streaming import CadenceBook, EditCadence, StreamingReply
-from bot.platforms.telegram.drafts import DraftReply
+from bot.platforms.streaming import BudgetBook, Pace, Rate, StreamingReply, WriteBudget
+from bot.platforms.telegram.drafts import DraftPreview
 from bot.platforms.telegram.formatting import escape_markdown
 from bot.platforms.telegram.transport import (
     PLATFORM,
@@ -28,13 +28,20 @@ from bot.platforms.telegram.transport import (
     UserBlocked,
 )
 
-__all__ = ["Replies", "TelegramSink"]
+__all__ = ["CHAT_RATE", "GROUP_RATE", "Replies", "TelegramSink"]
 
 log = logging.getLogger("bot.platforms.telegram")
 
+#: About one message a second in any chat; short bursts are tolerated.
+CHAT_RATE = Rate(3, 3.0)
+#: At most 20 messages a minute in a group.
+GROUP_RATE = Rate(20, 60.0)
+
 
 class Replies:
-    """Makes the sinks of one bot: shares each chat's cadence, remembers whether drafts work."""
+    """Makes the sinks of one bot: shares each chat's write budget, remembers whether drafts
+    work. ``private_interval`` / ``group_interval`` are the least seconds between two updates
+    of one reply while it streams."""
 
     def __init__(
         self,
@@ -53,13 +60,17 @@ class Replies:
         #: turns out not to have it).
         self.drafts = drafts
         waited = partial(manager.metrics.platform_wait, PLATFORM)
-        self._private = CadenceBook(private_interval, on_wait=waited)
-        self._group = CadenceBook(group_interval, on_wait=waited)
+        self._private: BudgetBook[int] = BudgetBook(
+            Pace((CHAT_RATE,), preview_gap=private_interval), on_wait=waited
+        )
+        self._group: BudgetBook[int] = BudgetBook(
+            Pace((CHAT_RATE, GROUP_RATE), preview_gap=group_interval), on_wait=waited
+        )
 
-    def cadence(self, target: ChatTarget, *, private: bool) -> EditCadence:
-        """The pace shared by every message in the target's chat (all its topics too)."""
+    def budget(self, target: ChatTarget, *, private: bool) -> WriteBudget:
+        """The writes left in the target's chat (all its topics share them)."""
         book = self._private if private else self._group
-        return book.for_chat(str(target.chat_id))
+        return book.for_chat(target.chat_id)
 
     def sink(self, key: ConversationKey, target: ChatTarget, *, private: bool) -> TelegramSink:
         """A sink for one message's turn in the conversation ``key``."""
@@ -69,7 +80,7 @@ class Replies:
         """Post ``text`` as plain text, paced with the chat; quietly nothing if blocked."""
         transport = TelegramTransport(self.bot, target, markdown=False)
         try:
-            return await StreamingReply(transport, self.cadence(target, private=private)).finish(
+            return await StreamingReply(transport, self.budget(target, private=private)).finish(
                 text
             )
         except UserBlocked as blocked:
@@ -92,26 +103,22 @@ class TelegramSink:
         self._target = target
         self._private = private
         self._transport = TelegramTransport(replies.bot, target)
-        self._reply: StreamingReply | DraftReply | None = None
+        self._reply: StreamingReply | None = None
 
     async def begin(self, character: Character) -> None:
         """Start the reply: typing first, then the text as it streams."""
         scene = await self._replies.manager.scene(self._key)
         header = f"**{escape_markdown(character.name)}**\n" if len(scene) > 1 else ""
-        cadence = self._replies.cadence(self._target, private=self._private)
-        interval = self._replies.typing_interval
+        preview = None
         if self._private and self._replies.drafts:
-            self._reply = DraftReply(
-                self._transport,
-                cadence,
-                header=header,
-                typing_interval=interval,
-                on_unavailable=self._replies.disable_drafts,
-            )
-        else:
-            self._reply = StreamingReply(
-                self._transport, cadence, header=header, typing_interval=interval
-            )
+            preview = DraftPreview(self._transport, on_unavailable=self._replies.disable_drafts)
+        self._reply = StreamingReply(
+            self._transport,
+            self._replies.budget(self._target, private=self._private),
+            header=header,
+            typing_interval=self._replies.typing_interval,
+            preview=preview,
+        )
         await self._reply.begin()
 
     async def delta(self, text: str) -> None:

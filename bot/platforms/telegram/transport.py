@@ -21,6 +21,7 @@ from telegram.constants import ChatAction, MessageLimit, ParseMode
 from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.conversation.sink import DeliveryFailed
 from bot.platforms.streaming import RateLimited
 from bot.platforms.telegram.formatting import to_html
 
@@ -34,8 +35,11 @@ log = logging.getLogger("bot.platforms.telegram")
 _T = TypeVar("_T")
 
 
-class UserBlocked(Exception):
+class UserBlocked(DeliveryFailed):
     """The chat refuses the bot: the user blocked it, or it was removed from the group."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
 
 
 class DraftsUnavailable(Exception):

@@ -7,6 +7,12 @@ turn and exits at end of input, so scripts can drive it.
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
+import io
+import os
+import re
+import stat
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -25,6 +31,43 @@ HELP = """Commands:
   /quit             leave (Ctrl-D works too)"""
 
 
+#: The opening of an escape string (OSC, DCS, SOS, PM, APC), 7- and 8-bit, and its body.
+_STRING = r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x00-\x1f\x7f-\x9f]*"
+#: Terminal escape sequences: CSI, escape strings up to their terminator, any other escape.
+_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]" rf"|{_STRING}(?:\x07|\x1b\\|\x9c)" r"|\x1b[ -/]*[0-~]"
+)
+#: An escape sequence that has begun but not ended at the end of the text.
+_UNFINISHED = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*\Z" rf"|{_STRING}\x1b?\Z" r"|\x1b[ -/]*\Z")
+#: C0 and C1 control characters and DEL, except newline and tab.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: The longest unfinished escape sequence held back for the next piece of text.
+_HOLD = 256
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without escape sequences or control characters other than newline and tab, so
+    that model text cannot move the cursor, recolour, retitle or clear the terminal."""
+    return _CONTROL.sub("", _ESCAPE.sub("", text))
+
+
+class TerminalFilter:
+    """:func:`terminal_safe` for text written in pieces (streamed deltas): an escape sequence
+    cut between two pieces is held back until its end arrives, so no half of it shows."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def __call__(self, text: str) -> str:
+        text = self._held + text
+        unfinished = _UNFINISHED.search(text)
+        cut = unfinished.start() if unfinished else len(text)
+        if len(text) - cut > _HOLD:
+            cut = len(text)
+        self._held = text[cut:]
+        return terminal_safe(text[:cut])
+
+
 class ConsoleSink:
     """A :class:`~bot.conversation.sink.ReplySink` that streams to a text stream."""
 
@@ -32,6 +75,7 @@ class ConsoleSink:
         self._out = out
         self._speaker = ""
         self._shown = ""
+        self._safe = TerminalFilter()
 
     async def begin(self, character: Character) -> None:
         self._speaker = character.name
@@ -63,8 +107,61 @@ class ConsoleSink:
         self._write(f"* {text}\n")
 
     def _write(self, text: str) -> None:
-        self._out.write(text)
+        self._out.write(self._safe(text))
         self._out.flush()
+
+
+class LineReader:
+    """Reads lines from ``stdin`` without parking a thread in a blocking read on a terminal or
+    a pipe: the event loop waits for input instead, so Ctrl-C ends the chat at once (a thread
+    stuck in ``readline()`` kept the process alive until Enter). Files and in-memory streams,
+    which never keep a read waiting, are read in a worker thread."""
+
+    def __init__(self, stdin: TextIO) -> None:
+        self._stdin = stdin
+        self._fd = _pollable_fd(stdin)
+        self._decoder = codecs.getincrementaldecoder(stdin.encoding or "utf-8")("replace")
+        self._pending = ""
+        self._ended = False
+
+    async def readline(self) -> str:
+        """The next line with its newline; the rest without one at end of input; then ``""``."""
+        if self._fd is None:
+            return await asyncio.to_thread(self._stdin.readline)
+        while "\n" not in self._pending and not self._ended:
+            chunk = await self._read(self._fd)
+            self._ended = not chunk
+            self._pending += self._decoder.decode(chunk, final=self._ended)
+        line, newline, self._pending = self._pending.partition("\n")
+        return line + newline
+
+    @staticmethod
+    async def _read(fd: int) -> bytes:
+        loop = asyncio.get_running_loop()
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        try:
+            loop.add_reader(fd, wake)
+        except (OSError, NotImplementedError):  # e.g. /dev/null, or an event loop without it
+            return await asyncio.to_thread(os.read, fd, 65536)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(fd)
+        return os.read(fd, 65536)
+
+
+def _pollable_fd(stream: TextIO) -> int | None:
+    """The file descriptor behind ``stream`` when the event loop could wait on it."""
+    with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+        fd = stream.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+    return None
 
 
 class ConsoleChat:
@@ -152,18 +249,30 @@ async def run_console(
     stdin: TextIO,
     out: TextIO,
 ) -> int:
-    """Run a chat until ``/quit`` or end of input. Returns the exit code."""
+    """Run a chat until ``/quit`` or end of input. Returns the exit code.
+
+    Ctrl-C cancels the task running this (``asyncio.run`` does that), which stops at once,
+    even at the prompt; ``troupe chat`` then exits with 130.
+    """
     chat = ConsoleChat(manager, character=character, user_name=user_name, out=out)
     await chat.start()
     interactive = stdin.isatty()
-    while True:
-        if interactive:
-            out.write(f"{user_name}> ")
-            out.flush()
-        line = await asyncio.to_thread(stdin.readline)
-        if not line:
+    lines = LineReader(stdin)
+    try:
+        while True:
             if interactive:
-                out.write("\n")
-            return 0
-        if not await chat.handle_line(line):
-            return 0
+                out.write(f"{user_name}> ")
+                out.flush()
+            line = await lines.readline()
+            if not line:
+                if interactive:
+                    out.write("\n")
+                return 0
+            if not await chat.handle_line(line):
+                return 0
+    except asyncio.CancelledError:
+        # Ctrl-C (asyncio.run cancels this task): a reply in flight stops here and is not
+        # stored, as on the other platforms; what the user said is. Leave the line clean.
+        out.write("\n")
+        out.flush()
+        raise

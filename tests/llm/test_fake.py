@@ -23,6 +23,7 @@ from bot.llm.fake import (
     Reply,
     StreamVariant,
     from_magic_words,
+    long_text,
     reply_text,
 )
 from bot.llm.fake.limiter import RateLimiter
@@ -342,6 +343,8 @@ def test_rate_limiter_window_slides() -> None:
         ("[[drop]]", Drop(after_chunks=2)),
         ("[[slow]]", Reply(delay=1.0, chunk_delay=0.25)),
         ("[[http:503]]", HttpError(503)),
+        ("[[long:3000]]", Reply(text=long_text(3000))),
+        ("[[long:300:58]]", Reply(text=long_text(300), chunk_delay=0.058)),
         ("[[sensitive:sideways:2]]", None),
         ("[[fault]]", None),
         ("no magic here", None),
@@ -359,6 +362,36 @@ async def test_magic_word_in_the_last_user_message(
     answer = json.loads(raw)
     assert answer["base_resp"]["status_code"] == 1026
     assert answer["input_sensitive_type"] == 6
+
+
+def test_long_text_is_prose_of_exactly_the_length_asked() -> None:
+    for length in (1, 300, 3000):
+        text = long_text(length)
+        assert len(text) == length
+        assert text.endswith(".")
+    assert "\n\n" in long_text(3000)
+
+
+async def test_the_summary_follows_the_last_delta_at_once_and_stream_times_are_recorded(
+    fake_m2her: FakeM2Her, http: aiohttp.ClientSession
+) -> None:
+    said = "tell me [[long:24:500]]"  # two 12-character deltas, 0.5 s before each
+    body = _with(messages=[{"role": "user", "content": said}], stream=True)
+    arrived: list[tuple[float, Any]] = []
+    started = time.monotonic()
+    async with http.post(fake_m2her.base_url + PATH, json=body, headers=AUTH) as response:
+        async for line in response.content:
+            if line.startswith(b"data: "):
+                arrived.append((time.monotonic(), json.loads(line[6:])))
+    (first_at, _), (last_at, last), (summary_at, summary) = arrived
+    assert "finish_reason" in last["choices"][0]
+    assert summary["choices"][0]["message"]["content"] == long_text(24)
+    assert summary_at - last_at < 0.25  # the deltas were 0.5 s apart
+    [times] = fake_m2her.streams
+    assert times.said == said
+    assert started < times.first_delta_at <= first_at
+    assert times.last_delta_at - times.first_delta_at >= 0.5
+    assert times.last_delta_at <= last_at
 
 
 async def test_run_fake_server_prints_its_url_and_stops_cleanly() -> None:

@@ -23,17 +23,20 @@ By hand, put a magic word in the last user message:
 ``[[drop]]``               the connection drops (after two chunks when streaming)
 ``[[slow]]``               1 s before the first byte, 0.25 s between chunks
 ``[[http:502]]``           a 502 HTML page (any status)
+``[[long:3000]]``          3,000 characters of prose (any length);
+                           ``[[long:300:58]]`` streamed with 58 ms before each delta
 =========================  ==========================================================
 
 A Bearer key of ``sk-invalid`` always gets 2049; a missing key gets 1004.
 """
 
-from bot.llm.fake.reply import ECHO_CHARS, REPLY_TEMPLATE, reply_text
+from bot.llm.fake.reply import ECHO_CHARS, REPLY_TEMPLATE, long_text, reply_text
 from bot.llm.fake.script import Drop, Error, HttpError, Reply, Scripted, from_magic_words
 from bot.llm.fake.server import (
     INVALID_API_KEY,
     FakeM2Her,
     RecordedRequest,
+    StreamTimes,
     StreamVariant,
     run_fake_server,
 )
@@ -49,8 +52,10 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "Scripted",
+    "StreamTimes",
     "StreamVariant",
     "from_magic_words",
+    "long_text",
     "reply_text",
     "run_fake_server",
 ]

@@ -51,6 +51,20 @@ def reply_text(messages: list[dict[str, Any]]) -> str:
     )
 
 
+LONG_SENTENCE = "Sentence {n} of the long reply goes on a little further."
+
+
+def long_text(length: int) -> str:
+    """Plain prose of exactly ``length`` characters ending in a full stop, in paragraphs of six
+    sentences."""
+    text = ""
+    n = 0
+    while len(text) < length:
+        text += LONG_SENTENCE.format(n=n) + ("\n\n" if n % 6 == 5 else " ")
+        n += 1
+    return text[: length - 1] + "."
+
+
 def cut_to_tokens(text: str, max_tokens: int | None) -> tuple[str, str]:
     """``text`` cut to at most ``max_tokens`` estimated tokens, and the finish reason."""
     if max_tokens is None or estimate_text_tokens(text) <= max_tokens:

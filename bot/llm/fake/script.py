@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.llm.fake.reply import long_text
+
 BAD_GATEWAY_HTML = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
@@ -21,7 +23,7 @@ class Timing:
 
     #: Wait before sending anything (the response headers included).
     delay: float = 0.0
-    #: Wait between two stream events.
+    #: Wait before each streamed delta (the closing summary follows the last one at once).
     chunk_delay: float = 0.0
 
 
@@ -77,7 +79,7 @@ class HttpError(Timing):
 
 Scripted = Reply | Error | Drop | HttpError
 
-_MAGIC = re.compile(r"\[\[(fault|sensitive|flag|drop|slow|http)(?::(\w+))?(?::(\w+))?\]\]")
+_MAGIC = re.compile(r"\[\[(fault|sensitive|flag|drop|slow|http|long)(?::(\w+))?(?::(\w+))?\]\]")
 
 
 def from_magic_words(text: str) -> Scripted | None:
@@ -88,7 +90,9 @@ def from_magic_words(text: str) -> Scripted | None:
     input type T; ``[[sensitive:output:T]]`` 1027 with output type T after two chunks;
     ``[[flag:input:T]]`` / ``[[flag:output:T]]`` a flag with status 0; ``[[drop]]`` a
     dropped connection after two chunks; ``[[slow]]`` 1 s before the first byte and
-    0.25 s between chunks; ``[[http:STATUS]]`` a non-2xx page.
+    0.25 s between chunks; ``[[http:STATUS]]`` a non-2xx page; ``[[long:N]]`` a reply of N
+    characters of prose (:func:`~bot.llm.fake.reply.long_text`), ``[[long:N:MS]]`` the same
+    with MS milliseconds before each streamed delta.
     """
     match = _MAGIC.search(text)
     if match is None:
@@ -112,6 +116,8 @@ def from_magic_words(text: str) -> Scripted | None:
             return Error(1027, output_sensitive_type=kind, after_chunks=2)
         if word == "http" and first:
             return HttpError(int(first))
+        if word == "long" and first:
+            return Reply(text=long_text(int(first)), chunk_delay=int(second or 0) / 1000)
     except ValueError:
         return None
     if word == "drop":

@@ -17,7 +17,6 @@ import signal
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -56,6 +55,17 @@ class StreamVariant(enum.Flag):
 
 
 @dataclass(frozen=True)
+class StreamTimes:
+    """When a streamed reply's first and last deltas went out (``time.monotonic()``, which is
+    one clock for every process on Linux, so a benchmark can compare it with its own)."""
+
+    #: The last ``user`` message of the request, which tells a benchmark's replies apart.
+    said: str
+    first_delta_at: float
+    last_delta_at: float
+
+
+@dataclass(frozen=True)
 class RecordedRequest:
     """One request the fake received; ``Authorization`` is redacted in ``headers``."""
 
@@ -70,7 +80,8 @@ class FakeM2Her:
     ``api_key=None`` accepts any non-empty Bearer key. ``chunk_chars`` is the size of
     each streamed delta. ``rpm``/``tpm`` configure the limiter that answers 1002 (per
     minute, on the estimated prompt tokens); scripted items and magic words bypass it.
-    ``stream_variant`` may be changed between requests.
+    ``stream_variant`` may be changed between requests. :attr:`streams` records when each
+    streamed reply's deltas went out.
     """
 
     def __init__(
@@ -90,6 +101,7 @@ class FakeM2Her:
         self.chunk_chars = chunk_chars
         self.limiter = RateLimiter(rpm, tpm)
         self.requests: list[RecordedRequest] = []
+        self.streams: list[StreamTimes] = []
         self._api_key = api_key
         self._script: deque[Scripted] = deque()
         self._runner: web.AppRunner | None = None
@@ -152,7 +164,7 @@ class FakeM2Her:
             for name, value in request.headers.items()
         }
         self.requests.append(RecordedRequest(request.path, headers, body))
-        call = _Call(request, body, self.stream_variant, self.chunk_chars)
+        call = _Call(request, body, self.stream_variant, self.chunk_chars, self.streams)
 
         refusal = self._refusal(request, body)
         if refusal is not None:
@@ -184,7 +196,12 @@ class _Call:
     """Writes the answer to one request."""
 
     def __init__(
-        self, request: web.Request, body: Any, variant: StreamVariant, chunk_chars: int
+        self,
+        request: web.Request,
+        body: Any,
+        variant: StreamVariant,
+        chunk_chars: int,
+        streams: list[StreamTimes],
     ) -> None:
         self.request = request
         self.body = body if isinstance(body, dict) else {}
@@ -193,6 +210,7 @@ class _Call:
         self.chunk_chars = max(1, chunk_chars)
         self.id = uuid.uuid4().hex
         self.created = int(time.time())
+        self.streams = streams
 
     async def run(self, item: Scripted) -> web.StreamResponse:
         if item.delay:
@@ -297,30 +315,36 @@ class _Call:
             }
             return self._json(body)
         response = await self._open_stream()
-        for event in self._events(item, text, finish_reason, usage, name):
+        deltas = self._deltas(item, text, finish_reason, name=name)
+        if StreamVariant.NO_SUMMARY in self.variant:
+            deltas[-1]["usage"] = usage
+        first_delta_at = 0.0
+        for event in deltas:
             await self._send(response, event, item.chunk_delay)
+            first_delta_at = first_delta_at or time.monotonic()
+        self.streams.append(
+            StreamTimes(_last_user_text(self.body["messages"]), first_delta_at, time.monotonic())
+        )
+        if StreamVariant.NO_SUMMARY not in self.variant:
+            # The summary follows the last delta at once, as the real API sends it.
+            await self._send(response, self._summary(item, text, finish_reason, usage, name), 0)
         if StreamVariant.DONE in self.variant:
             await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
 
-    def _events(
+    def _summary(
         self, item: Reply, text: str, finish_reason: str, usage: dict[str, int], name: str
-    ) -> Iterator[dict[str, Any]]:
+    ) -> dict[str, Any]:
+        """The closing ``chat.completion`` event with the whole reply."""
         rich = StreamVariant.RICH in self.variant
-        deltas = self._deltas(item, text, finish_reason, name=name)
-        if StreamVariant.NO_SUMMARY in self.variant:
-            deltas[-1]["usage"] = usage
-        yield from deltas
-        if StreamVariant.NO_SUMMARY in self.variant:
-            return
         message: dict[str, Any] = {"content": text, "role": "assistant"}
         summary_flags = self._flags(item, output=True)
         if rich:
             message.update(name=name, audio_content="")
         else:
             del summary_flags["output_sensitive_int"]
-        yield {
+        return {
             **self._envelope(),
             "choices": [{"finish_reason": finish_reason, "index": 0, "message": message}],
             "usage": usage if rich else {"total_tokens": usage["total_tokens"]},

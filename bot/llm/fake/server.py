@@ -166,7 +166,7 @@ class FakeM2Her:
                 scripted = Error(1002)
         try:
             return await call.run(scripted or Reply())
-        except ConnectionResetError:
+        except ConnectionError:  # "Connection lost", or reset, while writing
             self.hang_ups += 1
             # Nothing more can be sent; aiohttp gives up on this connection quietly.
             raise asyncio.CancelledError from None

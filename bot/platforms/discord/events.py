@@ -172,15 +172,6 @@ class MessageEvents:
         sink = self._replies.sink(channel)
         try:
             await self._manager.handle(incoming, sink)
-        except discord.Forbidden as error:
-            # Nothing can be said in the channel itself: tell whoever runs the bot.
-            log.warning(
-                "Discord refused a reply in #%s (server %s): %s. Give the bot's role Send "
-                "Messages (and Send Messages in Threads) there.",
-                incoming.channel_name or incoming.key.chat_id,
-                incoming.server_id,
-                error.text or error,
-            )
         except Exception:
             # One bad event must never take the bot down or leave the channel silent.
             log.exception("could not handle message %s", incoming.platform_message_id)

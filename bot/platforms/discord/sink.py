@@ -153,11 +153,14 @@ class DiscordSink:
         try:
             yield
         except discord.Forbidden as error:
+            # Nothing can be said in the channel itself: tell whoever runs the bot.
+            guild = getattr(self._channel, "guild", None)
             log.warning(
-                "Discord refused a %s in channel %s: %s. Give the bot's role Send Messages "
-                "(and Send Messages in Threads) there.",
+                "Discord refused a %s in #%s (server %s): %s. Give the bot's role Send "
+                "Messages (and Send Messages in Threads) there.",
                 what,
-                channel,
+                getattr(self._channel, "name", None) or channel,
+                guild.id if guild is not None else None,
                 error.text or error,
             )
             raise DeliveryFailed(f"channel {channel} refuses the bot", permanent=True) from None

@@ -114,6 +114,7 @@ async def open_engine(
         manager = ConversationManager(
             storage=storage, characters=characters, client=client, settings=settings
         )
+        stack.push_async_callback(manager.aclose)
         watcher = CharacterWatcher(folder, on_reload=manager.use_characters)
         watching = asyncio.create_task(watcher.run())
         stack.push_async_callback(_cancel, watching)

@@ -110,6 +110,8 @@ async def _shut_down(
     engine.manager.stop_answering()
     if not await engine.manager.drain(deadline):
         log.warning("replies still in flight after %.0f s; stopping anyway", deadline)
+    # Before the platforms close: a notice still waiting would only fail on them.
+    await engine.manager.aclose()
     code = 0
     for name, task in tasks.items():
         if task.done() and not task.cancelled() and task.exception() is not None:

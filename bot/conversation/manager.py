@@ -24,6 +24,7 @@ from bot.conversation.cache import TimedCache
 from bot.conversation.claims import TurnClaims
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.limits import LimitGuard
+from bot.conversation.notices import NoticeRetry, OwedNotices
 from bot.conversation.policy import ChatPolicy, Limits, PolicyTree, Scope
 from bot.conversation.settings import (
     ServerSettings,
@@ -32,7 +33,7 @@ from bot.conversation.settings import (
     trigger_from_json,
     trigger_to_json,
 )
-from bot.conversation.sink import ReplySink
+from bot.conversation.sink import DeliveryFailed, ReplySink
 from bot.conversation.trigger import TriggerPolicy, TriggerSettings
 from bot.conversation.turn import (
     ModerationHook,
@@ -41,7 +42,9 @@ from bot.conversation.turn import (
     TurnRequest,
     TurnRunner,
     TurnStatus,
+    tell,
 )
+from bot.conversation.visible import has_visible_text
 from bot.llm.client import M2HerClient
 from bot.observability.logs import new_turn_id
 from bot.observability.metrics import Metrics
@@ -50,6 +53,7 @@ from bot.storage import Conversation, ForgetReport, ModerationEvent, NewMessage,
 __all__ = [
     "ConversationManager",
     "ManagerSettings",
+    "NoticeRetry",
     "Prices",
     "TurnOutcome",
     "TurnStatus",
@@ -85,6 +89,8 @@ class ManagerSettings:
     #: Take turns through the database, for several processes on one database. ``None``:
     #: on PostgreSQL (several processes are its point), not on SQLite.
     shared_database: bool | None = None
+    #: How the notice about a reply the platform did not take is retried.
+    notice_retry: NoticeRetry = field(default_factory=NoticeRetry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +145,7 @@ class ConversationManager:
         self._turns_in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._owed_notices = OwedNotices(settings.notice_retry)
         self._runner = TurnRunner(
             storage=storage,
             client=client,
@@ -147,6 +154,7 @@ class ConversationManager:
             now=now,
             on_moderation=self._report_moderation,
             metrics=self.metrics,
+            owe_notice=self._owed_notices.owe,
         )
         self._moderation_hooks: list[ModerationHook] = [on_moderation] if on_moderation else []
         self._lanes: dict[ConversationKey, _Lane] = {}
@@ -189,8 +197,11 @@ class ConversationManager:
     async def handle(self, incoming: Incoming, sink: ReplySink) -> TurnOutcome:
         """Store ``incoming`` and, if the trigger policy says so, answer it through ``sink``.
 
-        Returns once the turn that answers this message is over, whoever started it.
+        Returns once the turn that answers this message is over, whoever started it. A
+        message that shows no text is no turn: it is not even stored.
         """
+        if not has_visible_text(incoming.text):
+            return TurnOutcome(TurnStatus.NO_TEXT)
         new_turn_id()
         lane = self._lanes.setdefault(incoming.key, _Lane())
         lane.waiters += 1
@@ -252,6 +263,11 @@ class ConversationManager:
             if lane.waiters == 0:
                 del self._lanes[incoming.key]
 
+    async def aclose(self) -> None:
+        """Cancel the background work: notices still waiting to tell a user that a reply
+        was lost (at shutdown, before the platforms close). Safe to call twice."""
+        await self._owed_notices.aclose()
+
     def stop_answering(self) -> None:
         """Shutdown has begun: store what still arrives, but start no new turns."""
         self._answering = False
@@ -293,7 +309,8 @@ class ConversationManager:
                 self._idle.set()
 
     async def greet(self, key: ConversationKey, sink: ReplySink, *, user_name: str) -> bool:
-        """Post the main character's greeting if the conversation has no history yet."""
+        """Post the main character's greeting if the conversation has no history yet;
+        whether it was delivered."""
         conversation = await self._conversation(key)
         if await self._storage.history_window(conversation.id, 1):
             return False
@@ -301,7 +318,7 @@ class ConversationManager:
         if not character.greeting:
             return False
         text = character.render(character.greeting, user=user_name)
-        await self._storage.add_message(
+        greeting = await self._storage.add_message(
             NewMessage(
                 conversation_id=conversation.id,
                 role="assistant",
@@ -309,11 +326,11 @@ class ConversationManager:
                 author_name=character.name,
                 text=text,
                 character_id=character.id,
+                delivery="pending",
             )
         )
         await sink.begin(character)
-        await sink.finish(text)
-        return True
+        return await self._runner.deliver(sink, greeting, text, key.platform) is None
 
     async def edit_message(self, key: ConversationKey, platform_message_id: str, text: str) -> bool:
         """A user edited a message: the history the characters see follows."""
@@ -475,10 +492,13 @@ class ConversationManager:
         limits: Limits,
     ) -> None:
         if not limits.in_character_notice:
-            await sink.notice(reason)
+            await tell(sink, reason)
             return
         await sink.begin(character)
-        await sink.finish(character.render(character.limit_reply, user=incoming.author_name))
+        try:
+            await sink.finish(character.render(character.limit_reply, user=incoming.author_name))
+        except DeliveryFailed as failure:
+            log.info("a limit reply was not delivered in %s: %s", incoming.key, failure)
 
     # -- settings -------------------------------------------------------------------------
 

@@ -33,7 +33,11 @@ class ReplySink(Protocol):
         """The next piece of the reply, as it streams in."""
 
     async def finish(self, text: str) -> Sequence[str]:
-        """Show exactly ``text`` as the final reply; return the platform ids of the messages."""
+        """Show exactly ``text`` as the final reply; return the platform ids of the messages.
+
+        Raises :class:`DeliveryFailed` when the platform did not take it after the sink's
+        retries (never an empty list to mean failure).
+        """
 
     async def retract(self, replacement: str | None = None) -> None:
         """Withdraw whatever was shown of the current reply: it must not stay visible.
@@ -42,4 +46,7 @@ class ReplySink(Protocol):
         """
 
     async def notice(self, text: str) -> None:
-        """Post a short plain notice (an error, a command's answer)."""
+        """Post a short plain notice (an error, a command's answer).
+
+        Raises :class:`DeliveryFailed` when the platform did not take it.
+        """

@@ -22,10 +22,13 @@ from bot.characters.prompt import (
     build_prompt,
 )
 from bot.characters.schema import Character
+from bot.conversation.cache import TimedCache
 from bot.conversation.incoming import Incoming
 from bot.conversation.moderation import ModerationAction, ModerationPolicy
+from bot.conversation.runaway import ReadReply, character_cap, read_capped
 from bot.conversation.settings import ServerSettings
-from bot.conversation.sink import ReplySink
+from bot.conversation.sink import DeliveryFailed, ReplySink
+from bot.conversation.visible import has_visible_text
 from bot.llm.client import M2HerClient
 from bot.llm.errors import ContextTooLong, InputBlocked, M2HerError, OutputBlocked
 from bot.llm.tokens import estimate_text_tokens
@@ -38,12 +41,15 @@ from bot.storage import (
     NewMessage,
     NewModerationEvent,
     Storage,
+    StoredMessage,
     WindowMessage,
 )
 
 log = logging.getLogger("bot.conversation")
 
 UNEXPECTED = "Something went wrong on our side; please try again."
+#: Said when the model's reply was empty (nothing is shown or stored).
+NO_REPLY = "No reply came; please try again."
 
 
 class TurnStatus(StrEnum):
@@ -63,6 +69,12 @@ class TurnStatus(StrEnum):
     BLOCKED_INPUT = "blocked_input"
     BLOCKED_OUTPUT = "blocked_output"
     FAILED = "failed"
+    #: The message shows no text (empty, spaces, zero-width characters): not stored, no turn.
+    NO_TEXT = "no_text"
+    #: The model's reply was empty: nothing shown or stored, the user asked to try again.
+    EMPTY_REPLY = "empty_reply"
+    #: The reply is stored, but the platform did not take it: it stays out of prompts.
+    UNDELIVERED = "undelivered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +98,8 @@ class ModerationReport:
 
 
 ModerationHook = Callable[[ModerationReport], Awaitable[None]]
+#: Called with the conversation id and the sink of a turn whose reply was not delivered.
+OweNotice = Callable[[int, ReplySink], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +126,7 @@ class TurnRunner:
         now: Callable[[], datetime],
         on_moderation: ModerationHook | None,
         metrics: Metrics,
+        owe_notice: OweNotice,
     ) -> None:
         self._storage = storage
         self._client = client
@@ -120,8 +135,12 @@ class TurnRunner:
         self._now = now
         self._on_moderation = on_moderation
         self._metrics = metrics
+        self._owe_notice = owe_notice
         self._estimator = TokenEstimator()
-        self._cooldown_told: dict[tuple[str, str], datetime] = {}
+        # Who was told about their cool-down, each kept for their policy's window only.
+        self._cooldown_told: TimedCache[tuple[str, str], bool] = TimedCache(
+            0, clock=lambda: now().timestamp()
+        )
 
     async def run(self, turn: TurnRequest) -> tuple[TurnOutcome, int]:
         """Run ``turn``; returns its outcome and the newest message id it answered."""
@@ -167,7 +186,7 @@ class TurnRunner:
             )
         except PromptTooLong:
             too_long = ContextTooLong("prompt does not fit the token budget")
-            await turn.sink.notice(too_long.user_message)
+            await tell(turn.sink, too_long.user_message)
             return TurnOutcome(TurnStatus.FAILED, error=too_long), answered_through
         outcome = await self._call(turn, prompt, window, answered_through, first_token)
         return outcome, answered_through
@@ -183,51 +202,106 @@ class TurnRunner:
         sink = turn.sink
         started = time.monotonic()
         await sink.begin(turn.character)
+
+        async def show(piece: str) -> None:
+            if not first_token:
+                first_token.append(time.monotonic())
+            await sink.delta(piece)
+
+        cap = character_cap(prompt.request)
         try:
-            stream = self._client.stream(prompt.request)
-            async for piece in stream:
-                if not first_token:
-                    first_token.append(time.monotonic())
-                await sink.delta(piece)
-            result = stream.result
+            read = await read_capped(self._client.stream(prompt.request), cap, show)
         except M2HerError as error:
             self._metrics.api_error(error.code, type(error).__name__)
             await self._storage.record_model_call(self._model_call(turn, started, error=error))
             return await self._failed(turn, error, window)
         except Exception:
             log.exception("turn failed in %s", turn.incoming.key)
-            await sink.retract()
-            await sink.notice(UNEXPECTED)
+            await withdraw(sink)
+            await tell(sink, UNEXPECTED)
             return TurnOutcome(TurnStatus.FAILED)
 
+        platform = turn.conversation.platform
+        if read.cut:
+            self._metrics.reply_cut(platform)
+            log.warning(
+                "the reply in %s ran past %d characters (%d tokens asked); cut there",
+                turn.incoming.key,
+                cap,
+                prompt.request.max_completion_tokens or 0,
+            )
+        call = self._model_call(turn, started, read=read, prompt=prompt)
+        if not has_visible_text(read.text):
+            await self._storage.record_model_call(call)
+            await self._account(turn, prompt, call, read, window)
+            await withdraw(sink)
+            await tell(sink, NO_REPLY)
+            return TurnOutcome(TurnStatus.EMPTY_REPLY)
+        # Stored before it is shown, so that the reply and its usage survive a crash; it
+        # enters prompts only once delivered.
         reply = await self._storage.add_reply(
             NewMessage(
                 conversation_id=turn.conversation.id,
                 role="assistant",
                 author_id=f"character:{turn.character.id}",
                 author_name=turn.character.name,
-                text=result.text,
+                text=read.text,
                 character_id=turn.character.id,
                 token_estimate=prompt.estimated_tokens,
                 reply_to_id=answered_through or None,
+                delivery="pending",
             ),
-            self._model_call(turn, started, result),
+            call,
         )
-        usage = result.usage
+        await self._account(turn, prompt, call, read, window)
+        failure = await self.deliver(sink, reply, read.text, platform)
+        if failure is not None:
+            if not failure.permanent:
+                self._owe_notice(turn.conversation.id, sink)
+            return TurnOutcome(TurnStatus.UNDELIVERED, reply=read.text)
+        return TurnOutcome(TurnStatus.ANSWERED, reply=read.text)
+
+    async def deliver(
+        self, sink: ReplySink, reply: StoredMessage, text: str, platform: str
+    ) -> DeliveryFailed | None:
+        """Show the stored ``reply`` as ``text`` through ``sink`` (after its ``begin``) and
+        record how it went: delivered with its platform ids, or undelivered (counted and
+        logged; the failure is returned)."""
+        try:
+            ids = await sink.finish(text)
+        except DeliveryFailed as failure:
+            await self._storage.set_undelivered(reply.id)
+            self._metrics.reply_undelivered(platform)
+            if failure.permanent:
+                log.info("reply %s not delivered; the chat refuses the bot: %s", reply.id, failure)
+            else:
+                log.warning("reply %s not delivered: %s", reply.id, failure)
+            return failure
+        await self._storage.set_delivered(reply, ids)
+        return None
+
+    async def _account(
+        self,
+        turn: TurnRequest,
+        prompt: Prompt,
+        call: ModelCall,
+        read: ReadReply,
+        window: Sequence[WindowMessage],
+    ) -> None:
+        """Count a finished call's usage, calibrate the estimate, flag the input if told."""
         self._metrics.tokens(
             turn.conversation.platform,
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            usage.total_tokens,
+            call.prompt_tokens,
+            call.completion_tokens,
+            call.total_tokens,
         )
+        result = read.result
+        if result is None:
+            return
         if prompt_tokens := _reported_prompt_tokens(result):
             self._estimator.observe(prompt.request.messages, prompt_tokens)
         if result.flags.input_sensitive:
             await self._flag_input(turn, window, result.flags.input_sensitive_type)
-        ids = await sink.finish(result.text)
-        if ids:
-            await self._storage.set_platform_message_id(reply.id, ids[0])
-        return TurnOutcome(TurnStatus.ANSWERED, reply=result.text)
 
     async def _failed(
         self, turn: TurnRequest, error: M2HerError, window: Sequence[WindowMessage]
@@ -243,8 +317,8 @@ class TurnRunner:
             return TurnOutcome(TurnStatus.BLOCKED_OUTPUT, error=error)
         log.warning("M2-her call failed in %s: %s", turn.incoming.key, error)
         # A part-streamed reply must never pass for a complete one.
-        await turn.sink.retract()
-        await turn.sink.notice(error.user_message)
+        await withdraw(turn.sink)
+        await tell(turn.sink, error.user_message)
         return TurnOutcome(TurnStatus.FAILED, error=error)
 
     async def _moderated(
@@ -253,11 +327,11 @@ class TurnRunner:
         character = turn.character
         if action is ModerationAction.IN_CHARACTER:
             name = turn.incoming.author_name
-            await turn.sink.retract(character.render(character.blocked_reply, user=name))
+            await withdraw(turn.sink, character.render(character.blocked_reply, user=name))
             return
-        await turn.sink.retract()
+        await withdraw(turn.sink)
         if action is ModerationAction.NOTICE:
-            await turn.sink.notice(error.user_message)
+            await tell(turn.sink, error.user_message)
 
     async def _flag_input(
         self,
@@ -309,20 +383,30 @@ class TurnRunner:
     ) -> None:
         # Tell a cooled-down author once per window, not on every message.
         who = (incoming.key.platform, incoming.author_id)
-        now = self._now()
-        told = self._cooldown_told.get(who)
-        if told is None or now - told >= policy.cooldown_window:
-            self._cooldown_told[who] = now
-            await sink.notice(policy.cooldown_notice())
+        if self._cooldown_told.get(who) is None:
+            window = policy.cooldown_window.total_seconds()
+            self._cooldown_told.put(who, True, seconds=window)
+            await tell(sink, policy.cooldown_notice())
 
     def _model_call(
         self,
         turn: TurnRequest,
         started: float,
-        result: ChatResult | None = None,
+        *,
+        read: ReadReply | None = None,
+        prompt: Prompt | None = None,
         error: M2HerError | None = None,
     ) -> ModelCall:
-        usage = result.usage if result else Usage()
+        result = read.result if read else None
+        if result is not None:
+            usage = result.usage
+        elif read is not None and prompt is not None:
+            # A cut stream never reported its usage: estimate what it cost.
+            completion = estimate_text_tokens(read.text)
+            total = prompt.estimated_tokens + completion
+            usage = Usage(prompt.estimated_tokens, completion, total)
+        else:
+            usage = Usage()
         return ModelCall(
             conversation_id=turn.conversation.id,
             author_id=turn.incoming.author_id,
@@ -335,7 +419,26 @@ class TurnRunner:
             error_code=error.code if error else None,
             trace_id=result.trace_id if result else error.trace_id if error else None,
             latency_ms=round((time.monotonic() - started) * 1000),
+            cut=read is not None and read.cut,
         )
+
+
+async def tell(sink: ReplySink, text: str) -> None:
+    """Post a notice; one the platform does not take is logged, not raised."""
+    try:
+        await sink.notice(text)
+    except DeliveryFailed as failure:
+        log.info("a notice was not delivered: %s", failure)
+
+
+async def withdraw(sink: ReplySink, replacement: str | None = None) -> None:
+    """Retract what was shown of a reply (saying ``replacement`` instead); a platform that
+    fails at it is logged, not raised: the turn is over either way."""
+    try:
+        await sink.retract(replacement)
+    except Exception:
+        # Whatever the platform's library raised: this layer cannot name its errors.
+        log.warning("could not withdraw a reply", exc_info=True)
 
 
 def _history_entry(message: WindowMessage, speaker: Character) -> HistoryEntry:

@@ -316,13 +316,19 @@ class ReplyStream:
         self._client = client
         self._request = request
         self._result: ChatResult | None = None
-        self._started = False
+        self._deltas: AsyncGenerator[str, None] | None = None
 
     def __aiter__(self) -> AsyncIterator[str]:
-        if self._started:
+        if self._deltas is not None:
             raise RuntimeError("a ReplyStream can be iterated only once")
-        self._started = True
-        return self._run()
+        self._deltas = self._run()
+        return self._deltas
+
+    async def aclose(self) -> None:
+        """Stop reading: the connection is closed and the rest of the body never read (a
+        caller that has enough of a runaway reply). Safe at any time, and twice."""
+        if self._deltas is not None:
+            await self._deltas.aclose()
 
     @property
     def result(self) -> ChatResult:
@@ -331,7 +337,7 @@ class ReplyStream:
             raise RuntimeError("the stream has not finished")
         return self._result
 
-    async def _run(self) -> AsyncIterator[str]:
+    async def _run(self) -> AsyncGenerator[str, None]:
         client = self._client
         state = RetryState(client.retry)
         while True:

@@ -124,6 +124,23 @@ class Metrics:
                 registry=registry,
             )
         )
+        self._undelivered = _by_labels(
+            Counter(
+                "troupe_replies_undelivered",
+                "Replies the platform did not take after the sink's retries (kept out of "
+                "later prompts).",
+                ["platform"],
+                registry=registry,
+            )
+        )
+        self._cut = _by_labels(
+            Counter(
+                "troupe_replies_cut",
+                "Replies cut while streaming: far longer than max_completion_tokens allows.",
+                ["platform"],
+                registry=registry,
+            )
+        )
         self._queue_depth = _by_labels(
             Gauge(
                 "troupe_queue_depth",
@@ -177,6 +194,14 @@ class Metrics:
     def platform_wait(self, platform: str, seconds: float) -> None:
         """The adapter waited ``seconds`` for the platform's rate limit (a 429, a cadence)."""
         self._platform_wait(platform).inc(max(seconds, 0.0))
+
+    def reply_undelivered(self, platform: str) -> None:
+        """A finished reply could not be delivered on ``platform``."""
+        self._undelivered(platform).inc()
+
+    def reply_cut(self, platform: str) -> None:
+        """A runaway reply on ``platform`` was cut while streaming."""
+        self._cut(platform).inc()
 
     def queue_depth(self, platform: str, depth: int) -> None:
         """``depth`` messages are now waiting for a lane on ``platform``."""

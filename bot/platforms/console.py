@@ -13,12 +13,13 @@ import io
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.manager import ConversationManager
+from bot.conversation.sink import DeliveryFailed
 
 PLATFORM = "console"
 
@@ -88,12 +89,14 @@ class ConsoleSink:
         self._write(text)
 
     async def finish(self, text: str) -> Sequence[str]:
-        if not self._shown:
-            self._write(f"{self._speaker}: {text}")
-        elif text != self._shown:
-            # The authoritative final text differs from what streamed: show it whole.
-            self._write(f"\n{self._speaker}: {text}")
-        self._write("\n")
+        """Show ``text``; a terminal has no message ids, so none are returned."""
+        with _delivery():
+            if not self._shown:
+                self._write(f"{self._speaker}: {text}")
+            elif text != self._shown:
+                # The authoritative final text differs from what streamed: show it whole.
+                self._write(f"\n{self._speaker}: {text}")
+            self._write("\n")
         return []
 
     async def retract(self, replacement: str | None = None) -> None:
@@ -104,7 +107,8 @@ class ConsoleSink:
         self._shown = ""
 
     async def notice(self, text: str) -> None:
-        self._write(f"* {text}\n")
+        with _delivery():
+            self._write(f"* {text}\n")
 
     def _write(self, text: str) -> None:
         self._out.write(self._safe(text))
@@ -162,6 +166,15 @@ def _pollable_fd(stream: TextIO) -> int | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return fd
     return None
+
+
+@contextlib.contextmanager
+def _delivery() -> Iterator[None]:
+    """A closed terminal or pipe takes nothing again: :class:`DeliveryFailed`, permanent."""
+    try:
+        yield
+    except (OSError, ValueError) as error:  # ValueError: the stream was closed
+        raise DeliveryFailed(f"the terminal is gone: {error}", permanent=True) from None
 
 
 class ConsoleChat:

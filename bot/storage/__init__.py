@@ -10,6 +10,7 @@ from bot.storage.errors import ConversationNotFound, SchemaOutOfDate, StorageErr
 from bot.storage.migrate import upgrade
 from bot.storage.records import (
     Conversation,
+    Delivery,
     Direction,
     ForgetReport,
     MessageRole,
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "Conversation",
     "ConversationNotFound",
+    "Delivery",
     "Direction",
     "ForgetReport",
     "MessageRole",

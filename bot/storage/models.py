@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -65,9 +66,10 @@ class MessageRow(Base):
     __tablename__ = "messages"
     __table_args__: tuple[Any, ...] = (
         CheckConstraint("role IN ('user', 'assistant')", name="role"),
-        # The history window: equality on the first two columns, then newest first by id.
+        CheckConstraint("delivery IN ('pending', 'delivered', 'undelivered')", name="delivery"),
+        # The history window: equality on the first three columns, then newest first by id.
         # The window query reads ``limit`` index entries whatever the table's size.
-        Index(None, "conversation_id", "input_flagged", "id"),
+        Index(None, "conversation_id", "input_flagged", "delivery", "id"),
         Index(None, "conversation_id", "platform_message_id"),
         Index(None, "author_id"),
         # AUTOINCREMENT: ids of deleted messages are never handed out again.
@@ -94,6 +96,34 @@ class MessageRow(Base):
     #: For a reply: the newest message it answered. Messages that arrived while it was being
     #: written have smaller ids than the reply but come after it in the conversation.
     reply_to_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: How far the message reached the chat: a human's is there (``delivered``); a reply is
+    #: ``pending`` until the platform took it, then ``delivered`` or ``undelivered``. Only
+    #: delivered messages go into prompts.
+    delivery: Mapped[str] = mapped_column(
+        String(16), default="delivered", server_default="delivered"
+    )
+
+
+class MessagePartRow(Base):
+    """The platform message of a reply's second, third… part (a reply longer than the
+    platform's limit is shown in several); the first is the message's ``platform_message_id``.
+    """
+
+    __tablename__ = "message_parts"
+    __table_args__ = (
+        # "Which message is shown as this platform message?" for a reply to a later part.
+        Index(None, "conversation_id", "platform_message_id"),
+    )
+
+    message_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: 1 for the second part, 2 for the third…
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    platform_message_id: Mapped[str] = mapped_column(CleanText)
 
 
 class ModelCallRow(Base):
@@ -125,6 +155,9 @@ class ModelCallRow(Base):
         BigInteger, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The reply ran far past ``max_completion_tokens`` and was cut while streaming (its
+    #: usage is then estimated: the stream's own report was never read).
+    cut: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ModerationEventRow(Base):

@@ -12,6 +12,11 @@ from typing import Literal, NamedTuple
 
 MessageRole = Literal["user", "assistant"]
 Direction = Literal["input", "output"]
+#: How far a message reached the chat. A human's message is there (``delivered``); a reply
+#: is stored ``pending`` before the platform is asked to show it, then becomes
+#: ``delivered`` (with the ids of the platform messages) or ``undelivered``. Only delivered
+#: messages go into prompts.
+Delivery = Literal["pending", "delivered", "undelivered"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ class NewMessage:
     platform_message_id: str | None = None
     #: For a reply: the newest message it answered (it is shown right after that one).
     reply_to_id: int | None = None
+    delivery: Delivery = "delivered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,7 @@ class StoredMessage:
     platform_message_id: str | None
     edited: bool
     reply_to_id: int | None
+    delivery: Delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,9 @@ class ModelCall:
     trace_id: str | None = None
     latency_ms: int | None = None
     reply_message_id: int | None = None
+    #: The reply ran far past ``max_completion_tokens`` and was cut while streaming; the
+    #: token counts are then estimates.
+    cut: bool = False
 
 
 @dataclass(frozen=True, slots=True)

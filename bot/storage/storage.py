@@ -25,6 +25,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     select,
     update,
 )
@@ -36,6 +37,7 @@ from bot.storage.migrate import check_schema, migrate_url
 from bot.storage.models import (
     Base,
     ConversationRow,
+    MessagePartRow,
     MessageRow,
     ModelCallRow,
     ModerationEventRow,
@@ -66,6 +68,7 @@ def _table(model: type[Base]) -> Table:
 
 _conversations = _table(ConversationRow)
 _messages = _table(MessageRow)
+_parts = _table(MessagePartRow)
 _model_calls = _table(ModelCallRow)
 _moderation_events = _table(ModerationEventRow)
 _personas = _table(UserPersonaRow)
@@ -127,6 +130,9 @@ def _window_query(columns: list[Any]) -> Select[Any]:
         .where(
             _messages.c.conversation_id == bindparam("conversation_id"),
             _messages.c.input_flagged.is_(False),
+            # A reply the chat never showed was not said. A constant, not a parameter: the
+            # plan (and the index it uses) is fixed whatever the values.
+            _messages.c.delivery == literal_column("'delivered'"),
         )
         .order_by(_messages.c.id.desc())
         .limit(bindparam("limit"))
@@ -150,6 +156,18 @@ _DELETE_BY_PLATFORM_ID = delete(_messages).where(_BY_PLATFORM_ID)
 _FIND_BY_PLATFORM_ID = (
     select(*_MESSAGE_COLUMNS).where(_BY_PLATFORM_ID).order_by(_messages.c.id.desc()).limit(1)
 )
+#: The reply one of whose later parts is shown as ``shown_as``.
+_FIND_BY_PART_ID = (
+    select(*_MESSAGE_COLUMNS)
+    .join(_parts, _parts.c.message_id == _messages.c.id)
+    .where(
+        _parts.c.conversation_id == bindparam("in_conversation"),
+        _parts.c.platform_message_id == bindparam("shown_as"),
+    )
+    .order_by(_messages.c.id.desc())
+    .limit(1)
+)
+_INSERT_PART = insert(_parts)
 _GET_SETTINGS = select(_settings.c.data).where(
     _settings.c.platform == bindparam("platform"),
     _settings.c.scope == bindparam("scope"),
@@ -359,6 +377,38 @@ class Storage:
         """Remember which platform message shows this message (for later edits and deletes)."""
         await self._update_message(message_id, platform_message_id=platform_message_id)
 
+    async def set_delivered(
+        self, message: StoredMessage, platform_message_ids: Sequence[str]
+    ) -> None:
+        """The platform showed the reply ``message`` as ``platform_message_ids`` (one per
+        part, in order): from now on it goes into prompts, and each part finds it."""
+        ids = list(platform_message_ids)
+        delivered = {
+            "message_id": message.id,
+            "delivery": "delivered",
+            "platform_message_id": ids[0] if ids else None,
+        }
+        parts = [
+            {
+                "message_id": message.id,
+                "part": part,
+                "conversation_id": message.conversation_id,
+                "platform_message_id": platform_id,
+            }
+            for part, platform_id in enumerate(ids[1:], start=1)
+        ]
+
+        def store(run: Statements) -> None:
+            run.touched(_UPDATE_MESSAGE, delivered)
+            for row in parts:
+                run.touched(_INSERT_PART, row)
+
+        await self._database.quick_write(store)
+
+    async def set_undelivered(self, message_id: int) -> None:
+        """The platform did not take the reply ``message_id``: it stays out of prompts."""
+        await self._update_message(message_id, delivery="undelivered")
+
     async def set_message_usage(
         self, message_id: int, prompt_tokens: int, completion_tokens: int
     ) -> None:
@@ -384,11 +434,16 @@ class Storage:
     async def find_by_platform_message_id(
         self, conversation_id: int, platform_message_id: str
     ) -> StoredMessage | None:
-        """The message shown as ``platform_message_id`` in this conversation, if any."""
+        """The message shown as ``platform_message_id`` in this conversation, if any: as its
+        first part, or as a later part of a long reply."""
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
-        row = await self._database.quick_read(
-            lambda run: first(run.rows(_FIND_BY_PLATFORM_ID, key))
-        )
+
+        def find(run: Statements) -> Sequence[Any] | None:
+            return first(run.rows(_FIND_BY_PLATFORM_ID, key)) or first(
+                run.rows(_FIND_BY_PART_ID, key)
+            )
+
+        row = await self._database.quick_read(find)
         return None if row is None else StoredMessage(*row)
 
     async def reset_conversation(self, conversation_id: int) -> int:

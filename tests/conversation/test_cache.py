@@ -36,3 +36,16 @@ def test_expired_entries_do_not_pile_up() -> None:
     # Only the recent ones are worth keeping; 100,000 were put.
     assert len(cache) <= 3000
     assert cache.get(99 * 1000 + 5) == (5,)
+
+
+def test_an_entry_may_keep_for_its_own_time() -> None:
+    clock = Clock()
+    cache: TimedCache[str, int] = TimedCache(10, clock=clock)
+    cache.put("short", 1, seconds=2)
+    cache.put("long", 2, seconds=100)
+    clock.now = 5.0
+    assert cache.get("short") is None
+    clock.now = 99.0
+    assert cache.get("long") == (2,)
+    clock.now = 100.5
+    assert cache.get("long") is None

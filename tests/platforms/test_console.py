@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import pty
 import signal
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.characters.schema import Character
+from bot.conversation.sink import DeliveryFailed
 from bot.llm.fake import FakeM2Her, Reply
-from bot.platforms.console import TerminalFilter, terminal_safe
+from bot.platforms.console import ConsoleSink, TerminalFilter, terminal_safe
 from bot.storage import open_storage
 from tests.conftest import TEST_API_KEY
 
@@ -174,3 +177,17 @@ def test_an_unterminated_escape_string_holds_back_only_so_much() -> None:
     assert safe("text \x1b]0;no end") == "text "
     assert safe(" more") == ""  # still inside the string, as a terminal would be
     assert safe("x" * 300).endswith("x" * 300)  # too long to be a title: let it go
+
+
+async def test_a_closed_terminal_fails_delivery_for_good() -> None:
+    out = io.StringIO()
+    sink = ConsoleSink(out)
+    await sink.begin(Character(name="Aria", description="A librarian."))
+    assert await sink.finish("Hello.") == []  # shown; a terminal has no message ids
+    assert out.getvalue() == "Aria: Hello.\n"
+    out.close()
+    with pytest.raises(DeliveryFailed) as failed:
+        await sink.finish("Anyone?")
+    assert failed.value.permanent
+    with pytest.raises(DeliveryFailed):
+        await sink.notice("a notice")

@@ -17,7 +17,7 @@ from bot.storage import NewMessage, Storage, open_storage
 from bot.storage.storage import HISTORY_WINDOW_QUERY
 from tests.databases import Postgres, empty_postgres
 
-INDEX = "ix_messages_conversation_id_input_flagged_id"
+INDEX = "ix_messages_conversation_id_input_flagged_delivery_id"
 
 
 async def _fill(storage: Storage, conversations: int, per_conversation: int) -> int:
@@ -33,6 +33,9 @@ async def _fill(storage: Storage, conversations: int, per_conversation: int) -> 
             )
             if i % 7 == 0:
                 await storage.flag_message(message.id, 5)
+            if i % 5 == 0:
+                reply = NewMessage(conversation_id, "assistant", "c", "C", "r", delivery="pending")
+                await storage.add_message(reply)  # never delivered: out of every window
     return ids[0]
 
 
@@ -54,7 +57,10 @@ async def test_sqlite_plan_is_one_index_search(tmp_path: Path) -> None:
         plan = [row[3] for row in explained]
 
     # One SEARCH on the index; a SCAN or a "USE TEMP B-TREE FOR ORDER BY" would be listed.
-    assert plan == [f"SEARCH messages USING INDEX {INDEX} (conversation_id=? AND input_flagged=?)"]
+    assert plan == [
+        f"SEARCH messages USING INDEX {INDEX} "
+        "(conversation_id=? AND input_flagged=? AND delivery=?)"
+    ]
 
 
 async def test_postgres_plan_is_a_backward_index_scan(postgres: Postgres) -> None:

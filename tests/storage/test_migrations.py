@@ -23,6 +23,7 @@ from bot.storage.models import Base
 REPO = Path(__file__).resolve().parents[2]
 TABLES = {
     "conversations",
+    "message_parts",
     "messages",
     "model_calls",
     "moderation_events",
@@ -82,7 +83,7 @@ async def test_open_storage_migrates_once_and_is_idempotent(database_url: str) -
 
     tables, heads = await _on(database_url, state)
     assert tables == TABLES | {"alembic_version"}
-    assert heads == ["0001"]
+    assert heads == ["0002_delivery"]
 
 
 async def test_concurrent_migrations_run_one_at_a_time(database_url: str) -> None:

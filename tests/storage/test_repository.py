@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -518,3 +519,49 @@ async def test_ids_of_deleted_messages_are_never_reused(storage: Storage) -> Non
 
     after = await storage.add_message(said(conversation.id, "new"))
     assert after.id > newest.id
+
+
+# -- delivery ------------------------------------------------------------------------------
+
+
+async def test_only_delivered_replies_are_history(storage: Storage) -> None:
+    conversation = await storage.conversation("discord", "c1", default_character="aria")
+    await storage.add_message(said(conversation.id, "hello"))
+    pending = await storage.add_reply(
+        dataclasses.replace(replied(conversation.id, "on its way"), delivery="pending"),
+        call(conversation.id),
+    )
+    lost = await storage.add_message(
+        dataclasses.replace(replied(conversation.id, "lost"), delivery="pending")
+    )
+    assert pending.delivery == "pending"
+    await storage.set_undelivered(lost.id)
+    context = await storage.turn_context(
+        conversation.id, limit=10, platform="discord", author_id="u1", flags_since=datetime.now(UTC)
+    )
+    assert texts(context.history) == ["hello"]
+    assert texts(await storage.history_window(conversation.id, 10)) == ["hello"]
+
+    await storage.set_delivered(pending, ["p1", "p2", "p3"])
+    assert texts(await storage.history_window(conversation.id, 10)) == ["hello", "on its way"]
+    shown = (await storage.history_window(conversation.id, 10))[-1]
+    assert (shown.platform_message_id, shown.delivery) == ("p1", "delivered")
+
+
+async def test_every_part_of_a_delivered_reply_finds_it_until_it_is_deleted(
+    storage: Storage,
+) -> None:
+    conversation = await storage.conversation("discord", "c1", default_character="aria")
+    other = await storage.conversation("discord", "c2", default_character="aria")
+    reply = await storage.add_message(
+        dataclasses.replace(replied(conversation.id, "long"), delivery="pending")
+    )
+    await storage.set_delivered(reply, ["p1", "p2", "p3"])
+    for part in ("p1", "p2", "p3"):
+        found = await storage.find_by_platform_message_id(conversation.id, part)
+        assert found is not None
+        assert found.id == reply.id
+    assert await storage.find_by_platform_message_id(other.id, "p2") is None
+
+    assert await storage.delete_message(conversation.id, "p1")
+    assert await storage.find_by_platform_message_id(conversation.id, "p2") is None

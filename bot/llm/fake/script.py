@@ -39,6 +39,10 @@ class Reply(Timing):
     text: str | None = None
     input_sensitive_type: int = 0
     output_sensitive_type: int = 0
+    #: Stream ``text`` whole, past ``max_completion_tokens``, as a runaway model would.
+    runaway: bool = False
+    #: Characters per streamed delta, instead of the server's ``chunk_chars``.
+    chunk_chars: int | None = None
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,8 @@ class FakeM2Her:
         self.limiter = RateLimiter(rpm, tpm)
         self.requests: list[RecordedRequest] = []
         self.streams: list[StreamTimes] = []
+        #: Streamed answers the client stopped reading before their end.
+        self.hang_ups = 0
         self._api_key = api_key
         self._script: deque[Scripted] = deque()
         self._runner: web.AppRunner | None = None
@@ -174,7 +176,12 @@ class FakeM2Her:
             scripted = from_magic_words(_last_user_text(body["messages"]))
             if scripted is None and not self.limiter.admit(prompt_tokens(body["messages"])):
                 scripted = Error(1002)
-        return await call.run(scripted or Reply())
+        try:
+            return await call.run(scripted or Reply())
+        except ConnectionError:  # "Connection lost", or reset, while writing
+            self.hang_ups += 1
+            # Nothing more can be sent; aiohttp gives up on this connection quietly.
+            raise asyncio.CancelledError from None
 
     def _refusal(self, request: web.Request, body: Any) -> Error | None:
         """The auth or validation error for this request, if any."""
@@ -255,7 +262,10 @@ class _Call:
     def _text(self, item: Reply) -> tuple[str, str, dict[str, int]]:
         messages = self.body["messages"]
         full = item.text if item.text is not None else reply_text(messages)
-        text, finish_reason = cut_to_tokens(full, self.body.get("max_completion_tokens"))
+        if item.runaway:
+            text, finish_reason = full, "stop"
+        else:
+            text, finish_reason = cut_to_tokens(full, self.body.get("max_completion_tokens"))
         prompt = prompt_tokens(messages)
         completion = estimate_text_tokens(text)
         usage = {
@@ -357,7 +367,7 @@ class _Call:
     ) -> list[dict[str, Any]]:
         """The delta chunks of ``text``; the last one carries ``finish_reason``."""
         rich = StreamVariant.RICH in self.variant
-        size = self.chunk_chars
+        size = item.chunk_chars or self.chunk_chars
         pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
         events = []
         for i, piece in enumerate(pieces):

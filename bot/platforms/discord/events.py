@@ -19,6 +19,7 @@ import discord
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.keyed import KeyedLocks
 from bot.conversation.manager import ConversationManager
+from bot.conversation.turn import tell
 from bot.platforms.discord.sink import Replies
 
 log = logging.getLogger("bot.platforms.discord")
@@ -30,8 +31,6 @@ UNEXPECTED = "Something went wrong on our side; please try again."
 _CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _MENTION = re.compile(r"<@[!&]?(\d+)>")
 _SPACES = re.compile(r"[ \t]{2,}")
-#: How far back a reply to a long character message looks for its first part.
-MAX_PARTS = 4
 
 
 def conversation_key(channel: object) -> ConversationKey:
@@ -70,9 +69,9 @@ class MessageEvents:
         async with self._intake.hold(message.channel.id):
             if await self._is_ours(message) or message.type not in _CHAT_TYPES:
                 return
+            # A message that shows no text (an attachment alone, no message-content intent) is
+            # no turn: the engine says so at once.
             incoming = await self.incoming(message)
-            if not incoming.text.strip():
-                return  # nothing said (an attachment alone, or no message-content intent)
             self._spawn(self._answer(incoming, message.channel))
             # Let the turn task take its place in the engine's queue before the next message.
             await asyncio.sleep(0)
@@ -157,27 +156,8 @@ class MessageEvents:
             # Not included by Discord (too old, or deleted): our stored character messages.
             found = await self._manager.character_of_message(key, replied_id)
             return found is not None, replied_id
-        if not await self._is_ours(resolved):
-            return False, replied_id
-        return True, await self._first_part(resolved, key) or replied_id
-
-    async def _first_part(self, message: discord.Message, key: ConversationKey) -> str | None:
-        """The stored id of the character reply ``message`` belongs to.
-
-        A long reply continues over several messages and the engine keeps the first one's
-        id; walking back to it tells a scene which character was replied to.
-        """
-        if await self._manager.character_of_message(key, str(message.id)) is not None:
-            return str(message.id)
-        try:
-            async for earlier in message.channel.history(limit=MAX_PARTS, before=message):
-                if not _same_speaker(earlier, message):
-                    return None
-                if await self._manager.character_of_message(key, str(earlier.id)) is not None:
-                    return str(earlier.id)
-        except discord.HTTPException:
-            return None  # no Read Message History: the engine falls back to the main character
-        return None
+        # Every part of a long reply is stored with it, so any part finds its character.
+        return await self._is_ours(resolved), replied_id
 
     async def _is_ours(self, message: discord.Message) -> bool:
         if message.author.id == self._me().id:
@@ -192,19 +172,10 @@ class MessageEvents:
         sink = self._replies.sink(channel)
         try:
             await self._manager.handle(incoming, sink)
-        except discord.Forbidden as error:
-            # Nothing can be said in the channel itself: tell whoever runs the bot.
-            log.warning(
-                "Discord refused a reply in #%s (server %s): %s. Give the bot's role Send "
-                "Messages (and Send Messages in Threads) there.",
-                incoming.channel_name or incoming.key.chat_id,
-                incoming.server_id,
-                error.text or error,
-            )
         except Exception:
             # One bad event must never take the bot down or leave the channel silent.
             log.exception("could not handle message %s", incoming.platform_message_id)
-            await sink.notice(UNEXPECTED)
+            await tell(sink, UNEXPECTED)
 
     async def _delete(self, channel_id: int, message_ids: list[int]) -> None:
         key = conversation_key(self._client.get_channel(channel_id) or discord.Object(channel_id))
@@ -221,15 +192,6 @@ class MessageEvents:
         user = self._client.user
         assert user is not None, "events arrive only after login"
         return user
-
-
-def _same_speaker(earlier: discord.Message, later: discord.Message) -> bool:
-    """Whether two messages could be parts of one character reply."""
-    return (earlier.author.id, earlier.author.name, earlier.webhook_id) == (
-        later.author.id,
-        later.author.name,
-        later.webhook_id,
-    )
 
 
 def _is_bot_role(role: discord.Role, me: discord.abc.Snowflake) -> bool:

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 import discord
 from discord.utils import escape_markdown
 
 from bot.characters.schema import Character
+from bot.conversation.sink import DeliveryFailed
 from bot.platforms.discord.transport import NO_PINGS, BotTransport, WebhookTransport
 from bot.platforms.discord.webhooks import Webhooks, usable_username, webhook_channel
-from bot.platforms.streaming import BudgetBook, MessageTransport, Pace, Rate, StreamingReply
+from bot.platforms.streaming import (
+    BudgetBook,
+    MessageTransport,
+    Pace,
+    Rate,
+    RateLimited,
+    StreamingReply,
+)
 
 log = logging.getLogger("bot.platforms.discord")
 
@@ -28,6 +36,8 @@ _T = TypeVar("_T")
 CHANNEL_RATE = Rate(5, 5.0)
 #: What one webhook may post or edit: its own bucket, and a cap per minute.
 WEBHOOK_RATES = (Rate(5, 2.0), Rate(30, 60.0))
+#: Discord's error code for a channel that no longer exists.
+UNKNOWN_CHANNEL = 10003
 
 WEBHOOK_TIP = (
     "Tip for the server's admins: give me the **Manage Webhooks** permission in this channel "
@@ -115,8 +125,14 @@ class DiscordSink:
             await self._reply.delta(text)
 
     async def finish(self, text: str) -> Sequence[str]:
-        """Show exactly ``text``; return the ids of the messages it takes."""
-        return await self._guarded(lambda reply: reply.finish(text)) or []
+        """Show exactly ``text``; return the ids of the messages it takes. Raises
+        :class:`DeliveryFailed` when Discord did not take it (permanent where the channel
+        refuses the bot)."""
+        if self._reply is None:
+            raise RuntimeError("finish() before begin()")
+        with self._delivery("reply"):
+            ids = await self._guarded(lambda reply: reply.finish(text))
+        return ids or []
 
     async def retract(self, replacement: str | None = None) -> None:
         """Take down what was shown; post ``replacement`` instead when given."""
@@ -142,11 +158,35 @@ class DiscordSink:
             return await step(self._reply)
 
     async def notice(self, text: str) -> None:
-        """Post a short plain notice from the bot."""
-        try:
+        """Post a short plain notice from the bot; :class:`DeliveryFailed` when Discord did
+        not take it."""
+        with self._delivery("notice"):
             await self._channel.send(text, allowed_mentions=NO_PINGS)
-        except discord.HTTPException:
-            log.warning("could not post a notice in channel %s", _channel_id(self._channel))
+
+    @contextlib.contextmanager
+    def _delivery(self, what: str) -> Iterator[None]:
+        """Discord's refusals, after discord.py's and the streaming code's retries, as
+        :class:`DeliveryFailed`."""
+        channel = _channel_id(self._channel)
+        try:
+            yield
+        except discord.Forbidden as error:
+            # Nothing can be said in the channel itself: tell whoever runs the bot.
+            guild = getattr(self._channel, "guild", None)
+            log.warning(
+                "Discord refused a %s in #%s (server %s): %s. Give the bot's role Send "
+                "Messages (and Send Messages in Threads) there.",
+                what,
+                getattr(self._channel, "name", None) or channel,
+                guild.id if guild is not None else None,
+                error.text or error,
+            )
+            raise DeliveryFailed(f"channel {channel} refuses the bot", permanent=True) from None
+        except discord.NotFound as error:
+            gone = error.code == UNKNOWN_CHANNEL
+            raise DeliveryFailed(f"{what} in channel {channel}: {error}", permanent=gone) from None
+        except (discord.HTTPException, RateLimited, OSError) as error:
+            raise DeliveryFailed(f"Discord did not take the {what} in {channel}: {error}") from None
 
     def _streaming(self, transport: MessageTransport, header: str) -> StreamingReply:
         if isinstance(transport, WebhookTransport):

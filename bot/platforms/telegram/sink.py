@@ -9,16 +9,26 @@ character's name when more than one character is in the chat.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 
 from telegram import Bot
+from telegram.error import TelegramError
 
 from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager
-from bot.platforms.streaming import BudgetBook, Pace, Rate, StreamingReply, WriteBudget
+from bot.conversation.sink import DeliveryFailed
+from bot.platforms.streaming import (
+    BudgetBook,
+    Pace,
+    Rate,
+    RateLimited,
+    StreamingReply,
+    WriteBudget,
+)
 from bot.platforms.telegram.drafts import DraftPreview
 from bot.platforms.telegram.formatting import escape_markdown
 from bot.platforms.telegram.transport import (
@@ -78,14 +88,17 @@ class Replies:
 
     async def notice(self, target: ChatTarget, text: str, *, private: bool) -> list[str]:
         """Post ``text`` as plain text, paced with the chat; quietly nothing if blocked."""
-        transport = TelegramTransport(self.bot, target, markdown=False)
         try:
-            return await StreamingReply(transport, self.budget(target, private=private)).finish(
-                text
-            )
+            return await self.post_notice(target, text, private=private)
         except UserBlocked as blocked:
             log.info("not posting in chat %s: %s", target.chat_id, blocked)
             return []
+
+    async def post_notice(self, target: ChatTarget, text: str, *, private: bool) -> list[str]:
+        """Post ``text`` as plain text, paced with the chat; Telegram's refusals propagate
+        (:class:`UserBlocked` when the chat refuses the bot)."""
+        transport = TelegramTransport(self.bot, target, markdown=False)
+        return await StreamingReply(transport, self.budget(target, private=private)).finish(text)
 
     def disable_drafts(self) -> None:
         """The server has no drafts: stream with send-and-edit from now on."""
@@ -127,14 +140,12 @@ class TelegramSink:
             await self._reply.delta(text)
 
     async def finish(self, text: str) -> Sequence[str]:
-        """Show exactly ``text``; the ids of the messages it fills."""
+        """Show exactly ``text``; the ids of the messages it fills. Raises
+        :class:`DeliveryFailed` when Telegram did not take it (permanent when blocked)."""
         if self._reply is None:
             raise RuntimeError("finish() before begin()")
-        try:
+        with self._delivery("reply"):
             return await self._reply.finish(text)
-        except UserBlocked as blocked:
-            log.info("reply in chat %s not delivered: %s", self._target.chat_id, blocked)
-            return []
 
     async def retract(self, replacement: str | None = None) -> None:
         """Take the reply down; with ``replacement``, the character says that instead."""
@@ -146,5 +157,23 @@ class TelegramSink:
             log.info("reply in chat %s not retracted: %s", self._target.chat_id, blocked)
 
     async def notice(self, text: str) -> None:
-        """A short plain notice (an error, a cool-down)."""
-        await self._replies.notice(self._target, text, private=self._private)
+        """A short plain notice (an error, a cool-down); :class:`DeliveryFailed` when
+        Telegram did not take it."""
+        with self._delivery("notice"):
+            await self._replies.post_notice(self._target, text, private=self._private)
+
+    @contextlib.contextmanager
+    def _delivery(self, what: str) -> Iterator[None]:
+        """Telegram's refusals, after the streaming code's retries, as :class:`DeliveryFailed`."""
+        chat = self._target.chat_id
+        try:
+            yield
+        except UserBlocked as blocked:
+            log.info("%s in chat %s not delivered: %s", what, chat, blocked)
+            raise DeliveryFailed(
+                f"chat {chat} refuses the bot: {blocked}", permanent=True
+            ) from None
+        except (TelegramError, RateLimited) as error:
+            raise DeliveryFailed(
+                f"Telegram did not take the {what} in chat {chat}: {error}"
+            ) from None

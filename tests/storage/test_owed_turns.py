@@ -24,9 +24,7 @@ async def _say(storage: Storage, conversation_id: int, text: str, role: str = "u
 
 
 async def test_a_wanted_message_is_owed_until_answered(storage: Storage) -> None:
-    conversation = await storage.conversation(
-        "t", "c", default_character="aria", server_id="guild"
-    )
+    conversation = await storage.conversation("t", "c", default_character="aria", server_id="guild")
     first = await _say(storage, conversation.id, "first")
     second = await _say(storage, conversation.id, "second")
     assert await storage.owed_turns("t") == []  # stored, but nobody wanted a turn
@@ -62,7 +60,8 @@ async def test_the_owed_message_is_the_newest_human_one_after_the_answered(
     await _say(storage, conversation.id, "a character line", role="assistant")
     await storage.want_turn(conversation.id, later)
     [owed] = await storage.owed_turns("t")
-    assert owed.message is not None and owed.message.id == later
+    assert owed.message is not None
+    assert owed.message.id == later
 
     await storage.delete_message(conversation.id, "p-later")
     [owed] = await storage.owed_turns("t")

@@ -133,6 +133,25 @@ async def test_owed_turns_older_than_the_age_are_given_up(make_engine: EngineFac
     assert after.fake.requests == []
 
 
+async def test_the_owed_turn_of_a_chat_that_is_gone_is_given_up(
+    make_engine: EngineFactory,
+) -> None:
+    before = await make_engine()
+    before.manager.stop_answering()
+    await before.manager.handle(said("hello?"), RecordingSink())
+    after = await make_engine()
+    asked: list[ConversationKey] = []
+
+    async def gone(key: ConversationKey) -> ReplySink | None:
+        asked.append(key)
+        return None
+
+    after.manager.resume_with(KEY.platform, gone)
+    await nothing_owed(after.storage)
+    assert asked == [KEY]
+    assert after.fake.requests == []
+
+
 async def test_a_turn_running_at_the_deadline_is_stopped_told_and_resumed_later(
     make_engine: EngineFactory,
 ) -> None:

@@ -393,8 +393,9 @@ class ConversationManager:
     async def _tell_interrupted(self, sink: ReplySink) -> None:
         try:
             async with asyncio.timeout(INTERRUPTED_NOTICE_SECONDS):
-                await sink.retract()
+                # The notice first: taking the partial reply down may wait for the chat's pace.
                 await sink.notice(INTERRUPTED)
+                await sink.retract()
         except Exception as error:  # best effort: the process is about to exit
             log.info("could not tell a chat its turn was interrupted: %r", error)
 

@@ -23,7 +23,7 @@ from bot.characters.loader import CharacterLibrary
 from bot.characters.prompt import Budget
 from bot.characters.schema import Character
 from bot.conversation.cache import TimedCache
-from bot.conversation.claims import TurnClaims
+from bot.conversation.claims import Claim, TurnClaims
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.limits import LimitGuard
 from bot.conversation.policy import ChatPolicy, Limits, PolicyTree, Scope
@@ -301,14 +301,7 @@ class ConversationManager:
                 policy = await self._policy(conversation, character.id)
                 server = ServerSettings(policy.moderation, policy.moderators_chat_id)
 
-                async def prepare() -> TurnRequest | None:
-                    # Without claims the lane is this process's only record of what was
-                    # answered, and it may be new: ask the database.
-                    answered = self._claims is None and (
-                        await self._storage.answered_through(conversation.id) >= message.id
-                    )
-                    if answered:
-                        return None
+                async def prepare() -> TurnRequest:
                     return TurnRequest(conversation, character, incoming, sink, server)
 
                 return await self._turn(lane, conversation, message.id, prepare)
@@ -333,42 +326,48 @@ class ConversationManager:
         lane: _Lane,
         conversation: Conversation,
         message_id: int,
-        prepare: Callable[[], Awaitable[TurnRequest | None]],
+        prepare: Callable[[], Awaitable[TurnRequest]],
     ) -> TurnOutcome:
-        """Run the turn that answers ``message_id``, once the lane (and claim) are ours,
-        unless an earlier turn answered it; ``prepare`` makes the request (``None``: it
-        was answered already)."""
+        """Run the turn that answers ``message_id``, once the lane and the claim are ours,
+        unless an earlier turn answered it; ``prepare`` makes the request."""
         waiting_since = time.monotonic()
         async with self._queued(conversation.platform, lane):
             if lane.answered_through >= message_id:
                 return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, message_id)
             if self._interrupted:
                 return TurnOutcome(TurnStatus.NOT_ANSWERED, message_id)  # still owed
-            if self._claims is None:
+            async with self._claimed(conversation.id) as claim:
                 self.lock_waits.append(time.monotonic() - waiting_since)
-                request = await prepare()
-                if request is None:
+                if claim.answered_through >= message_id:
+                    # A turn that started elsewhere (another process, or before a restart)
+                    # already answered this message.
+                    lane.answered_through = claim.answered_through
                     return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, message_id)
-                ran = await self._run(request)
+                ran = await self._run(await prepare())
                 if ran is None:
                     return TurnOutcome(TurnStatus.NOT_ANSWERED, message_id)
                 outcome, answered_through = ran
-                await self._storage.mark_answered(conversation.id, answered_through)
-            else:
-                async with self._claims.hold(conversation.id) as claim:
-                    self.lock_waits.append(time.monotonic() - waiting_since)
-                    if claim.answered_through >= message_id:
-                        # Another process's turn already answered this message.
-                        lane.answered_through = claim.answered_through
-                        return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, message_id)
-                    request = await prepare()
-                    ran = await self._run(request) if request is not None else None
-                    if ran is None:
-                        return TurnOutcome(TurnStatus.NOT_ANSWERED, message_id)
-                    outcome, answered_through = ran
-                    claim.answered_through = max(claim.answered_through, answered_through)
+                claim.answered_through = max(claim.answered_through, answered_through)
             lane.answered_through = max(lane.answered_through, answered_through)
             return TurnOutcome(outcome.status, message_id, outcome.reply, outcome.error)
+
+    @contextlib.asynccontextmanager
+    async def _claimed(self, conversation_id: int) -> AsyncIterator[Claim]:
+        """The conversation's turn: claimed through the database when processes share it.
+
+        Either way the claim starts from what finished turns answered, and stores what this
+        turn answered (nothing if it did not finish: the turn stays owed).
+        """
+        if self._claims is not None:
+            async with self._claims.hold(conversation_id) as claim:
+                yield claim
+            return
+        # One process: the lane keeps turns apart; the database remembers what was answered.
+        claim = Claim(await self._storage.answered_through(conversation_id))
+        answered = claim.answered_through
+        yield claim
+        if claim.answered_through > answered:
+            await self._storage.mark_answered(conversation_id, claim.answered_through)
 
     async def _run(self, request: TurnRequest) -> tuple[TurnOutcome, int] | None:
         """Run the turn in a task of its own, which shutdown may cancel: then ``None``,

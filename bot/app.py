@@ -20,7 +20,7 @@ from typing import Any
 from bot.characters.loader import CharacterLibrary, load_characters
 from bot.characters.prompt import Budget
 from bot.characters.watch import CharacterWatcher
-from bot.config import ConfigError, env_int
+from bot.config import ConfigError, env_int, env_seconds
 from bot.configfile import config_path_from_env, load_config_file
 from bot.conversation.manager import ConversationManager, ManagerSettings, Prices
 from bot.conversation.policy import PolicyTree
@@ -61,8 +61,10 @@ def manager_settings_from_env(
     environ: Mapping[str, str] = os.environ, *, characters: CharacterLibrary | None = None
 ) -> ManagerSettings:
     """``TROUPE_DEFAULT_CHARACTER``, the token budget from ``TROUPE_CONTEXT_WINDOW`` and
-    ``TROUPE_MAX_REPLY_TOKENS`` (M2-her's 65,536 and 2,048 by default), and the policy and
-    prices of ``troupe.yaml`` (``TROUPE_CONFIG``), whose character ids are checked against
+    ``TROUPE_MAX_REPLY_TOKENS`` (M2-her's 65,536 and 2,048 by default), how long owed turns
+    are resumed (``TROUPE_RESUME_MAX_AGE``, seconds, default 900) and a turn claim lasts
+    (``TROUPE_CLAIM_LEASE_SECONDS``, default 30), and the policy and prices of
+    ``troupe.yaml`` (``TROUPE_CONFIG``), whose character ids are checked against
     ``characters``."""
     window = env_int(environ, "TROUPE_CONTEXT_WINDOW", CONTEXT_WINDOW, minimum=1)
     reply = env_int(environ, "TROUPE_MAX_REPLY_TOKENS", MAX_COMPLETION_TOKENS, minimum=1)
@@ -78,11 +80,20 @@ def manager_settings_from_env(
         policy = config.policy_tree()
         if config.prices is not None:
             prices = Prices(config.prices.input_per_million, config.prices.output_per_million)
+    defaults = ManagerSettings()
+    resume_max_age = env_seconds(
+        environ, "TROUPE_RESUME_MAX_AGE", defaults.resume_max_age.total_seconds()
+    )
+    lease = env_seconds(environ, "TROUPE_CLAIM_LEASE_SECONDS", defaults.claim_lease.total_seconds())
+    if lease <= 0:
+        raise ConfigError("TROUPE_CLAIM_LEASE_SECONDS must be more than 0")
     return ManagerSettings(
         default_character=environ.get("TROUPE_DEFAULT_CHARACTER") or None,
         budget=budget,
         policy=policy,
         prices=prices,
+        claim_lease=timedelta(seconds=lease),
+        resume_max_age=timedelta(seconds=resume_max_age),
     )
 
 
@@ -136,6 +147,9 @@ ENVIRONMENT = (
     ("TROUPE_LOG_LEVEL", False),
     ("TROUPE_LOG_FORMAT", False),
     ("TROUPE_HEALTH_PORT", False),
+    ("TROUPE_SHUTDOWN_SECONDS", False),
+    ("TROUPE_RESUME_MAX_AGE", False),
+    ("TROUPE_CLAIM_LEASE_SECONDS", False),
     ("DISCORD_TOKEN", True),
     ("DISCORD_API_BASE_URL", False),
     ("DISCORD_GATEWAY_URL", False),

@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         # No platform token, a person at a terminal: the terminal chat is the bot.
         return _chat(argparse.Namespace(character=None, user=os.environ.get("USER") or "User"))
-    return _guard(lambda: asyncio.run(run_bot(os.environ, out=sys.stdout)))
+    return _guard(lambda: asyncio.run(run_bot(os.environ, out=sys.stdout, hard_exit=True)))
 
 
 def _chat(args: argparse.Namespace) -> int:

@@ -1,9 +1,12 @@
 """``troupe run``: the engine, the platforms whose tokens are set, health and metrics, and a
 graceful shutdown.
 
-On SIGTERM or SIGINT the bot stops starting turns (messages that still arrive are stored),
-lets the replies in flight finish up to ``TROUPE_SHUTDOWN_SECONDS`` (default 20), then
-disconnects from the platforms and closes the database and the M2-her client.
+On SIGTERM or SIGINT the bot stops starting turns (messages that still arrive are stored, and
+owed a turn at the next start), lets the replies in flight finish up to
+``TROUPE_SHUTDOWN_SECONDS`` (default 20), stops those still running (their users are told;
+they are resumed at the next start), then disconnects from the platforms and closes the
+database and the M2-her client. The deadline is hard: every step after it is bounded, and the
+process exits within it plus 2 s whatever hangs.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import contextlib
 import logging
 import os
 import signal
+import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TextIO
 
@@ -27,6 +32,12 @@ log = logging.getLogger("bot.runtime")
 PlatformRunner = Callable[[Engine, Mapping[str, str]], Coroutine[Any, Any, None]]
 
 DEFAULT_SHUTDOWN_SECONDS = 20.0
+#: After the deadline: stopping the turns still running (telling a chat takes up to 1 s) ...
+STOP_TURNS_SECONDS = 1.2
+#: ... then disconnecting from the platforms.
+DISCONNECT_SECONDS = 0.4
+#: The process exits this long after the deadline, whatever hangs (the last resort).
+HARD_EXIT_SECONDS = 1.9
 
 
 def platform_runners(environ: Mapping[str, str]) -> dict[str, PlatformRunner]:
@@ -48,8 +59,13 @@ async def run_bot(
     *,
     out: TextIO,
     stop: asyncio.Event | None = None,
+    hard_exit: bool = False,
 ) -> int:
-    """Run every configured platform until ``stop`` is set (or a signal arrives)."""
+    """Run every configured platform until ``stop`` is set (or a signal arrives).
+
+    With ``hard_exit`` (the ``troupe run`` process, never a test's) the process is ended
+    :data:`HARD_EXIT_SECONDS` after the shutdown deadline if closing hangs.
+    """
     runners = platform_runners(environ)
     deadline = env_seconds(environ, "TROUPE_SHUTDOWN_SECONDS", DEFAULT_SHUTDOWN_SECONDS)
     stop = stop or asyncio.Event()
@@ -76,6 +92,8 @@ async def run_bot(
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([stopping, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
+            if hard_exit:
+                _exit_at_the_latest(deadline + HARD_EXIT_SECONDS)
             code = await _shut_down(engine, tasks, deadline, out)
     return code
 
@@ -107,11 +125,14 @@ async def check_model_key(engine: Engine, environ: Mapping[str, str]) -> None:
 async def _shut_down(
     engine: Engine, tasks: dict[str, asyncio.Task[None]], deadline: float, out: TextIO
 ) -> int:
-    engine.manager.stop_answering()
-    if not await engine.manager.drain(deadline):
-        log.warning("replies still in flight after %.0f s; stopping anyway", deadline)
+    manager = engine.manager
+    manager.stop_answering()
+    if not await manager.drain(deadline):
+        log.warning("replies still running after %g s: stopping them till the next start", deadline)
+        if not await manager.interrupt(STOP_TURNS_SECONDS):
+            log.warning("some stopped replies did not wind up in time")
     # Before the platforms close: a notice still waiting would only fail on them.
-    await engine.manager.aclose()
+    await manager.aclose()
     code = 0
     for name, task in tasks.items():
         if task.done() and not task.cancelled() and task.exception() is not None:
@@ -120,10 +141,27 @@ async def _shut_down(
             log.error("%s stopped", name, exc_info=error)
             code = 1
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    if tasks:
+        # A platform library that hangs while disconnecting must not hold the exit.
+        _, hung = await asyncio.wait(tasks.values(), timeout=DISCONNECT_SECONDS)
+        for name, task in tasks.items():
+            if task in hung:
+                log.warning("%s did not disconnect within %g s", name, DISCONNECT_SECONDS)
     print("Stopped.", flush=True, file=out)
     return code
+
+
+def _exit_at_the_latest(seconds: float) -> None:
+    """End the process in ``seconds`` unless it has exited by then."""
+
+    def exit_now() -> None:
+        log.error("shutdown took longer than %g s: exiting now", seconds)
+        sys.stdout.flush()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 def _on_signals(stop: asyncio.Event) -> None:

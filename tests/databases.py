@@ -86,3 +86,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres:
 def sqlite_url(tmp_path: Path) -> str:
     """The URL of a SQLite file that does not exist yet."""
     return f"sqlite+aiosqlite:///{tmp_path / 'troupe.sqlite3'}"
+
+
+async def cut_connections(dsn: str) -> int:
+    """Terminate every other connection to the database at ``dsn`` (a database outage as
+    clients see it: their connections die); how many there were."""
+    connection = await asyncpg.connect(dsn, timeout=3)
+    try:
+        cut = await connection.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return len(cut)
+    finally:
+        await connection.close()

@@ -1,8 +1,10 @@
 """The conversation manager: the engine every platform adapter calls.
 
 Flow of a message (``DESIGN.md``): store it → decide whether (and which character) answers →
-wait for the conversation's lane → run the turn (:mod:`bot.conversation.turn`). Messages that
-arrive while a turn is in flight are all answered by the next turn, in order.
+note that a turn is owed → wait for the conversation's lane → run the turn
+(:mod:`bot.conversation.turn`). Messages that arrive while a turn is in flight are all answered
+by the next turn, in order. A turn owed but never run (a crash, a restart, an outage) is
+resumed by :mod:`bot.conversation.recovery`.
 """
 
 from __future__ import annotations
@@ -13,19 +15,20 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.characters.loader import CharacterLibrary
 from bot.characters.prompt import Budget
 from bot.characters.schema import Character
 from bot.conversation.cache import TimedCache
-from bot.conversation.claims import TurnClaims
+from bot.conversation.claims import Claim, TurnClaims
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.limits import LimitGuard
 from bot.conversation.notices import NoticeRetry, OwedNotices
 from bot.conversation.policy import ChatPolicy, Limits, PolicyTree, Scope
+from bot.conversation.recovery import Recovery, SinkFactory, conversation_key
 from bot.conversation.settings import (
     ServerSettings,
     server_from_json,
@@ -34,7 +37,7 @@ from bot.conversation.settings import (
     trigger_to_json,
 )
 from bot.conversation.sink import DeliveryFailed, ReplySink
-from bot.conversation.trigger import TriggerPolicy, TriggerSettings
+from bot.conversation.trigger import TriggerPolicy, TriggerSettings, addressed_character
 from bot.conversation.turn import (
     ModerationHook,
     ModerationReport,
@@ -48,7 +51,15 @@ from bot.conversation.visible import has_visible_text
 from bot.llm.client import M2HerClient
 from bot.observability.logs import new_turn_id
 from bot.observability.metrics import Metrics
-from bot.storage import Conversation, ForgetReport, ModerationEvent, NewMessage, Storage
+from bot.storage import (
+    Conversation,
+    ForgetReport,
+    ModerationEvent,
+    NewMessage,
+    OwedTurn,
+    Storage,
+    StorageError,
+)
 
 __all__ = [
     "ConversationManager",
@@ -61,6 +72,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("bot.conversation")
+
+#: What the users of a turn stopped by shutdown are told (it is resumed at the next start).
+INTERRUPTED = "I was interrupted by a restart and will answer when I'm back."
+#: How long telling them may take.
+INTERRUPTED_NOTICE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +107,12 @@ class ManagerSettings:
     shared_database: bool | None = None
     #: How the notice about a reply the platform did not take is retried.
     notice_retry: NoticeRetry = field(default_factory=NoticeRetry)
+    #: How long a turn's claim lasts unless renewed: a process that dies mid-turn holds the
+    #: conversation that long (several processes on one database).
+    claim_lease: timedelta = timedelta(seconds=30)
+    #: Turns owed for messages younger than this are resumed (after a crash, a restart, an
+    #: outage); older ones are given up.
+    resume_max_age: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +164,10 @@ class ConversationManager:
         #: How long recent turns waited for their conversation (lane and claim), in seconds.
         self.lock_waits: deque[float] = deque(maxlen=10_000)
         self._answering = True
+        #: Set at the shutdown deadline: queued turns no longer start.
+        self._interrupted = False
+        #: The tasks running turns (cancelled at the shutdown deadline).
+        self._turn_tasks: set[asyncio.Task[tuple[TurnOutcome, int]]] = set()
         self._turns_in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -161,7 +187,19 @@ class ConversationManager:
         shared = settings.shared_database
         if shared is None:
             shared = storage.backend == "postgresql"
-        self._claims = TurnClaims(storage) if shared else None
+        self._recovery = Recovery(
+            storage,
+            self._resume,
+            max_age=settings.resume_max_age,
+            # A claim of a process that died is found soon after its lease runs out.
+            interval=settings.claim_lease.total_seconds() / 2,
+            now=now,
+        )
+        self._claims = (
+            TurnClaims(storage, lease=settings.claim_lease, on_late_release=self._recovery.wake)
+            if shared
+            else None
+        )
         self._conversations: TimedCache[ConversationKey, Conversation] = TimedCache(
             settings.cache_seconds
         )
@@ -203,9 +241,7 @@ class ConversationManager:
         if not has_visible_text(incoming.text):
             return TurnOutcome(TurnStatus.NO_TEXT)
         new_turn_id()
-        lane = self._lanes.setdefault(incoming.key, _Lane())
-        lane.waiters += 1
-        try:
+        with self._lane(incoming.key) as lane:
             # Taken before any other await, so messages are stored in the order they arrived.
             async with lane.intake:
                 conversation = await self._conversation(incoming.key, incoming.server_id)
@@ -225,52 +261,177 @@ class ConversationManager:
             if not decision.answer or decision.character is None:
                 return TurnOutcome(TurnStatus.IGNORED, stored.id)
             if not self._answering:
-                # Shutting down: the message is kept, and nothing new is started.
+                # Shutting down: the message is kept, owed a turn at the next start.
+                await self._storage.want_turn(conversation.id, stored.id)
                 return TurnOutcome(TurnStatus.NOT_ANSWERED, stored.id)
-            if decision.character.id != conversation.character_id:
-                policy = await self._policy(conversation, decision.character.id)
+            character = decision.character
+            if character.id != conversation.character_id:
+                policy = await self._policy(conversation, character.id)
             refusal = await self._limits.check(incoming, conversation, policy.limits)
             if refusal is not None:
-                await self._refuse(decision.character, incoming, sink, refusal, policy.limits)
+                await self._refuse(character, incoming, sink, refusal, policy.limits)
                 return TurnOutcome(TurnStatus.LIMITED, stored.id)
+            await self._storage.want_turn(conversation.id, stored.id)
             server = ServerSettings(policy.moderation, policy.moderators_chat_id)
-            waiting_since = time.monotonic()
-            async with self._queued(incoming.key.platform, lane):
-                if lane.answered_through >= stored.id:
-                    return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, stored.id)
+
+            async def prepare() -> TurnRequest:
                 # Looked up once the previous turn is over: it may be the very message
                 # replied to, and its platform id is stored when its turn ends.
                 speaker = await self._replied_character(conversation, incoming, scene)
-                request = TurnRequest(
-                    conversation, speaker or decision.character, incoming, sink, server
-                )
-                if self._claims is None:
-                    self.lock_waits.append(time.monotonic() - waiting_since)
-                    outcome, answered_through = await self._runner.run(request)
-                else:
-                    async with self._claims.hold(conversation.id) as claim:
-                        self.lock_waits.append(time.monotonic() - waiting_since)
-                        if claim.answered_through >= stored.id:
-                            # Another process's turn already answered this message.
-                            lane.answered_through = claim.answered_through
-                            return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, stored.id)
-                        outcome, answered_through = await self._runner.run(request)
-                        claim.answered_through = max(claim.answered_through, answered_through)
-                lane.answered_through = max(lane.answered_through, answered_through)
-                return TurnOutcome(outcome.status, stored.id, outcome.reply, outcome.error)
+                return TurnRequest(conversation, speaker or character, incoming, sink, server)
+
+            return await self._turn(lane, conversation, stored.id, prepare)
+
+    def resume_with(self, platform: str, make_sink: SinkFactory) -> None:
+        """``platform`` is connected: resume its owed turns (now, and whenever a claim may
+        have expired) through the sinks ``make_sink`` makes."""
+        if self._answering:
+            self._recovery.register(platform, make_sink)
+
+    async def _resume(self, owed: OwedTurn, sink: ReplySink) -> TurnOutcome | None:
+        """Run the turn ``owed`` (found by :class:`Recovery`), as if its newest unanswered
+        message had just come in."""
+        new_turn_id()
+        conversation, message = owed.conversation, owed.message
+        assert message is not None, "recovery gives up turns whose messages are gone"
+        key = conversation_key(owed)
+        incoming = Incoming(
+            key=key,
+            author_id=message.author_id,
+            author_name=message.author_name,
+            text=message.text,
+            is_direct=conversation.server_id is None,
+            platform_message_id=message.platform_message_id,
+            server_id=conversation.server_id,
+            received_at=message.created_at,
+        )
+        try:
+            with self._lane(key) as lane:
+                scene = self._scene(conversation)
+                character = addressed_character(message.text, scene) or scene[0]
+                policy = await self._policy(conversation, character.id)
+                server = ServerSettings(policy.moderation, policy.moderators_chat_id)
+
+                async def prepare() -> TurnRequest:
+                    return TurnRequest(conversation, character, incoming, sink, server)
+
+                return await self._turn(lane, conversation, message.id, prepare)
+        except Exception:
+            log.exception("the resumed turn in %s failed", key)
+            return None
+
+    @contextlib.contextmanager
+    def _lane(self, key: ConversationKey) -> Iterator[_Lane]:
+        """``key``'s lane, kept while someone uses it."""
+        lane = self._lanes.setdefault(key, _Lane())
+        lane.waiters += 1
+        try:
+            yield lane
         finally:
             lane.waiters -= 1
             if lane.waiters == 0:
-                del self._lanes[incoming.key]
+                del self._lanes[key]
+
+    async def _turn(
+        self,
+        lane: _Lane,
+        conversation: Conversation,
+        message_id: int,
+        prepare: Callable[[], Awaitable[TurnRequest]],
+    ) -> TurnOutcome:
+        """Run the turn that answers ``message_id``, once the lane and the claim are ours,
+        unless an earlier turn answered it; ``prepare`` makes the request."""
+        waiting_since = time.monotonic()
+        async with self._queued(conversation.platform, lane):
+            if lane.answered_through >= message_id:
+                return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, message_id)
+            if self._interrupted:
+                return TurnOutcome(TurnStatus.NOT_ANSWERED, message_id)  # still owed
+            async with self._claimed(conversation.id) as claim:
+                self.lock_waits.append(time.monotonic() - waiting_since)
+                if claim.answered_through >= message_id:
+                    # A turn that started elsewhere (another process, or before a restart)
+                    # already answered this message.
+                    lane.answered_through = claim.answered_through
+                    return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, message_id)
+                ran = await self._run(await prepare())
+                if ran is None:
+                    return TurnOutcome(TurnStatus.NOT_ANSWERED, message_id)
+                outcome, answered_through = ran
+                claim.answered_through = max(claim.answered_through, answered_through)
+            lane.answered_through = max(lane.answered_through, answered_through)
+            return TurnOutcome(outcome.status, message_id, outcome.reply, outcome.error)
+
+    @contextlib.asynccontextmanager
+    async def _claimed(self, conversation_id: int) -> AsyncIterator[Claim]:
+        """The conversation's turn: claimed through the database when processes share it.
+
+        Either way the claim starts from what finished turns answered, and stores what this
+        turn answered (nothing if it did not finish: the turn stays owed).
+        """
+        if self._claims is not None:
+            async with self._claims.hold(conversation_id) as claim:
+                yield claim
+            return
+        # One process: the lane keeps turns apart; the database remembers what was answered.
+        claim = Claim(await self._storage.answered_through(conversation_id))
+        answered = claim.answered_through
+        yield claim
+        if claim.answered_through > answered:
+            await self._storage.mark_answered(conversation_id, claim.answered_through)
+
+    async def _run(self, request: TurnRequest) -> tuple[TurnOutcome, int] | None:
+        """Run the turn in a task of its own, which shutdown may cancel: then ``None``,
+        the users are told, and the turn stays owed."""
+        task = asyncio.create_task(self._runner.run(request))
+        self._turn_tasks.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the caller is cancelled, not just the turn
+            await self._tell_interrupted(request.sink)
+            return None
+        except StorageError:
+            # The database went away mid-turn: the turn stays owed; resume it once it is back.
+            self._recovery.wake()
+            raise
+        finally:
+            self._turn_tasks.discard(task)
+
+    async def _tell_interrupted(self, sink: ReplySink) -> None:
+        try:
+            async with asyncio.timeout(INTERRUPTED_NOTICE_SECONDS):
+                # The notice first: taking the partial reply down may wait for the chat's pace.
+                await sink.notice(INTERRUPTED)
+                await sink.retract()
+        except Exception as error:  # best effort: the process is about to exit
+            log.info("could not tell a chat its turn was interrupted: %r", error)
 
     async def aclose(self) -> None:
-        """Cancel the background work: notices still waiting to tell a user that a reply
-        was lost (at shutdown, before the platforms close). Safe to call twice."""
+        """Stop the background work (at shutdown, before the platforms close): notices still
+        waiting to tell a user that a reply was lost, looking for owed turns, retrying claim
+        releases. Safe to call twice."""
         await self._owed_notices.aclose()
+        await self._recovery.close()
+        if self._claims is not None:
+            await self._claims.close()
 
     def stop_answering(self) -> None:
-        """Shutdown has begun: store what still arrives, but start no new turns."""
+        """Shutdown has begun: store what still arrives (owed a turn at the next start), but
+        start no new turns."""
         self._answering = False
+        self._recovery.stop()
+
+    async def interrupt(self, within: float = INTERRUPTED_NOTICE_SECONDS + 0.5) -> bool:
+        """The shutdown deadline: stop the turns still running (their users are told, and
+        the turns stay owed) and start no queued ones; wait up to ``within`` seconds for
+        them to wind up. ``False`` if some were still winding up."""
+        self._interrupted = True
+        for task in self._turn_tasks:
+            task.cancel()
+        return await self.drain(within)
 
     async def drain(self, within: float) -> bool:
         """Wait up to ``within`` seconds for the turns in flight (and queued) to finish.

@@ -214,11 +214,15 @@ class SettingsRow(Base):
 
 
 class TurnClaimRow(Base):
-    """Who is running a conversation's turn, when processes share the database.
+    """A conversation's turns: which messages are owed one, and who is running it.
 
-    A claim is a lease: a process that dies mid-turn loses it when ``expires_at`` passes.
-    ``answered_through`` is the newest message a finished turn answered, so a process never
-    answers again what another one already did.
+    ``wanted_through`` is the newest message the trigger policy decided to answer;
+    ``answered_through`` the newest message a finished turn answered (whatever its outcome),
+    so a process never answers again what another one already did. A conversation whose
+    ``wanted_through`` is ahead is owed a turn, also after a crash or a restart.
+
+    When processes share the database, a claim is a lease on running the turn: a process
+    that dies mid-turn loses it when ``expires_at`` passes.
     """
 
     __tablename__ = "turn_claims"
@@ -229,3 +233,4 @@ class TurnClaimRow(Base):
     owner: Mapped[str | None] = mapped_column(CleanText, nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     answered_through: Mapped[int] = mapped_column(BigInteger, default=0)
+    wanted_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

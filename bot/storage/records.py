@@ -171,3 +171,15 @@ class TurnContext:
     history: list[WindowMessage]
     persona: str | None
     recent_flags: int
+
+
+@dataclass(frozen=True, slots=True)
+class OwedTurn:
+    """A conversation owed a turn: a human message it was decided to answer is unanswered,
+    and no process holds a live claim on its turn."""
+
+    conversation: Conversation
+    #: The newest message the turn is owed for (the answered ones become answered up to it).
+    wanted_through: int
+    #: The newest human message still unanswered; ``None`` if they were all deleted.
+    message: StoredMessage | None

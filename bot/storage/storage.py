@@ -52,6 +52,7 @@ from bot.storage.records import (
     ModerationEvent,
     NewMessage,
     NewModerationEvent,
+    OwedTurn,
     StoredMessage,
     TurnContext,
     UsageTotals,
@@ -119,6 +120,20 @@ _COUNT_FLAGS = select(func.count(_moderation_events.c.id)).where(
     _moderation_events.c.created_at >= bindparam("since"),
 )
 _INSERT_MODEL_CALL = insert(_model_calls)
+# Turns owed: parameter names differ from the columns (see _UPDATE_MESSAGE below).
+_MARK_ANSWERED = (
+    update(_claims)
+    .where(_claims.c.conversation_id == bindparam("in_conversation"))
+    .values(
+        answered_through=case(
+            (_claims.c.answered_through < bindparam("through"), bindparam("through")),
+            else_=_claims.c.answered_through,
+        )
+    )
+)
+_ANSWERED_THROUGH = select(_claims.c.answered_through).where(
+    _claims.c.conversation_id == bindparam("in_conversation")
+)
 #: The PostgreSQL notification channel on which a released turn claim is announced.
 TURN_RELEASED = "troupe_turn_released"
 
@@ -201,6 +216,25 @@ class Storage:
         # Built once, like the module's statements: the values come as parameters.
         self._create_conversation = self._dialect_insert(_conversations).on_conflict_do_nothing(
             index_elements=["platform", "chat_id", "thread_id"]
+        )
+        want = self._dialect_insert(_claims).values(
+            conversation_id=bindparam("in_conversation"),
+            owner=None,
+            expires_at=None,
+            answered_through=0,
+            wanted_through=bindparam("through"),
+        )
+        self._want_turn = want.on_conflict_do_update(
+            index_elements=["conversation_id"],
+            set_={
+                "wanted_through": case(
+                    (
+                        _claims.c.wanted_through < want.excluded.wanted_through,
+                        want.excluded.wanted_through,
+                    ),
+                    else_=_claims.c.wanted_through,
+                )
+            },
         )
 
     def __repr__(self) -> str:
@@ -453,6 +487,68 @@ class Storage:
         """
         statement = delete(_messages).where(_messages.c.conversation_id == conversation_id)
         return await self._execute(statement)
+
+    # -- turns owed ------------------------------------------------------------------------
+
+    async def want_turn(self, conversation_id: int, message_id: int) -> None:
+        """Note that a turn is owed for the conversation's messages up to ``message_id``: it
+        stays owed (see :meth:`owed_turns`) until :meth:`mark_answered` or a released claim
+        says a turn answered them."""
+        params = {"in_conversation": conversation_id, "through": message_id}
+        await self._quick_execute(self._want_turn, params)
+
+    async def mark_answered(self, conversation_id: int, through: int) -> None:
+        """Note that a finished turn answered the conversation's messages up to ``through``
+        (or that they are given up); never goes back."""
+        params = {"in_conversation": conversation_id, "through": through}
+        await self._quick_execute(_MARK_ANSWERED, params)
+
+    async def answered_through(self, conversation_id: int) -> int:
+        """The newest message of the conversation a finished turn answered (0 if none)."""
+        key = {"in_conversation": conversation_id}
+        row = await self._database.quick_read(lambda run: first(run.rows(_ANSWERED_THROUGH, key)))
+        return 0 if row is None else int(row[0])
+
+    async def owed_turns(self, platform: str) -> list[OwedTurn]:
+        """The conversations on ``platform`` owed a turn (:meth:`want_turn` is ahead of what
+        was answered) that no process holds a live claim on, oldest first."""
+        claims, messages = _claims.c, _messages.c
+        said = _messages.alias("said").c
+        newest_unanswered = (
+            select(func.max(said.id))
+            .where(
+                said.conversation_id == claims.conversation_id,
+                said.role == "user",
+                said.id > claims.answered_through,
+                said.id <= claims.wanted_through,
+            )
+            .correlate(_claims)
+            .scalar_subquery()
+        )
+        query = (
+            select(*_CONVERSATION_COLUMNS, claims.wanted_through, *_MESSAGE_COLUMNS)
+            .select_from(
+                _claims.join(
+                    _conversations, _conversations.c.id == claims.conversation_id
+                ).outerjoin(_messages, messages.id == newest_unanswered)
+            )
+            .where(
+                _conversations.c.platform == platform,
+                claims.wanted_through > claims.answered_through,
+                claims.owner.is_(None) | (claims.expires_at < _now()),
+            )
+            .order_by(claims.wanted_through)
+        )
+        rows = await self._database.read(lambda connection: connection.execute(query).all())
+        split = len(_CONVERSATION_COLUMNS)
+        return [
+            OwedTurn(
+                _conversation(row[:split]),
+                int(row[split]),
+                None if row[split + 1] is None else StoredMessage(*row[split + 1 :]),
+            )
+            for row in rows
+        ]
 
     # -- turn claims (several processes on one database) ------------------------------------
 

@@ -83,7 +83,7 @@ async def test_open_storage_migrates_once_and_is_idempotent(database_url: str) -
 
     tables, heads = await _on(database_url, state)
     assert tables == TABLES | {"alembic_version"}
-    assert heads == ["0002_delivery"]
+    assert heads == ["0003_owed_turns"]
 
 
 async def test_concurrent_migrations_run_one_at_a_time(database_url: str) -> None:

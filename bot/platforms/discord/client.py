@@ -20,6 +20,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager
 from bot.platforms.discord.commands import install_commands
 from bot.platforms.discord.config import DiscordConfig
@@ -31,7 +32,7 @@ from bot.platforms.discord.permissions import (
     channel_problems,
     has_message_content,
 )
-from bot.platforms.discord.sink import Replies
+from bot.platforms.discord.sink import DiscordSink, Replies
 from bot.platforms.discord.transport import NO_PINGS
 from bot.platforms.discord.webhooks import Webhooks
 
@@ -117,7 +118,9 @@ class TroupeClient(discord.Client):
         await self.tree.sync()
 
     async def on_ready(self) -> None:
-        """Print the invite link and what is missing, once per process."""
+        """Resume the turns owed (a restart, a crash); print the invite link and what is
+        missing, once per process."""
+        self.manager.resume_with(PLATFORM, self.resumed_sink)
         if self._reported or self.application_id is None:
             return
         self._reported = True
@@ -127,6 +130,19 @@ class TroupeClient(discord.Client):
         for guild in self.guilds:
             for problem in channel_problems(guild):
                 self.report(f"Discord: {problem}")
+
+    async def resumed_sink(self, key: ConversationKey) -> DiscordSink | None:
+        """A sink for a turn resumed in ``key``'s channel, thread or DM; ``None`` if gone."""
+        channel_id = int(key.thread_id or key.chat_id)
+        channel = self.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self.fetch_channel(channel_id)
+            except (discord.NotFound, discord.Forbidden):
+                return None
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        return self.replies.sink(channel)
 
     async def on_message(self, message: discord.Message) -> None:
         """Every new message goes to the engine (which decides whether to answer)."""

@@ -30,6 +30,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.characters.loader import CharacterLoadError
 from bot.characters.watch import broken_characters_notice
+from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager
 from bot.observability.logs import SecretMasker
 from bot.platforms.telegram.admins import Admins
@@ -37,7 +38,7 @@ from bot.platforms.telegram.commands import ADMIN_COMMANDS, COMMANDS, Commands
 from bot.platforms.telegram.config import ConfigError, TelegramConfig
 from bot.platforms.telegram.handlers import PLATFORM, Updates
 from bot.platforms.telegram.moderation import ModerationReporter
-from bot.platforms.telegram.sink import Replies
+from bot.platforms.telegram.sink import Replies, TelegramSink
 from bot.platforms.telegram.transport import ChatTarget
 
 if TYPE_CHECKING:
@@ -149,6 +150,15 @@ class TelegramBot:
             mode = "long polling"
         await app.start()
         log.info("Telegram: @%s is running with %s", self.bot.username, mode)
+        self.replies.manager.resume_with(PLATFORM, self.resumed_sink)
+
+    async def resumed_sink(self, key: ConversationKey) -> TelegramSink:
+        """A sink for a turn resumed in ``key``'s chat or topic (a blocked bot finds out
+        when it posts)."""
+        chat_id = int(key.chat_id)
+        target = ChatTarget(chat_id, int(key.thread_id) if key.thread_id else None)
+        # Private chats have positive ids, groups negative ones.
+        return self.replies.sink(key, target, private=chat_id > 0)
 
     async def stop(self) -> None:
         """Stop receiving updates and finish the replies in flight."""

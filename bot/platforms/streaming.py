@@ -35,6 +35,9 @@ _K = TypeVar("_K", bound=Hashable)
 
 #: Attempts at each step of the final text before giving up (each waits out any 429).
 FINAL_ATTEMPTS = 6
+#: Seconds the first preview waits for more text: a reply that arrives all at once is then
+#: posted in its final parts, without partial posts that cost writes.
+FIRST_PREVIEW_DELAY = 0.02
 
 
 class RateLimited(Exception):
@@ -218,8 +221,9 @@ class StreamingReply:
 
     ``header`` goes in front of the first message (e.g. the character's name when several
     share one bot). ``typing_interval`` is how often the typing indicator is renewed until
-    something is visible. With a ``preview``, the reply grows there while it streams and is
-    posted as messages only when it is complete.
+    something is visible. With a ``preview``, the reply grows there while it streams, drawing
+    on ``preview_budget`` if given (e.g. drafts, which are not messages), and is posted as
+    messages only when it is complete.
     """
 
     def __init__(
@@ -230,9 +234,11 @@ class StreamingReply:
         header: str = "",
         typing_interval: float = 4.5,
         preview: Preview | None = None,
+        preview_budget: WriteBudget | None = None,
     ) -> None:
         self._transport = transport
         self._budget = budget
+        self._preview_budget = preview_budget
         self._header = header
         self._typing_interval = typing_interval
         self._preview = preview
@@ -327,23 +333,29 @@ class StreamingReply:
 
     async def _follow(self) -> None:
         """Bring the preview up to date as often as the budget allows, until the reply ends."""
+        await self._changed.wait()
+        if await _sleep_unless(self._closing, FIRST_PREVIEW_DELAY):
+            return
         while True:
             await self._changed.wait()
             if self._closing.is_set():
                 return
-            booked = await self._budget.take(
+            budget = self._budget
+            if self._preview is not None and self._preview_budget is not None:
+                budget = self._preview_budget
+            booked = await budget.take(
                 preview=True,
-                not_before=self._last_preview + self._budget.pace.preview_gap,
+                not_before=self._last_preview + budget.pace.preview_gap,
                 unless=self._closing,
             )
             if not booked:
                 return
             self._changed.clear()
-            self._last_preview = self._budget.clock()
+            self._last_preview = budget.clock()
             try:
                 await self._show_preview()
             except RateLimited as limited:
-                self._budget.backoff(limited.retry_after)
+                budget.backoff(limited.retry_after)
                 self._changed.set()  # try again once the pause is over
             except PreviewUnavailable:
                 log.info("the preview is unavailable here; streaming with messages instead")

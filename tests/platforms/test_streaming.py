@@ -162,6 +162,18 @@ async def test_a_reply_complete_before_the_first_write_is_posted_in_its_final_pa
     assert transport.visible() == split_message(text.strip(), 2000)
 
 
+async def test_a_reply_arriving_in_quick_pieces_is_still_posted_in_its_final_parts() -> None:
+    transport = RecordingTransport()
+    reply = StreamingReply(transport, budget())
+    text = "An instant reply. " * 170
+    await reply.begin()
+    for start in range(0, len(text), 300):  # read from the socket in a few quick pieces
+        await reply.delta(text[start : start + 300])
+        await asyncio.sleep(0.001)
+    await reply.finish(text.strip())
+    assert [op for _, op, _, _ in transport.ops] == ["send", "send"]
+
+
 async def test_retract_takes_everything_down_or_replaces_it() -> None:
     transport = RecordingTransport()
     reply = StreamingReply(transport, budget())
@@ -351,11 +363,24 @@ async def test_a_preview_shows_the_reply_until_it_is_posted_whole() -> None:
     reply = StreamingReply(transport, budget(gap=0.02), header="H: ", preview=preview)
     await stream(reply, [f"w{n} " for n in range(20)], gap=0.01)
     assert transport.ops == []  # nothing posted while it streams
-    assert preview.shown[0] == "H: w0 "
+    assert preview.shown[0].startswith("H: w0 ")
     assert preview.shown[-1].startswith("H: w0 w1")
     await reply.finish("the whole reply")
     assert [op for _, op, _, _ in transport.ops] == ["send"]
     assert transport.visible() == ["H: the whole reply"]
+
+
+async def test_previews_may_draw_on_their_own_budget() -> None:
+    transport, preview = RecordingTransport(), RecordingPreview()
+    messages = budget(Rate(2, 10.0), reserve=1)
+    drafts = budget(Rate(50, 1.0), gap=0.01)
+    reply = StreamingReply(transport, messages, preview=preview, preview_budget=drafts)
+    await stream(reply, [f"w{n} " for n in range(20)], gap=0.01)
+    # Previews used none of the chat's two messages: the reply goes out at once.
+    assert len(preview.shown) > 5
+    ended = time.monotonic()
+    await reply.finish("the whole reply")
+    assert transport.ops[0][0] - ended < 0.05
 
 
 async def test_without_previews_the_reply_switches_to_messages_mid_stream() -> None:
@@ -370,7 +395,8 @@ async def test_without_previews_the_reply_switches_to_messages_mid_stream() -> N
 async def test_a_withdrawn_reply_clears_its_preview() -> None:
     transport, preview = RecordingTransport(), RecordingPreview()
     reply = StreamingReply(transport, budget(), preview=preview)
-    await stream(reply, ["flagged text"], gap=0.02)
+    await stream(reply, ["flagged text"], gap=0.1)
+    assert preview.shown == ["flagged text"]
     await reply.retract()
     assert preview.cleared
     assert transport.visible() == []

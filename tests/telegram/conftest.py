@@ -12,6 +12,7 @@ import pytest
 from bot.characters.loader import load_characters
 from bot.conversation.manager import ConversationManager, ManagerSettings
 from bot.llm.client import M2HerClient
+from bot.platforms.streaming import Rate
 from bot.platforms.telegram.app import TelegramBot
 from bot.platforms.telegram.config import TelegramConfig
 from bot.storage import Storage, open_storage
@@ -94,6 +95,9 @@ async def start_bot(tg: TelegramStandIn) -> AsyncIterator[BotFactory]:
         config = options.pop("config", None) or config_for(tg)
         options.setdefault("private_interval", 0.05)
         options.setdefault("group_interval", 0.1)
+        # Telegram's 20 a minute would make every group test wait; tests of flood control
+        # give the stand-in its limits instead.
+        options.setdefault("group_rate", Rate(20, 1.0))
         options.setdefault("typing_interval", 0.2)
         bot = TelegramBot(manager, config, **options)
         await bot.start()

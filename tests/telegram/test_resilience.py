@@ -73,7 +73,7 @@ async def test_silent_policy_posts_nothing_and_blocked_input_gets_a_notice(
     policy = ModerationPolicy(on_blocked_output=ModerationAction.SILENT)
     await manager.set_server_settings("telegram", str(chat.id), ServerSettings(policy))
     fake_m2her.enqueue(
-        Error(1027, output_sensitive_type=2, after_chunks=2),
+        Error(1027, output_sensitive_type=2, after_chunks=2, chunk_delay=0.1),
         Error(1026, input_sensitive_type=5),
     )
     tg.user_says(chat, alice, "@troupe_bot risky")

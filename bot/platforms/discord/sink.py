@@ -35,7 +35,10 @@ _T = TypeVar("_T")
 #: What the bot may post or edit in one channel.
 CHANNEL_RATE = Rate(5, 5.0)
 #: What one webhook may post or edit: its own bucket, and a cap per minute.
-WEBHOOK_RATES = (Rate(5, 2.0), Rate(30, 60.0))
+WEBHOOK_RATES = (Rate(5, 5.0), Rate(30, 60.0))
+#: Writes kept free for a reply's end: its last edit and one more part, or a withdrawal and
+#: what the character says instead.
+FINAL_WRITES = 2
 #: Discord's error code for a channel that no longer exists.
 UNKNOWN_CHANNEL = 10003
 
@@ -60,10 +63,10 @@ class Replies:
     ) -> None:
         self.webhooks = webhooks
         self.channel_budgets: BudgetBook[int] = BudgetBook(
-            Pace((CHANNEL_RATE,), preview_gap=edit_interval), on_wait=on_wait
+            Pace((CHANNEL_RATE,), preview_gap=edit_interval, reserve=FINAL_WRITES), on_wait=on_wait
         )
         self.webhook_budgets: BudgetBook[int] = BudgetBook(
-            Pace(WEBHOOK_RATES, preview_gap=edit_interval), on_wait=on_wait
+            Pace(WEBHOOK_RATES, preview_gap=edit_interval, reserve=FINAL_WRITES), on_wait=on_wait
         )
         self.typing_interval = typing_interval
         #: Servers whose admins have been told about Manage Webhooks (once per process).

@@ -33,12 +33,13 @@ from bot.characters.watch import broken_characters_notice
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager
 from bot.observability.logs import SecretMasker
+from bot.platforms.streaming import Rate
 from bot.platforms.telegram.admins import Admins
 from bot.platforms.telegram.commands import ADMIN_COMMANDS, COMMANDS, Commands
 from bot.platforms.telegram.config import ConfigError, TelegramConfig
 from bot.platforms.telegram.handlers import PLATFORM, Updates
 from bot.platforms.telegram.moderation import ModerationReporter
-from bot.platforms.telegram.sink import Replies, TelegramSink
+from bot.platforms.telegram.sink import GROUP_RATE, Replies, TelegramSink
 from bot.platforms.telegram.transport import ChatTarget
 
 if TYPE_CHECKING:
@@ -77,7 +78,8 @@ class TelegramBot:
 
     ``private_interval`` / ``group_interval`` are the least seconds between two updates of a
     streaming reply (the final text goes out at once, within Telegram's limits);
-    ``typing_interval`` how often "typing…" is renewed.
+    ``group_rate`` how many messages a group takes; ``typing_interval`` how often "typing…" is
+    renewed.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class TelegramBot:
         *,
         private_interval: float = 1.0,
         group_interval: float = 3.0,
+        group_rate: Rate = GROUP_RATE,
         typing_interval: float = 4.5,
     ) -> None:
         _hide_in_logs(config.token, config.webhook_secret)  # before PTB logs its URLs
@@ -103,6 +106,7 @@ class TelegramBot:
             manager,
             private_interval=private_interval,
             group_interval=group_interval,
+            group_rate=group_rate,
             typing_interval=typing_interval,
         )
         self.admins = Admins(self.application.bot)

@@ -38,14 +38,16 @@ from bot.platforms.telegram.transport import (
     UserBlocked,
 )
 
-__all__ = ["CHAT_RATE", "GROUP_RATE", "Replies", "TelegramSink"]
+__all__ = ["CHAT_RATE", "DRAFT_RATE", "GROUP_RATE", "Replies", "TelegramSink"]
 
 log = logging.getLogger("bot.platforms.telegram")
 
-#: About one message a second in any chat; short bursts are tolerated.
+#: About one message a second in a private chat; short bursts are tolerated.
 CHAT_RATE = Rate(3, 3.0)
-#: At most 20 messages a minute in a group.
-GROUP_RATE = Rate(20, 60.0)
+#: At most 20 messages a minute in a group, in bursts of up to three.
+GROUP_RATE = Rate(3, 9.0)
+#: Drafts are previews, not messages: their own allowance, about one a second.
+DRAFT_RATE = Rate(3, 3.0)
 
 
 class Replies:
@@ -60,6 +62,7 @@ class Replies:
         *,
         private_interval: float = 1.0,
         group_interval: float = 3.0,
+        group_rate: Rate = GROUP_RATE,
         typing_interval: float = 4.5,
         drafts: bool = True,
     ) -> None:
@@ -74,7 +77,10 @@ class Replies:
             Pace((CHAT_RATE,), preview_gap=private_interval), on_wait=waited
         )
         self._group: BudgetBook[int] = BudgetBook(
-            Pace((CHAT_RATE, GROUP_RATE), preview_gap=group_interval), on_wait=waited
+            Pace((group_rate,), preview_gap=group_interval), on_wait=waited
+        )
+        self._drafts: BudgetBook[int] = BudgetBook(
+            Pace((DRAFT_RATE,), preview_gap=private_interval), on_wait=waited
         )
 
     def budget(self, target: ChatTarget, *, private: bool) -> WriteBudget:
@@ -99,6 +105,10 @@ class Replies:
         (:class:`UserBlocked` when the chat refuses the bot)."""
         transport = TelegramTransport(self.bot, target, markdown=False)
         return await StreamingReply(transport, self.budget(target, private=private)).finish(text)
+
+    def draft_budget(self, target: ChatTarget) -> WriteBudget:
+        """The drafts left in the target's private chat."""
+        return self._drafts.for_chat(target.chat_id)
 
     def disable_drafts(self) -> None:
         """The server has no drafts: stream with send-and-edit from now on."""
@@ -131,6 +141,7 @@ class TelegramSink:
             header=header,
             typing_interval=self._replies.typing_interval,
             preview=preview,
+            preview_budget=self._replies.draft_budget(self._target),
         )
         await self._reply.begin()
 

@@ -124,6 +124,14 @@ class Metrics:
                 registry=registry,
             )
         )
+        self._platform_failures = _by_labels(
+            Counter(
+                "troupe_platform_request_failures",
+                "Platform API requests that got no answer or a server error.",
+                ["platform"],
+                registry=registry,
+            )
+        )
         self._queue_depth = _by_labels(
             Gauge(
                 "troupe_queue_depth",
@@ -177,6 +185,10 @@ class Metrics:
     def platform_wait(self, platform: str, seconds: float) -> None:
         """The adapter waited ``seconds`` for the platform's rate limit (a 429, a cadence)."""
         self._platform_wait(platform).inc(max(seconds, 0.0))
+
+    def platform_request_failed(self, platform: str) -> None:
+        """A request to ``platform`` got no answer (timeout, network, full pool) or a 5xx."""
+        self._platform_failures(platform).inc()
 
     def queue_depth(self, platform: str, depth: int) -> None:
         """``depth`` messages are now waiting for a lane on ``platform``."""

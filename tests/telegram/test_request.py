@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
 from telegram import Bot
 from telegram.constants import ChatAction
+from telegram.error import Forbidden, NetworkError, RetryAfter
 
 from bot.observability.delivery import DeliveryMonitor
 from bot.platforms.telegram.request import TelegramRequest
@@ -33,3 +35,23 @@ async def test_cancelling_callers_anywhere_in_their_requests_never_leaks_a_conne
         await bot.send_message(chat.id, "still connected")
     assert [m.text for m in chat.bot_messages()] == ["still connected"]
     assert len(tg.calls_to("sendChatAction")) <= 80
+
+
+async def test_writes_tell_delivery_how_they_ended_and_reads_do_not(tg: TelegramStandIn) -> None:
+    chat = tg.private_chat(tg.add_user("Alice"))
+    delivery = DeliveryMonitor("telegram", failures=1, seconds=0)
+    async with Bot(tg.token, base_url=tg.base_url, request=TelegramRequest(delivery)) as bot:
+        tg.fail_writes(500)
+        with pytest.raises(NetworkError):
+            await bot.send_message(chat.id, "lost")
+        await bot.get_chat(chat.id)  # a read that works says nothing about writes
+        assert not delivery.healthy
+        tg.fail_writes(None)
+        tg.fail_next("sendMessage", 429, retry_after=1)
+        with pytest.raises(RetryAfter):
+            await bot.send_message(chat.id, "slow down")
+        assert not delivery.healthy  # "slow down" is no sign of recovery
+        tg.fail_next("sendMessage", 403)
+        with pytest.raises(Forbidden):
+            await bot.send_message(chat.id, "blocked")
+        assert delivery.healthy  # the platform answered: it works, this user refuses

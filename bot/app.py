@@ -12,7 +12,7 @@ import enum
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from bot.conversation.policy import PolicyTree
 from bot.llm.client import M2HerClient
 from bot.llm.fake import FakeM2Her
 from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS
+from bot.observability.delivery import DeliveryMonitors, delivery_monitors_from_env
 from bot.storage import Storage, database_url_from_env, open_storage
 from bot.storage.database import parse_url, redacted
 
@@ -45,6 +46,8 @@ class Engine:
     backend: str
     #: The M2-her client the manager uses (for start-up checks).
     client: M2HerClient | None = None
+    #: Whether each platform still takes requests (adapters report, ``/healthz`` reads).
+    delivery: DeliveryMonitors = field(default_factory=DeliveryMonitors)
 
     @property
     def characters(self) -> CharacterLibrary:
@@ -130,7 +133,14 @@ async def open_engine(
         watching = asyncio.create_task(watcher.run())
         stack.push_async_callback(_cancel, watching)
         yield Engine(
-            manager=manager, storage=storage, watcher=watcher, backend=backend, client=client
+            manager=manager,
+            storage=storage,
+            watcher=watcher,
+            backend=backend,
+            client=client,
+            delivery=delivery_monitors_from_env(
+                environ, on_failure=manager.metrics.platform_request_failed
+            ),
         )
 
 
@@ -150,6 +160,8 @@ ENVIRONMENT = (
     ("TROUPE_SHUTDOWN_SECONDS", False),
     ("TROUPE_RESUME_MAX_AGE", False),
     ("TROUPE_CLAIM_LEASE_SECONDS", False),
+    ("TROUPE_UNHEALTHY_AFTER_FAILURES", False),
+    ("TROUPE_UNHEALTHY_AFTER_SECONDS", False),
     ("DISCORD_TOKEN", True),
     ("DISCORD_API_BASE_URL", False),
     ("DISCORD_GATEWAY_URL", False),

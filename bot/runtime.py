@@ -25,6 +25,7 @@ from bot.app import Engine, open_engine
 from bot.config import ConfigError, env_seconds
 from bot.llm.errors import AuthenticationError, InsufficientBalance, M2HerError
 from bot.llm.types import ChatMessage, ChatRequest, Role
+from bot.observability.delivery import DeliveryMonitor
 from bot.observability.health import HealthServer, health_port_from_env
 
 log = logging.getLogger("bot.runtime")
@@ -87,7 +88,9 @@ async def run_bot(
             }
             for name, task in tasks.items():
                 if server is not None:
-                    server.add_check(name, _task_check(task))
+                    server.add_check(
+                        name, _platform_check(task, engine.delivery.for_platform(name))
+                    )
             print(f"Running: {', '.join(tasks)}. Ctrl-C or SIGTERM stops.", flush=True, file=out)
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([stopping, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
@@ -171,10 +174,14 @@ def _on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(signum, stop.set)
 
 
-def _task_check(task: asyncio.Task[None]) -> Callable[[], Awaitable[bool | str]]:
+def _platform_check(
+    task: asyncio.Task[None], delivery: DeliveryMonitor
+) -> Callable[[], Awaitable[bool | str]]:
+    """Healthy while the platform's task runs and its requests get through."""
+
     async def check() -> bool | str:
         if not task.done():
-            return True
+            return await delivery.check()
         return "stopped" if task.cancelled() or task.exception() is None else "crashed"
 
     return check

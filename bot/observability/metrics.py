@@ -141,6 +141,14 @@ class Metrics:
                 registry=registry,
             )
         )
+        self._platform_failures = _by_labels(
+            Counter(
+                "troupe_platform_request_failures",
+                "Platform API requests that got no answer or a server error.",
+                ["platform"],
+                registry=registry,
+            )
+        )
         self._queue_depth = _by_labels(
             Gauge(
                 "troupe_queue_depth",
@@ -202,6 +210,10 @@ class Metrics:
     def reply_cut(self, platform: str) -> None:
         """A runaway reply on ``platform`` was cut while streaming."""
         self._cut(platform).inc()
+
+    def platform_request_failed(self, platform: str) -> None:
+        """A request to ``platform`` got no answer (timeout, network, full pool) or a 5xx."""
+        self._platform_failures(platform).inc()
 
     def queue_depth(self, platform: str, depth: int) -> None:
         """``depth`` messages are now waiting for a lane on ``platform``."""

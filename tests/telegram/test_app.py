@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from telegram.error import NetworkError
 from bot.characters.watch import CharacterWatcher
 from bot.conversation.manager import ConversationManager
 from bot.conversation.settings import ServerSettings
+from bot.observability.delivery import DeliveryMonitors
 from bot.platforms.telegram import ConfigError, TelegramBot, TelegramConfig, run_telegram
 from tests.standins.telegram import TelegramStandIn, free_loopback_port
 from tests.telegram.conftest import WAIT, BotFactory, config_for
@@ -113,6 +114,7 @@ async def test_the_token_never_reaches_the_logs(
 class _Engine:
     manager: ConversationManager
     watcher: CharacterWatcher
+    delivery: DeliveryMonitors = field(default_factory=DeliveryMonitors)
 
 
 def engine_for(manager: ConversationManager, folder: Path = CHARACTERS) -> _Engine:

@@ -20,6 +20,7 @@ from bot.platforms.discord.client import (
     pointed_at,
 )
 from bot.platforms.discord.config import DiscordConfig
+from bot.platforms.discord.events import PLATFORM
 from bot.platforms.discord.invite import invite_url
 from bot.platforms.discord.moderation import BrokenCharactersReporter
 
@@ -46,7 +47,8 @@ async def run_discord(
     """
     config = DiscordConfig.from_env(environ)
     with pointed_at(config):
-        client = create_client(engine.manager, config, **options)
+        delivery = engine.delivery.for_platform(PLATFORM)
+        client = create_client(engine.manager, config, delivery=delivery, **options)
         engine.watcher.add_error_hook(BrokenCharactersReporter(client, engine.manager))
         async with client:
             await client.start(config.token)

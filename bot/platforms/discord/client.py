@@ -22,8 +22,10 @@ from discord.http import Route
 
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager
+from bot.observability.delivery import DeliveryMonitor
 from bot.platforms.discord.commands import install_commands
 from bot.platforms.discord.config import DiscordConfig
+from bot.platforms.discord.delivery import report_requests
 from bot.platforms.discord.events import PLATFORM, MessageEvents
 from bot.platforms.discord.invite import invite_url
 from bot.platforms.discord.moderation import ModerationReporter
@@ -75,7 +77,8 @@ class TroupeClient(discord.Client):
     """A discord.py client whose messages and slash commands go to the conversation engine.
 
     ``report`` receives what the person running the bot should read at start (the invite
-    link, missing permissions). Extra ``options`` go to :class:`discord.Client`.
+    link, missing permissions); ``delivery`` how each request to Discord ended. Extra
+    ``options`` go to :class:`discord.Client` (an ``http_trace`` keeps working).
     """
 
     def __init__(
@@ -84,12 +87,16 @@ class TroupeClient(discord.Client):
         config: DiscordConfig,
         *,
         report: Report = print_now,
+        delivery: DeliveryMonitor | None = None,
         **options: Any,
     ) -> None:
+        #: How requests to Discord end, for ``/healthz``.
+        self.delivery = delivery or DeliveryMonitor(PLATFORM)
         super().__init__(
             intents=troupe_intents(),
             guild_ready_timeout=config.guild_ready_timeout,
             allowed_mentions=NO_PINGS,
+            http_trace=report_requests(self.delivery, options.pop("http_trace", None)),
             **options,
         )
         self.manager = manager

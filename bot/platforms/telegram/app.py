@@ -32,6 +32,7 @@ from bot.characters.loader import CharacterLoadError
 from bot.characters.watch import broken_characters_notice
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager
+from bot.observability.delivery import DeliveryMonitor
 from bot.observability.logs import SecretMasker
 from bot.platforms.streaming import Rate
 from bot.platforms.telegram.admins import Admins
@@ -39,6 +40,7 @@ from bot.platforms.telegram.commands import ADMIN_COMMANDS, COMMANDS, Commands
 from bot.platforms.telegram.config import ConfigError, TelegramConfig
 from bot.platforms.telegram.handlers import PLATFORM, Updates
 from bot.platforms.telegram.moderation import ModerationReporter
+from bot.platforms.telegram.request import TelegramRequest
 from bot.platforms.telegram.sink import GROUP_RATE, Replies, TelegramSink
 from bot.platforms.telegram.transport import ChatTarget
 
@@ -79,7 +81,8 @@ class TelegramBot:
     ``private_interval`` / ``group_interval`` are the least seconds between two updates of a
     streaming reply (the final text goes out at once, within Telegram's limits);
     ``group_rate`` how many messages a group takes; ``typing_interval`` how often "typing…" is
-    renewed.
+    renewed. ``delivery`` hears how each Bot API call ended (see
+    :class:`~bot.platforms.telegram.request.TelegramRequest`).
     """
 
     def __init__(
@@ -91,14 +94,18 @@ class TelegramBot:
         group_interval: float = 3.0,
         group_rate: Rate = GROUP_RATE,
         typing_interval: float = 4.5,
+        delivery: DeliveryMonitor | None = None,
     ) -> None:
         _hide_in_logs(config.token, config.webhook_secret)  # before PTB logs its URLs
         self.config = config
+        #: How the Bot API calls end (the long polls aside), for ``/healthz``.
+        self.delivery = delivery or DeliveryMonitor(PLATFORM)
         self.application: TelegramApplication = (
             ApplicationBuilder()
             .token(config.token)
             .base_url(config.api_base_url)
             .base_file_url(config.file_base_url)
+            .request(TelegramRequest(self.delivery))
             .build()
         )
         self.replies = Replies(
@@ -202,7 +209,8 @@ async def run_telegram(engine: Engine, environ: Mapping[str, str] = os.environ) 
     config = TelegramConfig.from_env(environ)
     if config is None:
         raise ConfigError("TELEGRAM_TOKEN is not set")
-    async with TelegramBot(engine.manager, config) as telegram:
+    delivery = engine.delivery.for_platform(PLATFORM)
+    async with TelegramBot(engine.manager, config, delivery=delivery) as telegram:
         hook = partial(_report_broken_characters, telegram.replies, engine.manager)
         engine.watcher.add_error_hook(hook)
         await asyncio.Event().wait()

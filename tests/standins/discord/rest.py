@@ -123,6 +123,8 @@ class RestContext:
     on_change: Callable[[], None]
     calls: list[Call] = field(default_factory=list)
     interactions: dict[int, Interaction] = field(default_factory=dict)
+    #: The status every write (a request other than GET) gets, while set.
+    failing_writes: int | None = None
 
     # -- request helpers -------------------------------------------------------------------
 
@@ -342,6 +344,8 @@ async def _respond(
         auth = request.headers.get("Authorization", "")
         if not secrets.compare_digest(auth, f"Bot {ctx.config.token}"):
             return ApiError(401, 0, "401: Unauthorized").to_response()
+    if ctx.failing_writes is not None and request.method != "GET":
+        return ApiError(ctx.failing_writes, 0, f"{ctx.failing_writes}: Server Error").to_response()
     verdict = ctx.limiter.check(route, _major(request))
     if verdict.limited:
         return json_response(verdict.body(), status=429, headers=verdict.headers)

@@ -219,6 +219,12 @@ class DiscordStandIn:
         posted in ``channel``, oldest first."""
         return [m for m in channel.live_messages() if self._from_bot(m)]
 
+    def fail_writes(self, status: int | None = 503) -> None:
+        """Answer every REST write (anything but GET: messages, webhooks, typing) with
+        ``status`` until called again with ``None``: Discord failing on its side while the
+        gateway keeps delivering events. Failed calls are recorded like any other."""
+        self._rest.failing_writes = status
+
     # -- building the world --------------------------------------------------------------------
 
     def create_user(

@@ -119,6 +119,12 @@ async def _read_params(request: web.Request) -> JSON:
     return decode_params(raw)
 
 
+#: Methods that change what a chat shows (see :meth:`TelegramStandIn.fail_writes`).
+WRITES = frozenset(
+    {"sendMessage", "editMessageText", "sendMessageDraft", "sendChatAction", "deleteMessage"}
+)
+
+
 @dataclass
 class _Failure:
     method: str
@@ -191,6 +197,7 @@ class TelegramStandIn:
         self._handlers = {**self.api.handlers(), **self.updates.handlers()}
         self._method_names = {name.lower(): name for name in self._handlers}
         self._failures: list[_Failure] = []
+        self._failing_writes: ApiError | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -382,6 +389,14 @@ class TelegramStandIn:
             raise ValueError(f"give a description for error_code {error_code}")
         self._failures.append(_Failure(method, error, chat_id, times))
 
+    def fail_writes(
+        self, error_code: int | None = 500, description: str = "Internal Server Error"
+    ) -> None:
+        """Answer every write (send, edit, draft, typing, delete) with this error until called
+        again with ``error_code=None``: Telegram failing on its side while updates still
+        arrive. Failed calls are recorded like any other."""
+        self._failing_writes = None if error_code is None else ApiError(error_code, description)
+
     # -- inspection ------------------------------------------------------------------------
 
     def chat(self, chat_id: int) -> Chat:
@@ -524,6 +539,8 @@ class TelegramStandIn:
         return result
 
     def _raise_injected(self, method: str, params: JSON) -> None:
+        if self._failing_writes is not None and method in WRITES:
+            raise self._failing_writes
         for failure in self._failures:
             if failure.method == method and failure.chat_id in (None, params.get("chat_id")):
                 failure.times -= 1

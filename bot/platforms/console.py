@@ -13,6 +13,7 @@ import io
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
@@ -20,6 +21,7 @@ from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.manager import ConversationManager
 from bot.conversation.sink import DeliveryFailed
+from bot.platforms.streaming import Pace, StreamingReply, WriteBudget
 
 PLATFORM = "console"
 
@@ -69,50 +71,102 @@ class TerminalFilter:
         return terminal_safe(text[:cut])
 
 
-class ConsoleSink:
-    """A :class:`~bot.conversation.sink.ReplySink` that streams to a text stream."""
+class TerminalScreen:
+    """The terminal as the streaming pump sees it: a reply is written as it grows (its
+    preview), and the final text completes it, or is written again whole if it differs.
+    Nothing written can be taken back, and there is no limit to keep to."""
+
+    limit = sys.maxsize
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
-        self._speaker = ""
-        self._shown = ""
         self._safe = TerminalFilter()
+        #: What the reply being written shows so far on its line.
+        self._shown = ""
+
+    def measure(self, text: str) -> int:
+        """A terminal has no length limit to measure against."""
+        return len(text)
+
+    async def show(self, text: str) -> None:
+        """Write what ``text`` adds to the reply on screen."""
+        if not text.startswith(self._shown):
+            self._write("\n")
+            self._shown = ""
+        self._write(text[len(self._shown) :])
+        self._shown = text
+
+    async def clear(self) -> None:
+        """Say that the reply on screen was withdrawn."""
+        self._write("\n[the reply above was withdrawn]\n")
+        self._shown = ""
+
+    async def send(self, text: str) -> str:
+        """End the reply with exactly ``text``."""
+        if self._shown and text.startswith(self._shown):
+            self._write(text[len(self._shown) :] + "\n")
+        else:
+            self._write(("\n" if self._shown else "") + text + "\n")
+        self._shown = ""
+        return ""
+
+    async def edit(self, message_id: str, text: str) -> None:
+        """A written line cannot change: write the new text."""
+        await self.send(text)
+
+    async def delete(self, message_id: str) -> None:
+        """A written line cannot be taken back."""
+
+    async def typing(self) -> None:
+        """A terminal shows no typing."""
+
+    def line(self, text: str) -> None:
+        """Write ``text`` on a line of its own."""
+        self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
+        with _delivery():
+            self._out.write(self._safe(text))
+            self._out.flush()
+
+
+class ConsoleSink:
+    """A :class:`~bot.conversation.sink.ReplySink` that streams to a text stream, through the
+    same pump as every platform."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._screen = TerminalScreen(out)
+        self._budget = WriteBudget(Pace((), preview_gap=0.0))
+        self._reply: StreamingReply | None = None
 
     async def begin(self, character: Character) -> None:
-        self._speaker = character.name
-        self._shown = ""
+        """A reply from ``character`` starts: its name, then its words as they come."""
+        screen = self._screen
+        self._reply = StreamingReply(
+            screen, self._budget, header=f"{character.name}: ", preview=screen
+        )
+        await self._reply.begin()
 
     async def delta(self, text: str) -> None:
-        if not self._shown:
-            self._write(f"{self._speaker}: ")
-        self._shown += text
-        self._write(text)
+        """More of the reply."""
+        if self._reply is not None:
+            await self._reply.delta(text)
 
     async def finish(self, text: str) -> Sequence[str]:
         """Show ``text``; a terminal has no message ids, so none are returned."""
-        with _delivery():
-            if not self._shown:
-                self._write(f"{self._speaker}: {text}")
-            elif text != self._shown:
-                # The authoritative final text differs from what streamed: show it whole.
-                self._write(f"\n{self._speaker}: {text}")
-            self._write("\n")
+        if self._reply is None:
+            raise RuntimeError("finish() before begin()")
+        await self._reply.finish(text)
         return []
 
     async def retract(self, replacement: str | None = None) -> None:
-        if self._shown:
-            self._write("\n[the reply above was withdrawn]\n")
-        if replacement:
-            self._write(f"{self._speaker}: {replacement}\n")
-        self._shown = ""
+        """Say the reply was withdrawn; with ``replacement``, write that instead."""
+        if self._reply is not None:
+            await self._reply.retract(replacement)
 
     async def notice(self, text: str) -> None:
-        with _delivery():
-            self._write(f"* {text}\n")
-
-    def _write(self, text: str) -> None:
-        self._out.write(self._safe(text))
-        self._out.flush()
+        """A short notice on a line of its own."""
+        self._screen.line(f"* {text}")
 
 
 class LineReader:

@@ -191,3 +191,30 @@ async def test_a_closed_terminal_fails_delivery_for_good() -> None:
     assert failed.value.permanent
     with pytest.raises(DeliveryFailed):
         await sink.notice("a notice")
+
+
+async def test_the_terminal_streams_through_the_pump_and_ends_with_the_final_text() -> None:
+    out = io.StringIO()
+    sink = ConsoleSink(out)
+    character = Character(name="Aria", description="A librarian.")
+    await sink.begin(character)
+    for piece in ("Hello", " there", ", traveller."):
+        await sink.delta(piece)
+        await asyncio.sleep(0.05)
+    assert out.getvalue() == "Aria: Hello there, traveller."  # shown as it came
+    await sink.finish("Hello there, traveller.")
+    assert out.getvalue() == "Aria: Hello there, traveller.\n"
+
+    await sink.begin(character)
+    await sink.delta("Hmm")
+    await asyncio.sleep(0.05)
+    await sink.finish("Something else entirely.")  # the final text wins, written whole
+    assert out.getvalue().endswith("Aria: Hmm\nAria: Something else entirely.\n")
+
+    await sink.begin(character)
+    await sink.delta("flagged words")
+    await asyncio.sleep(0.05)
+    await sink.retract("*Aria changes the subject.*")
+    assert out.getvalue().endswith(
+        "Aria: flagged words\n[the reply above was withdrawn]\nAria: *Aria changes the subject.*\n"
+    )

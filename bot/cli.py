@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bot.memory import pin_mmap_threshold
     from bot.runtime import platform_runners, run_bot
 
     if not platform_runners(os.environ):
@@ -95,6 +96,7 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         # No platform token, a person at a terminal: the terminal chat is the bot.
         return _chat(argparse.Namespace(character=None, user=os.environ.get("USER") or "User"))
+    pin_mmap_threshold()  # a process that runs for months: keep socket buffers off the heap
     return _guard(lambda: asyncio.run(run_bot(os.environ, out=sys.stdout, hard_exit=True)))
 
 

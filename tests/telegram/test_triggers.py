@@ -1,4 +1,4 @@
-"""/triggers: group admins set when characters speak (the rules: tests/conversation/test_commands.py)."""
+"""/triggers: group admins set when characters speak (the words: tests/conversation)."""
 
 from __future__ import annotations
 

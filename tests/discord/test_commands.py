@@ -320,3 +320,19 @@ async def test_in_a_direct_message_everyone_manages_their_own_conversation(
         "You",
         "This channel",
     ]
+
+
+async def test_the_questions_buttons_say_what_they_do(
+    standin: DiscordStandIn, world: World, bot: Bot
+):
+    def labels(message) -> list[str]:
+        return [button["label"] for row in message.components for button in row["components"]]
+
+    prompt = await command(standin, world.general, world.owner, "reset")
+    assert prompt.original.content == (
+        "Forget this whole conversation with Aria? This cannot be undone."
+    )
+    assert labels(prompt.original) == ["Yes, reset", "Cancel"]
+    prompt = await command(standin, world.general, world.alice, "forget-me")
+    assert prompt.original.content.startswith("Erase everything stored about you")
+    assert labels(prompt.original) == ["Yes, erase", "Cancel"]

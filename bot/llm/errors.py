@@ -7,10 +7,11 @@ Every error carries the API ``code`` (``None`` for transport failures), the raw
 
 from __future__ import annotations
 
+from bot.errors import TroupeError
 from bot.llm.types import SensitiveFlags, SensitiveType
 
 
-class M2HerError(Exception):
+class M2HerError(TroupeError):
     """Base class of every failure of a call to M2-her."""
 
     retryable: bool = False

@@ -22,11 +22,12 @@ from bot.characters.prompt import Budget
 from bot.characters.watch import CharacterWatcher
 from bot.config import ConfigError, env_int, env_seconds
 from bot.configfile import config_path_from_env, load_config_file
-from bot.conversation.manager import ConversationManager, ManagerSettings, Prices
+from bot.conversation.manager import ConversationManager, ManagerSettings
 from bot.conversation.policy import PolicyTree
 from bot.llm.client import M2HerClient
 from bot.llm.fake import FakeM2Her
 from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS
+from bot.observability.cost import Prices
 from bot.observability.delivery import DeliveryMonitors, delivery_monitors_from_env
 from bot.storage import Storage, database_url_from_env, open_storage
 from bot.storage.database import parse_url, redacted

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import deque
@@ -27,17 +26,12 @@ from bot.conversation.claims import Claim, TurnClaims
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.limits import LimitGuard
 from bot.conversation.notices import NoticeRetry, OwedNotices
-from bot.conversation.policy import ChatPolicy, Limits, PolicyTree, Scope
+from bot.conversation.policies import ChatPolicies
+from bot.conversation.policy import Limits, PolicyTree
 from bot.conversation.recovery import Recovery, SinkFactory, conversation_key
-from bot.conversation.settings import (
-    ServerSettings,
-    server_from_json,
-    server_to_json,
-    trigger_from_json,
-    trigger_to_json,
-)
+from bot.conversation.settings import ServerSettings
 from bot.conversation.sink import DeliveryFailed, ReplySink
-from bot.conversation.trigger import TriggerPolicy, TriggerSettings, addressed_character
+from bot.conversation.trigger import TriggerPolicy, addressed_character
 from bot.conversation.turn import (
     ModerationHook,
     ModerationReport,
@@ -47,28 +41,20 @@ from bot.conversation.turn import (
     TurnStatus,
     tell,
 )
+from bot.conversation.users import UserData
 from bot.conversation.visible import has_visible_text
 from bot.llm.client import M2HerClient
+from bot.observability.cost import Prices
 from bot.observability.logs import new_turn_id
 from bot.observability.metrics import Metrics
-from bot.storage import (
-    Conversation,
-    ForgetReport,
-    ModerationEvent,
-    NewMessage,
-    OwedTurn,
-    Storage,
-    StorageError,
-)
+from bot.storage import Conversation, NewMessage, OwedTurn, Storage, StorageError
 
 __all__ = [
     "ConversationManager",
     "ManagerSettings",
     "NoticeRetry",
-    "Prices",
     "TurnOutcome",
     "TurnStatus",
-    "UsageReport",
 ]
 
 log = logging.getLogger("bot.conversation")
@@ -77,14 +63,6 @@ log = logging.getLogger("bot.conversation")
 INTERRUPTED = "I was interrupted by a restart and will answer when I'm back."
 #: How long telling them may take.
 INTERRUPTED_NOTICE_SECONDS = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Prices:
-    """US dollars per million tokens (third-party figures for M2-her; keep them current)."""
-
-    input_per_million: float = 0.30
-    output_per_million: float = 1.20
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +93,6 @@ class ManagerSettings:
     resume_max_age: timedelta = timedelta(minutes=15)
 
 
-@dataclass(frozen=True, slots=True)
-class UsageReport:
-    """Tokens used and what they cost."""
-
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    cost_usd: float
-
-
 @dataclass(slots=True)
 class _Lane:
     """Serialises one conversation inside this process: its intake, then its turns."""
@@ -138,7 +105,11 @@ class _Lane:
 
 
 class ConversationManager:
-    """Turns incoming messages into character replies. Platform-neutral; one per process."""
+    """Turns incoming messages into character replies. Platform-neutral; one per process.
+
+    Besides the turns, it holds what commands need: :attr:`policies` (each chat's rules and
+    what admins set) and :attr:`users` (personas, usage, the moderation log, forgetting).
+    """
 
     def __init__(
         self,
@@ -157,9 +128,16 @@ class ConversationManager:
         self._settings = settings = settings or ManagerSettings()
         self._trigger = trigger or TriggerPolicy()
         self._default = characters.default(settings.default_character)
-        self.metrics = metrics or Metrics(
-            prices=(settings.prices.input_per_million, settings.prices.output_per_million)
+        self.metrics = metrics or Metrics(prices=settings.prices)
+        #: Each chat's rules: ``troupe.yaml``, then what its admins set.
+        self.policies = ChatPolicies(
+            storage,
+            settings.policy,
+            conversation=self._conversation,
+            cache_seconds=settings.cache_seconds,
         )
+        #: What is kept about users: personas, usage, moderation events.
+        self.users = UserData(storage, settings.prices)
         self._waiting: dict[str, int] = {}
         #: How long recent turns waited for their conversation (lane and claim), in seconds.
         self.lock_waits: deque[float] = deque(maxlen=10_000)
@@ -201,13 +179,6 @@ class ConversationManager:
             else None
         )
         self._conversations: TimedCache[ConversationKey, Conversation] = TimedCache(
-            settings.cache_seconds
-        )
-        # What admins stored with chat commands (None: nothing, the policy tree applies).
-        self._chat_overrides: TimedCache[tuple[str, str], TriggerSettings | None] = TimedCache(
-            settings.cache_seconds
-        )
-        self._server_overrides: TimedCache[tuple[str, str], ServerSettings | None] = TimedCache(
             settings.cache_seconds
         )
         self._limits = LimitGuard(storage, cache_seconds=settings.cache_seconds, now=now)
@@ -256,7 +227,7 @@ class ConversationManager:
                     )
                 )
             scene = self._scene(conversation)
-            policy = await self._policy(conversation)
+            policy = await self.policies.resolve(conversation)
             decision = self._trigger.decide(incoming, scene, policy.trigger)
             if not decision.answer or decision.character is None:
                 return TurnOutcome(TurnStatus.IGNORED, stored.id)
@@ -266,7 +237,7 @@ class ConversationManager:
                 return TurnOutcome(TurnStatus.NOT_ANSWERED, stored.id)
             character = decision.character
             if character.id != conversation.character_id:
-                policy = await self._policy(conversation, character.id)
+                policy = await self.policies.resolve(conversation, character.id)
             refusal = await self._limits.check(incoming, conversation, policy.limits)
             if refusal is not None:
                 await self._refuse(character, incoming, sink, refusal, policy.limits)
@@ -309,7 +280,7 @@ class ConversationManager:
             with self._lane(key) as lane:
                 scene = self._scene(conversation)
                 character = addressed_character(message.text, scene) or scene[0]
-                policy = await self._policy(conversation, character.id)
+                policy = await self.policies.resolve(conversation, character.id)
                 server = ServerSettings(policy.moderation, policy.moderators_chat_id)
 
                 async def prepare() -> TurnRequest:
@@ -505,6 +476,11 @@ class ConversationManager:
             conversation = await self._conversation(key)
             return await self._storage.delete_message(conversation.id, platform_message_id)
 
+    async def reset(self, key: ConversationKey) -> int:
+        """Forget the conversation's history; returns how many messages were deleted."""
+        conversation = await self._conversation(key)
+        return await self._storage.reset_conversation(conversation.id)
+
     @contextlib.asynccontextmanager
     async def _after_intake(self, key: ConversationKey) -> AsyncIterator[None]:
         # An edit or deletion that follows its message closely must not overtake the
@@ -576,59 +552,7 @@ class ConversationManager:
             self._conversations.drop(key)
         return character
 
-    # -- users ----------------------------------------------------------------------------
-
-    async def reset(self, key: ConversationKey) -> int:
-        """Forget the conversation's history; returns how many messages were deleted."""
-        conversation = await self._conversation(key)
-        return await self._storage.reset_conversation(conversation.id)
-
-    async def set_persona(self, platform: str, user_id: str, persona: str | None) -> None:
-        """Set (or with ``None`` clear) who the user is in the story (sent as ``user_system``)."""
-        await self._storage.set_persona(platform, user_id, persona)
-
-    async def persona(self, platform: str, user_id: str) -> str | None:
-        """The user's own persona, if set."""
-        return await self._storage.get_persona(platform, user_id)
-
-    async def forget(self, platform: str, user_id: str) -> ForgetReport:
-        """Erase everything stored about the user on that platform."""
-        return await self._storage.forget_user(platform, user_id)
-
-    async def usage(
-        self,
-        platform: str,
-        *,
-        author_id: str | None = None,
-        chat_id: str | None = None,
-        server_id: str | None = None,
-    ) -> UsageReport:
-        """Tokens and estimated cost for a user, a chat and/or a server."""
-        totals = await self._storage.usage_totals(
-            platform=platform, author_id=author_id, chat_id=chat_id, server_id=server_id
-        )
-        prices = self._settings.prices
-        # Streams often report only total_tokens: count what is not attributed as input.
-        unattributed = max(0, totals.total_tokens - totals.prompt_tokens - totals.completion_tokens)
-        cost = (
-            (totals.prompt_tokens + unattributed) * prices.input_per_million
-            + totals.completion_tokens * prices.output_per_million
-        ) / 1_000_000
-        return UsageReport(
-            totals.calls,
-            totals.prompt_tokens,
-            totals.completion_tokens,
-            totals.total_tokens,
-            cost,
-        )
-
-    async def moderation_log(
-        self, platform: str, *, chat_id: str | None = None, limit: int = 20
-    ) -> list[ModerationEvent]:
-        """The newest moderation events on a platform, or in one chat."""
-        return await self._storage.moderation_events(
-            platform=platform, chat_id=chat_id, limit=limit
-        )
+    # -- moderation and limits ------------------------------------------------------------
 
     def add_moderation_hook(self, hook: ModerationHook) -> Callable[[], None]:
         """Also call ``hook`` on every moderation event (e.g. an adapter that posts to a
@@ -660,91 +584,6 @@ class ConversationManager:
             await sink.finish(character.render(character.limit_reply, user=incoming.author_name))
         except DeliveryFailed as failure:
             log.info("a limit reply was not delivered in %s: %s", incoming.key, failure)
-
-    # -- settings -------------------------------------------------------------------------
-
-    async def chat_settings(self, key: ConversationKey) -> TriggerSettings:
-        """The chat's trigger rules: what its admins set, else ``troupe.yaml``'s."""
-        return (await self._policy(await self._conversation(key))).trigger
-
-    async def set_chat_settings(self, key: ConversationKey, settings: TriggerSettings) -> None:
-        """Store the chat's trigger rules (a thread or topic follows its chat)."""
-        await self._storage.set_settings(
-            key.platform, "chat", key.chat_id, trigger_to_json(settings)
-        )
-        self._chat_overrides.put((key.platform, key.chat_id), settings)
-
-    async def server_settings(self, platform: str, server_id: str) -> ServerSettings:
-        """The server's moderation settings: what its admins set, else ``troupe.yaml``'s."""
-        stored = await self._server_override(platform, server_id)
-        if stored is not None:
-            return stored
-        scope = Scope(platform, server_id, chat_id="", character_id="")
-        policy = self._settings.policy.resolve(scope)
-        return ServerSettings(policy.moderation, policy.moderators_chat_id)
-
-    async def set_server_settings(
-        self, platform: str, server_id: str, settings: ServerSettings
-    ) -> None:
-        """Store the server's moderation settings."""
-        await self._storage.set_settings(platform, "server", server_id, server_to_json(settings))
-        self._server_overrides.put((platform, server_id), settings)
-
-    async def moderators_chats(self, platform: str) -> list[str]:
-        """Every moderators' chat set on ``platform``, by admins or in ``troupe.yaml``."""
-        chats: set[str] = set()
-        tree = self._settings.policy
-        for server_id in {sid for p, sid in tree.servers if p == platform}:
-            chat = tree.resolve(Scope(platform, server_id, "", "")).moderators_chat_id
-            if chat:
-                chats.add(chat)
-        for data in (await self._storage.all_settings(platform, "server")).values():
-            chat = server_from_json(data).moderators_chat_id
-            if chat:
-                chats.add(chat)
-        return sorted(chats)
-
-    async def _policy(
-        self, conversation: Conversation, character_id: str | None = None
-    ) -> ChatPolicy:
-        """The policy a turn in ``conversation`` runs under (file, then admins' settings)."""
-        scope = Scope(
-            conversation.platform,
-            conversation.server_id,
-            conversation.chat_id,
-            character_id or conversation.character_id,
-        )
-        policy = self._settings.policy.resolve(scope)
-        trigger = await self._chat_override(conversation.platform, conversation.chat_id)
-        if trigger is not None:
-            policy = dataclasses.replace(policy, trigger=trigger)
-        if conversation.server_id is not None:
-            server = await self._server_override(conversation.platform, conversation.server_id)
-            if server is not None:
-                policy = dataclasses.replace(
-                    policy,
-                    moderation=server.moderation,
-                    moderators_chat_id=server.moderators_chat_id or policy.moderators_chat_id,
-                )
-        return policy
-
-    async def _chat_override(self, platform: str, chat_id: str) -> TriggerSettings | None:
-        cached = self._chat_overrides.get((platform, chat_id))
-        if cached is not None:
-            return cached[0]
-        data = await self._storage.get_settings(platform, "chat", chat_id)
-        return self._chat_overrides.put(
-            (platform, chat_id), trigger_from_json(data) if data else None
-        )
-
-    async def _server_override(self, platform: str, server_id: str) -> ServerSettings | None:
-        cached = self._server_overrides.get((platform, server_id))
-        if cached is not None:
-            return cached[0]
-        data = await self._storage.get_settings(platform, "server", server_id)
-        return self._server_overrides.put(
-            (platform, server_id), server_from_json(data) if data else None
-        )
 
     # -- helpers --------------------------------------------------------------------------
 

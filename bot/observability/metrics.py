@@ -18,14 +18,14 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from bot.observability.cost import Prices, billed_tokens
+
 __all__ = ["FIRST_TOKEN_BUCKETS", "TURN_BUCKETS", "Metrics"]
 
 #: Histogram buckets, in seconds, for a whole turn (a streamed reply takes a while).
 TURN_BUCKETS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
 #: Histogram buckets, in seconds, for the wait until the first token of a reply.
 FIRST_TOKEN_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-
-_PER_MILLION = 1_000_000
 
 _Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
 
@@ -40,13 +40,12 @@ def _by_labels(metric: _Metric) -> Callable[..., _Metric]:
 class Metrics:
     """Counters, gauges and histograms for one running bot, in Prometheus form.
 
-    ``prices`` is what M2-her charges, in US dollars per million input and output tokens;
-    it turns token counts into ``troupe_cost_usd_total``. Every method is cheap and safe
-    to call from any task or thread.
+    ``prices`` (M2-her's by default) turn token counts into ``troupe_cost_usd_total``.
+    Every method is cheap and safe to call from any task or thread.
     """
 
-    def __init__(self, *, prices: tuple[float, float] = (0.30, 1.20)) -> None:
-        self._input_price, self._output_price = prices
+    def __init__(self, *, prices: Prices | None = None) -> None:
+        self._prices = prices or Prices()
         #: The registry :meth:`render` reads; add collectors of your own here if needed.
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
@@ -177,18 +176,12 @@ class Metrics:
             self._first_token_seconds(platform).observe(first_token_seconds)
 
     def tokens(self, platform: str, prompt: int, completion: int, total: int) -> None:
-        """Count one call's usage and its estimated cost.
-
-        M2-her sometimes reports only ``total`` (``docs/m2her-api.md``: the doc example has no
-        split); the part of ``total`` that ``prompt`` and ``completion`` don't explain is
-        counted as input, the cheaper side, so the estimate never overstates.
-        """
-        tokens_in = max(prompt, 0) + max(total - prompt - completion, 0)
-        tokens_out = max(completion, 0)
+        """Count one call's usage (:func:`~bot.observability.cost.billed_tokens`: a total
+        without a split counts as input) and its estimated cost."""
+        tokens_in, tokens_out = billed_tokens(prompt, completion, total)
         self._tokens(platform, "in").inc(tokens_in)
         self._tokens(platform, "out").inc(tokens_out)
-        cost = (tokens_in * self._input_price + tokens_out * self._output_price) / _PER_MILLION
-        self._cost(platform).inc(cost)
+        self._cost(platform).inc(self._prices.cost_usd(prompt, completion, total))
 
     def api_error(self, code: int | None, kind: str) -> None:
         """A failed M2-her call: ``code`` is the API status code (``None``: no code, e.g. a

@@ -65,14 +65,14 @@ async def test_chat_settings_change_the_trigger_and_survive_a_restart(
     first = await make_engine()
     unaddressed = said("just chatting", is_direct=False)
     assert (await first.manager.handle(unaddressed, RecordingSink())).status is TurnStatus.IGNORED
-    await first.manager.set_chat_settings(KEY, TriggerSettings(answer_all=True))
+    await first.manager.policies.set_chat_settings(KEY, TriggerSettings(answer_all=True))
     assert (await first.manager.handle(unaddressed, RecordingSink())).status is (
         TurnStatus.ANSWERED
     )
     await first.storage.close()
 
     second = await make_engine()
-    assert (await second.manager.chat_settings(KEY)).answer_all
+    assert (await second.manager.policies.chat_settings(KEY)).answer_all
     assert (await second.manager.handle(unaddressed, RecordingSink())).status is (
         TurnStatus.ANSWERED
     )
@@ -80,7 +80,9 @@ async def test_chat_settings_change_the_trigger_and_survive_a_restart(
 
 async def test_server_moderation_settings_apply_to_that_server_only(engine: Engine) -> None:
     silent = ModerationPolicy(on_blocked_input=ModerationAction.SILENT)
-    await engine.manager.set_server_settings("test", "guild-1", ServerSettings(moderation=silent))
+    await engine.manager.policies.set_server_settings(
+        "test", "guild-1", ServerSettings(moderation=silent)
+    )
     engine.fake.enqueue(Error(1026), Error(1026))
 
     quiet, loud = RecordingSink(), RecordingSink()
@@ -143,8 +145,8 @@ async def test_usage_is_reported_with_an_estimated_cost(engine: Engine) -> None:
     engine.fake.stream_variant = StreamVariant.RICH
     await engine.manager.handle(said("hi", server_id="g1"), RecordingSink())
     await engine.manager.handle(said("hi", author="ann", server_id="g1"), RecordingSink())
-    mine = await engine.manager.usage("test", author_id="sam")
-    everyone = await engine.manager.usage("test", server_id="g1")
+    mine = await engine.manager.users.usage("test", author_id="sam")
+    everyone = await engine.manager.users.usage("test", server_id="g1")
     assert mine.calls == 1
     assert everyone.calls == 2
     expected = (mine.prompt_tokens * 0.30 + mine.completion_tokens * 1.20) / 1_000_000
@@ -157,7 +159,7 @@ async def test_streams_that_report_only_totals_still_cost_something(
 ) -> None:
     engine = await make_engine(ManagerSettings(default_character="aria"))
     await engine.manager.handle(said("hi"), RecordingSink())
-    report = await engine.manager.usage("test")
+    report = await engine.manager.users.usage("test")
     assert report.prompt_tokens == 0
     assert report.total_tokens > 0
     assert report.cost_usd == pytest.approx(report.total_tokens * 0.30 / 1_000_000)

@@ -62,19 +62,19 @@ async def test_persona_show_set_clear_in_one_wording(engine: Engine) -> None:
     assert await commands.show_persona(manager, caller) == "You have no persona set."
     done = await commands.set_persona(manager, caller, "  a courier  ")
     assert done == "Persona set. The characters will know you as: a courier"
-    assert await manager.persona("test", "sam") == "a courier"
+    assert await manager.users.persona("test", "sam") == "a courier"
     assert await commands.show_persona(manager, caller) == "Your persona: a courier"
     assert await commands.clear_persona(manager, caller) == "Persona cleared."
-    assert await manager.persona("test", "sam") is None
+    assert await manager.users.persona("test", "sam") is None
 
 
 async def test_the_text_form_shows_clears_or_sets(engine: Engine) -> None:
     manager, caller = engine.manager, admin()
     assert await commands.persona_command(manager, caller, " ") == "You have no persona set."
     await commands.persona_command(manager, caller, "Clearance officer")
-    assert await manager.persona("test", "sam") == "Clearance officer"
+    assert await manager.users.persona("test", "sam") == "Clearance officer"
     assert await commands.persona_command(manager, caller, "CLEAR") == "Persona cleared."
-    assert await manager.persona("test", "sam") is None
+    assert await manager.users.persona("test", "sam") is None
 
 
 async def test_one_persona_limit_for_every_platform(engine: Engine) -> None:
@@ -82,7 +82,7 @@ async def test_one_persona_limit_for_every_platform(engine: Engine) -> None:
     await commands.set_persona(manager, caller, "x" * PERSONA_MAX)
     with pytest.raises(PersonaTooLong, match="at most 1000 characters; this one has 1001"):
         await commands.persona_command(manager, caller, "y" * (PERSONA_MAX + 1))
-    assert await manager.persona("test", "sam") == "x" * PERSONA_MAX
+    assert await manager.users.persona("test", "sam") == "x" * PERSONA_MAX
 
 
 async def test_the_character_menu(engine: Engine) -> None:
@@ -166,7 +166,7 @@ async def test_forget_names_everything_it_erased(engine: Engine) -> None:
     assert await commands.forget(manager, caller) == (
         "Erased 2 messages, 1 persona, 1 usage record and 0 moderation records about you."
     )
-    assert await manager.persona("test", "sam") is None
+    assert await manager.users.persona("test", "sam") is None
 
 
 async def test_usage_in_one_wording_with_the_platforms_noun(engine: Engine) -> None:
@@ -227,7 +227,7 @@ async def test_moderation_settings_are_stored_only_when_changed(engine: Engine) 
     await commands.moderation_settings(
         manager, caller, "server-1", lambda s: commands.report_to(s, "mods")
     )
-    assert (await manager.server_settings("test", "server-1")).moderators_chat_id == "mods"
+    assert (await manager.policies.server_settings("test", "server-1")).moderators_chat_id == "mods"
 
 
 async def test_recent_events_without_their_content(engine: Engine) -> None:

@@ -385,31 +385,31 @@ async def test_reset_forgets_the_conversation(engine: Engine) -> None:
 
 
 async def test_a_users_persona_is_sent_as_user_system(engine: Engine) -> None:
-    await engine.manager.set_persona("test", "sam", "A lighthouse keeper who hates boats.")
+    await engine.manager.users.set_persona("test", "sam", "A lighthouse keeper who hates boats.")
     await engine.manager.handle(said("hi"), RecordingSink())
     user_system = [m for m in request_messages(engine) if m["role"] == "user_system"]
     assert user_system == [
         {"role": "user_system", "name": "Sam", "content": "A lighthouse keeper who hates boats."}
     ]
-    await engine.manager.set_persona("test", "sam", None)
-    assert await engine.manager.persona("test", "sam") is None
+    await engine.manager.users.set_persona("test", "sam", None)
+    assert await engine.manager.users.persona("test", "sam") is None
 
 
 async def test_forget_erases_the_user_and_only_the_user(engine: Engine) -> None:
-    await engine.manager.set_persona("test", "sam", "a spy")
+    await engine.manager.users.set_persona("test", "sam", "a spy")
     engine.fake.enqueue(Error(1026))
     await engine.manager.handle(said("blocked words"), RecordingSink())
     await engine.manager.handle(said("hi"), RecordingSink())
     await engine.manager.handle(said("me too", author="ann"), RecordingSink())
 
-    report = await engine.manager.forget("test", "sam")
+    report = await engine.manager.users.forget("test", "sam")
 
     # Sam's two messages and the reply written for Sam's turn; Ann's exchange stays.
     assert (report.messages, report.personas, report.moderation_events) == (3, 1, 1)
     history = await stored(engine)
     assert [role for role, _ in history] == ["user", "assistant"]
     assert history[0] == ("user", "me too")
-    assert await engine.manager.persona("test", "sam") is None
+    assert await engine.manager.users.persona("test", "sam") is None
     assert await engine.storage.moderation_events(author_id="sam") == []
 
 

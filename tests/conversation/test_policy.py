@@ -124,15 +124,15 @@ async def test_the_file_shapes_a_chat_and_admins_win_over_it(
     )
     assert outcome.status is TurnStatus.ANSWERED
     assert [c.id for c in await engine.manager.scene(key)] == ["bram", "mara"]
-    assert (await engine.manager.chat_settings(key)).answer_all
+    assert (await engine.manager.policies.chat_settings(key)).answer_all
 
-    await engine.manager.set_chat_settings(key, TriggerSettings(answer_all=False))
+    await engine.manager.policies.set_chat_settings(key, TriggerSettings(answer_all=False))
     quiet = await engine.manager.handle(
         said("more chatting", author="ann", is_direct=False, server_id="guild-1", key=key),
         RecordingSink(),
     )
     assert quiet.status is TurnStatus.IGNORED
-    server = await engine.manager.server_settings("console", "guild-1")
+    server = await engine.manager.policies.server_settings("console", "guild-1")
     assert server.moderators_chat_id == "mods"
 
 

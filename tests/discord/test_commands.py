@@ -215,12 +215,12 @@ async def test_forget_me_erases_the_user_after_confirming(
     await standin.wait_for_response(intruder)
     assert intruder.original is not None
     assert intruder.original.content == "Only the person who asked can answer this."
-    assert await bot.manager.persona("discord", str(world.alice.id)) == "a spy"
+    assert await bot.manager.users.persona("discord", str(world.alice.id)) == "a spy"
 
     confirmed = await standin.click(prompt.original, world.alice, CONFIRM_ID)
     await standin.wait_for_response(confirmed)
     assert prompt.original.content.startswith("Erased 2 messages, 1 persona, 1 usage record")
-    assert await bot.manager.persona("discord", str(world.alice.id)) is None
+    assert await bot.manager.users.persona("discord", str(world.alice.id)) is None
 
 
 async def test_usage_reports_user_channel_and_server(
@@ -232,7 +232,7 @@ async def test_usage_reports_user_channel_and_server(
     await final_reply(standin, world.general, asked)
 
     async def recorded() -> bool:
-        return (await bot.manager.usage("discord", chat_id=str(world.general.id))).calls == 1
+        return (await bot.manager.users.usage("discord", chat_id=str(world.general.id))).calls == 1
 
     await eventually(recorded)
     used = await command(standin, world.general, world.alice, "usage")
@@ -258,7 +258,7 @@ async def test_channel_triggers_for_admins_answer_all(
     )
     assert shown.original.content.startswith("Answers every message.")
     assert "at most 2 in a row" in shown.original.content
-    settings = await bot.manager.chat_settings(key(world.general))
+    settings = await bot.manager.policies.chat_settings(key(world.general))
     assert (settings.answer_all, settings.allow_bots, settings.max_consecutive_bot_turns) == (
         True,
         True,
@@ -290,7 +290,7 @@ async def test_moderation_commands_are_server_only_and_admin_only(
     )
     assert "Blocked replies: silent." in policy.original.content
     assert f"<#{mods.id}>" in policy.original.content
-    settings = await bot.manager.server_settings("discord", str(world.guild.id))
+    settings = await bot.manager.policies.server_settings("discord", str(world.guild.id))
     assert settings.moderation.on_blocked_output is ModerationAction.SILENT
     assert settings.moderation.cooldown_after == 0
     assert settings.moderators_chat_id == str(mods.id)

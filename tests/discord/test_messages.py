@@ -121,7 +121,7 @@ async def test_random_chance_joins_in_only_when_switched_on(
     await answered_in_order(standin, world.general, world.alice, standin.bot)
     assert replies_to(standin, world.general, "off by default") == []
 
-    await bot.manager.set_chat_settings(
+    await bot.manager.policies.set_chat_settings(
         conversation_key_of(world.general),
         TriggerSettings(random_chance=1.0, random_half_life_seconds=3600),
     )
@@ -133,7 +133,7 @@ async def test_messages_mentioning_someone_else_are_left_alone(
     standin: DiscordStandIn, world: World, bot: Bot
 ):
     bob = standin.create_member(world.guild, "bob", global_name="Bob")
-    await bot.manager.set_chat_settings(
+    await bot.manager.policies.set_chat_settings(
         conversation_key_of(world.general), TriggerSettings(answer_all=True)
     )
     await standin.user_says(world.general, world.alice, "for you only", mentions=[bob])
@@ -155,7 +155,7 @@ async def test_other_bots_only_when_allowed_and_capped_until_a_human_speaks(
     assert replies_to(standin, world.general, "rolled 1") == []
     assert replies_to(standin, world.general, "news 1") == []
 
-    await bot.manager.set_chat_settings(
+    await bot.manager.policies.set_chat_settings(
         conversation_key_of(world.general),
         TriggerSettings(answer_all=True, allow_bots=True, max_consecutive_bot_turns=2),
     )
@@ -172,7 +172,7 @@ async def test_other_bots_only_when_allowed_and_capped_until_a_human_speaks(
 async def test_the_bot_never_answers_its_own_messages(
     standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
 ):
-    await bot.manager.set_chat_settings(
+    await bot.manager.policies.set_chat_settings(
         conversation_key_of(world.general),
         TriggerSettings(answer_all=True, allow_bots=True, max_consecutive_bot_turns=50),
     )
@@ -257,7 +257,7 @@ async def test_user_edits_and_deletions_reach_the_history(
     standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
 ):
     # No follow-up window: the unaddressed typo below is stored but not answered.
-    await bot.manager.set_chat_settings(
+    await bot.manager.policies.set_chat_settings(
         conversation_key_of(world.general), TriggerSettings(follow_up_seconds=0)
     )
     first = await standin.user_says(

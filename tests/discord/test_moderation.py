@@ -19,7 +19,7 @@ from tests.standins.discord import DiscordStandIn
 async def moderated_server(standin: DiscordStandIn, world: World, bot: Bot, **policy):
     mods = standin.create_text_channel(world.guild, "mods")
     await standin.wait_for(lambda: bot.client.get_channel(mods.id) is not None)
-    await bot.manager.set_server_settings(
+    await bot.manager.policies.set_server_settings(
         "discord",
         str(world.guild.id),
         ServerSettings(
@@ -122,7 +122,7 @@ async def test_a_broken_character_edit_is_reported_in_the_moderators_channel(
     environ = environ_for(standin, characters_dir, tmp_path / "run.sqlite3")
     reports: list[str] = []
     async with open_engine(environ=environ) as engine:
-        await engine.manager.set_server_settings(
+        await engine.manager.policies.set_server_settings(
             "discord", str(world.guild.id), ServerSettings(moderators_chat_id=str(mods.id))
         )
         running = asyncio.create_task(run_discord(engine, environ, report=reports.append))

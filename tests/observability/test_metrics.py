@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from bot.observability.cost import Prices
 from bot.observability.metrics import Metrics
 from tests.observability.scrape import samples, value
 
@@ -64,7 +65,7 @@ def test_a_turn_without_text_adds_no_first_token_sample() -> None:
 
 
 def test_tokens_are_counted_in_and_out_and_priced() -> None:
-    metrics = Metrics(prices=(0.30, 1.20))
+    metrics = Metrics(prices=Prices(0.30, 1.20))
     metrics.tokens("discord", prompt=1000, completion=500, total=1500)
     metrics.tokens("discord", prompt=3000, completion=1500, total=4500)
 
@@ -77,7 +78,7 @@ def test_tokens_are_counted_in_and_out_and_priced() -> None:
 
 
 def test_usage_with_only_a_total_counts_it_as_input() -> None:
-    metrics = Metrics(prices=(2.0, 10.0))
+    metrics = Metrics(prices=Prices(2.0, 10.0))
     metrics.tokens("telegram", prompt=0, completion=0, total=221)
     metrics.tokens("telegram", prompt=100, completion=20, total=130)
 

@@ -75,9 +75,9 @@ async def test_on_a_terminal_reset_and_forget_ask_first(
 
     await said(chat, out, "/persona a courier")
     assert (await said(chat, out, "/forget")).startswith("* Erase everything stored about you")
-    assert await manager.persona("console", "Sam") == "a courier"
+    assert await manager.users.persona("console", "Sam") == "a courier"
     assert (await said(chat, out, "YES")).startswith("* Erased 0 messages, 1 persona,")
-    assert await manager.persona("console", "Sam") is None
+    assert await manager.users.persona("console", "Sam") is None
 
 
 async def test_from_a_pipe_they_act_at_once(manager: ConversationManager, storage: Storage) -> None:
@@ -91,7 +91,7 @@ async def test_refusals_are_shown_and_the_chat_goes_on(manager: ConversationMana
     chat, out = await chat_with(manager, confirm=True)
     too_long = await said(chat, out, "/persona " + "x" * 1001)
     assert too_long == "* A persona can be at most 1000 characters; this one has 1001.\n"
-    assert await manager.persona("console", "Sam") is None
+    assert await manager.users.persona("console", "Sam") is None
     assert "did you mean 'bram'" in await said(chat, out, "/character bramm")
     assert await said(chat, out, "/scene bram") == "* Bram Oakbarrel joins the scene.\n"
     assert "Aria is the main character here" in await said(chat, out, "/scene aria")

@@ -151,7 +151,7 @@ async def test_a_broken_character_edit_is_reported_to_the_moderators_chat(
     shutil.copytree(CHARACTERS, folder)
     alice = tg.add_user("Alice")
     mods = tg.group("Mods", [alice], admins=[alice])
-    await manager.set_server_settings(
+    await manager.policies.set_server_settings(
         "telegram", "-1", ServerSettings(moderators_chat_id=str(mods.id))
     )
     engine = engine_for(manager, folder)

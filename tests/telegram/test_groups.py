@@ -107,7 +107,7 @@ async def test_random_chance_and_the_bot_loop_guard(
     robot.is_bot = True
     group = tg.group("Tavern", [alice, bob, robot])
     key = ConversationKey("telegram", str(group.id))
-    await manager.set_chat_settings(
+    await manager.policies.set_chat_settings(
         key, TriggerSettings(follow_up_seconds=0, random_chance=0.5, max_consecutive_bot_turns=1)
     )
     tg.user_says(group, alice, "@troupe_bot hello")
@@ -119,7 +119,7 @@ async def test_random_chance_and_the_bot_loop_guard(
     barrier = tg.user_says(group, alice, "@troupe_bot and you?")
     assert _quoted(tg, (await _answers(tg, group, 3))[-1]) == barrier.message_id
 
-    await manager.set_chat_settings(
+    await manager.policies.set_chat_settings(
         key, TriggerSettings(follow_up_seconds=0, allow_bots=True, max_consecutive_bot_turns=1)
     )
     tg.user_says(group, robot, "@troupe_bot beep one")

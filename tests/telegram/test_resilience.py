@@ -71,7 +71,7 @@ async def test_silent_policy_posts_nothing_and_blocked_input_gets_a_notice(
 ) -> None:
     alice, chat = group
     policy = ModerationPolicy(on_blocked_output=ModerationAction.SILENT)
-    await manager.set_server_settings("telegram", str(chat.id), ServerSettings(policy))
+    await manager.policies.set_server_settings("telegram", str(chat.id), ServerSettings(policy))
     fake_m2her.enqueue(
         Error(1027, output_sensitive_type=2, after_chunks=2, chunk_delay=0.1),
         Error(1026, input_sensitive_type=5),
@@ -81,7 +81,7 @@ async def test_silent_policy_posts_nothing_and_blocked_input_gets_a_notice(
     tg.user_says(chat, alice, "@troupe_bot abusive")
     notice = "That message was blocked by the model's content filter."
     await tg.wait_until(lambda: _visible(chat) == [notice], timeout=WAIT)
-    events = await manager.moderation_log("telegram", chat_id=str(chat.id))
+    events = await manager.users.moderation_log("telegram", chat_id=str(chat.id))
     assert sorted(e.direction for e in events) == ["input", "output"]
 
 

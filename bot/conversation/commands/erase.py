@@ -54,7 +54,7 @@ async def reset(manager: ConversationManager, caller: Caller) -> str:
 
 async def forget(manager: ConversationManager, caller: Caller) -> str:
     """Erase everything stored about the caller on their platform (confirmed)."""
-    report = await manager.forget(caller.platform, caller.user_id)
+    report = await manager.users.forget(caller.platform, caller.user_id)
     return (
         f"Erased {count(report.messages, 'message')}, {count(report.personas, 'persona')}, "
         f"{count(report.model_calls, 'usage record')} and "

@@ -94,10 +94,10 @@ async def moderation_settings(
 ) -> ServerSettings:
     """The server's settings, after ``change`` if given (stored); for its admins."""
     await caller.require_admin()
-    settings = await manager.server_settings(caller.platform, server_id)
+    settings = await manager.policies.server_settings(caller.platform, server_id)
     if change is not None:
         settings = change(settings)
-        await manager.set_server_settings(caller.platform, server_id, settings)
+        await manager.policies.set_server_settings(caller.platform, server_id, settings)
     return settings
 
 
@@ -138,7 +138,7 @@ async def describe_events(
     among the chats ``among``, without the content that was blocked; for admins."""
     await caller.require_admin()
     scan = limit if among is None else LOG_SCAN
-    events = await manager.moderation_log(caller.platform, chat_id=chat_id, limit=scan)
+    events = await manager.users.moderation_log(caller.platform, chat_id=chat_id, limit=scan)
     if among is not None:
         events = [event for event in events if event.chat_id in among]
     if not events:

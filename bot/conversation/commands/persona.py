@@ -14,7 +14,7 @@ CLEAR = "clear"
 
 async def show_persona(manager: ConversationManager, caller: Caller) -> str:
     """The caller's persona, or that they have none."""
-    persona = await manager.persona(caller.platform, caller.user_id)
+    persona = await manager.users.persona(caller.platform, caller.user_id)
     return f"Your persona: {persona}" if persona else "You have no persona set."
 
 
@@ -27,13 +27,13 @@ async def set_persona(manager: ConversationManager, caller: Caller, text: str) -
         )
     if not text:
         return await show_persona(manager, caller)
-    await manager.set_persona(caller.platform, caller.user_id, text)
+    await manager.users.set_persona(caller.platform, caller.user_id, text)
     return f"Persona set. The characters will know you as: {text}"
 
 
 async def clear_persona(manager: ConversationManager, caller: Caller) -> str:
     """Remove the caller's persona."""
-    await manager.set_persona(caller.platform, caller.user_id, None)
+    await manager.users.set_persona(caller.platform, caller.user_id, None)
     return "Persona cleared."
 
 

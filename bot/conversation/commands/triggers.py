@@ -99,8 +99,8 @@ async def chat_triggers(
 ) -> str:
     """The chat's trigger rules in words, after ``change`` if given (stored); for admins."""
     await caller.require_admin()
-    settings = await manager.chat_settings(caller.key)
+    settings = await manager.policies.chat_settings(caller.key)
     if change is not None:
         settings = change(settings)
-        await manager.set_chat_settings(caller.key, settings)
+        await manager.policies.set_chat_settings(caller.key, settings)
     return describe_triggers(settings)

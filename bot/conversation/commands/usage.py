@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.conversation.commands.caller import Caller
 from bot.conversation.commands.words import count
-from bot.conversation.manager import ConversationManager, UsageReport
+from bot.conversation.manager import ConversationManager
+from bot.conversation.users import UsageReport
 
 
 def usage_line(report: UsageReport) -> str:
@@ -20,11 +21,11 @@ async def describe_usage(
     conversation: ``chat_noun``) and, inside a server, one for the server."""
     platform = caller.platform
     lines = [
-        "You: " + usage_line(await manager.usage(platform, author_id=caller.user_id)),
+        "You: " + usage_line(await manager.users.usage(platform, author_id=caller.user_id)),
         f"This {chat_noun}: "
-        + usage_line(await manager.usage(platform, chat_id=caller.key.chat_id)),
+        + usage_line(await manager.users.usage(platform, chat_id=caller.key.chat_id)),
     ]
     if server_id is not None:
-        server = await manager.usage(platform, server_id=server_id)
+        server = await manager.users.usage(platform, server_id=server_id)
         lines.append("This server: " + usage_line(server))
     return "\n".join(lines)

@@ -25,7 +25,7 @@ async def is_admin(interaction: discord.Interaction, manager: ConversationManage
         return True
     if interaction.permissions.manage_guild:
         return True
-    settings = await manager.server_settings(PLATFORM, str(interaction.guild.id))
+    settings = await manager.policies.server_settings(PLATFORM, str(interaction.guild.id))
     if settings.admin_role_id is None or not isinstance(interaction.user, discord.Member):
         return False
     return any(str(role.id) == settings.admin_role_id for role in interaction.user.roles)

@@ -77,7 +77,7 @@ class BrokenCharactersReporter:
         """Post the notice in each moderators' channel this process can see (with shards in
         several processes, each posts in its own servers)."""
         text = broken_characters_notice(error)
-        for target in await self._manager.moderators_chats(PLATFORM):
+        for target in await self._manager.policies.moderators_chats(PLATFORM):
             channel = self._client.get_channel(int(target))
             if channel is not None:  # None: another shard's, or gone
                 await post_to_moderators(channel, text)

@@ -221,7 +221,7 @@ async def _report_broken_characters(
 ) -> None:
     """A broken character edit: tell every moderators' chat (the log has it too)."""
     text = broken_characters_notice(error)
-    for chat_id in await manager.moderators_chats(PLATFORM):
+    for chat_id in await manager.policies.moderators_chats(PLATFORM):
         try:
             await replies.notice(ChatTarget(int(chat_id)), text, private=False)
         except (ValueError, TelegramError) as failure:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,4 +46,3 @@ class Incoming:
     server_id: str | None = None
     #: The channel or group title, used as the ``group`` scene name when a character has none.
     channel_name: str | None = None
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -274,7 +274,6 @@ class ConversationManager:
             is_direct=conversation.server_id is None,
             platform_message_id=message.platform_message_id,
             server_id=conversation.server_id,
-            received_at=message.created_at,
         )
         try:
             with self._lane(key) as lane:

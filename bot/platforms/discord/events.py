@@ -125,7 +125,6 @@ class MessageEvents:
             reply_to_message_id=reply_to,
             server_id=str(message.guild.id) if message.guild is not None else None,
             channel_name=getattr(message.channel, "name", None),
-            received_at=message.created_at,
         )
 
     def _text(self, message: discord.Message) -> str:

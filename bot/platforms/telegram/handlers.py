@@ -94,7 +94,6 @@ def to_incoming(message: Message, bot: User) -> Incoming:
         reply_to_message_id=str(replied.message_id) if replied else None,
         server_id=None if private else str(message.chat.id),
         channel_name=message.chat.title,
-        received_at=message.date,
     )
 
 

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -139,8 +138,6 @@ class ConversationManager:
         #: What is kept about users: personas, usage, moderation events.
         self.users = UserData(storage, settings.prices)
         self._waiting: dict[str, int] = {}
-        #: How long recent turns waited for their conversation (lane and claim), in seconds.
-        self.lock_waits: deque[float] = deque(maxlen=10_000)
         self._answering = True
         #: Set at the shutdown deadline: queued turns no longer start.
         self._interrupted = False
@@ -318,7 +315,7 @@ class ConversationManager:
             if self._interrupted:
                 return TurnOutcome(TurnStatus.NOT_ANSWERED, message_id)  # still owed
             async with self._claimed(conversation.id) as claim:
-                self.lock_waits.append(time.monotonic() - waiting_since)
+                self.metrics.turn_waited(conversation.platform, time.monotonic() - waiting_since)
                 if claim.answered_through >= message_id:
                     # A turn that started elsewhere (another process, or before a restart)
                     # already answered this message.

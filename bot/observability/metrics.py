@@ -20,12 +20,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from bot.observability.cost import Prices, billed_tokens
 
-__all__ = ["FIRST_TOKEN_BUCKETS", "TURN_BUCKETS", "Metrics"]
+__all__ = ["FIRST_TOKEN_BUCKETS", "TURN_BUCKETS", "WAIT_BUCKETS", "Metrics"]
 
 #: Histogram buckets, in seconds, for a whole turn (a streamed reply takes a while).
 TURN_BUCKETS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
 #: Histogram buckets, in seconds, for the wait until the first token of a reply.
 FIRST_TOKEN_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+#: Histogram buckets, in seconds, for a turn's wait for its conversation (the turns before it).
+WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 
 _Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
 
@@ -148,6 +150,16 @@ class Metrics:
                 registry=registry,
             )
         )
+        self._turn_wait_seconds = _by_labels(
+            Histogram(
+                "troupe_turn_wait_seconds",
+                "Time a turn waited for the turns before it in its conversation (in this "
+                "process or, on a shared database, in another).",
+                ["platform"],
+                buckets=WAIT_BUCKETS,
+                registry=registry,
+            )
+        )
         self._queue_depth = _by_labels(
             Gauge(
                 "troupe_queue_depth",
@@ -207,6 +219,10 @@ class Metrics:
     def platform_request_failed(self, platform: str) -> None:
         """A request to ``platform`` got no answer (timeout, network, full pool) or a 5xx."""
         self._platform_failures(platform).inc()
+
+    def turn_waited(self, platform: str, seconds: float) -> None:
+        """A turn on ``platform`` got its conversation after waiting ``seconds``."""
+        self._turn_wait_seconds(platform).observe(seconds)
 
     def queue_depth(self, platform: str, depth: int) -> None:
         """``depth`` messages are now waiting for a lane on ``platform``."""

@@ -23,9 +23,22 @@ from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.manager import ConversationManager, ManagerSettings
 from bot.llm.client import M2HerClient
+from bot.observability.metrics import Metrics
 from bot.storage import open_storage
 
 CHARACTERS = Path(__file__).resolve().parents[2] / "characters"
+
+
+class WaitRecorder(Metrics):
+    """Metrics that also keep every turn's wait for its conversation, for percentiles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def turn_waited(self, platform: str, seconds: float) -> None:
+        super().turn_waited(platform, seconds)
+        self.waits.append(seconds)
 
 
 class QuietSink:
@@ -50,12 +63,14 @@ async def hammer(
 ) -> None:
     storage = await open_storage(database_url)
     outcomes: Counter[str] = Counter()
+    metrics = WaitRecorder()
     async with M2HerClient("test-key", base_url=fake_url) as client:
         manager = ConversationManager(
             storage=storage,
             characters=load_characters(CHARACTERS),
             client=client,
             settings=ManagerSettings(default_character="aria"),
+            metrics=metrics,
         )
         rng = random.Random(name)
 
@@ -73,7 +88,7 @@ async def hammer(
         started = time.perf_counter()
         await asyncio.gather(*(say(c, n) for c in range(chats) for n in range(messages)))
         seconds = time.perf_counter() - started
-        waits = sorted(manager.lock_waits)
+        waits = sorted(metrics.waits)
     await storage.close()
     p99 = waits[min(len(waits) - 1, round(0.99 * (len(waits) - 1)))] if waits else 0.0
     print(json.dumps({"outcomes": dict(outcomes), "seconds": seconds, "wait_p99_s": p99}))

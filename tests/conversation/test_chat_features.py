@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ManagerSettings, TurnStatus
 from bot.conversation.moderation import ModerationAction, ModerationPolicy
@@ -13,6 +16,7 @@ from bot.conversation.turn import ModerationReport
 from bot.llm.fake import Error, StreamVariant
 from tests.conversation.conftest import KEY, Engine, EngineFactory, RecordingSink, said
 from tests.conversation.test_manager import history_of, request_messages
+from tests.observability.scrape import value
 
 
 def system_name(engine: Engine) -> str:
@@ -192,3 +196,32 @@ async def test_turns_tokens_errors_and_flags_reach_the_metrics(engine: Engine) -
     assert value("troupe_sensitive_flags_total", direction="input", type="abuse") == 1
     assert value("troupe_tokens_total", platform="test", direction="in") > 0
     assert value("troupe_turns_in_flight", platform="test") == 0
+
+
+async def test_a_turn_waiting_for_its_conversation_is_measured(engine: Engine) -> None:
+    holding, released = asyncio.Event(), asyncio.Event()
+
+    class HeldSink(RecordingSink):
+        async def begin(self, character: Character) -> None:
+            holding.set()  # the first turn has read its history and holds the conversation
+            await released.wait()
+            await super().begin(character)
+
+    metrics = engine.manager.metrics
+    first = asyncio.create_task(engine.manager.handle(said("first"), HeldSink()))
+    await holding.wait()
+    second = asyncio.create_task(engine.manager.handle(said("second"), RecordingSink()))
+    async with asyncio.timeout(5):
+        # Until the second message waits for the conversation.
+        while value(metrics.render(), "troupe_queue_depth", platform="test") != 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+    await asyncio.sleep(0.2)  # the second turn waits that long for the first
+    released.set()
+    assert (await first).status is TurnStatus.ANSWERED
+    assert (await second).status is TurnStatus.ANSWERED
+
+    text = metrics.render()
+    assert value(text, "troupe_turn_wait_seconds_count", platform="test") == 2
+    waited = value(text, "troupe_turn_wait_seconds_sum", platform="test")
+    assert waited is not None
+    assert waited >= 0.2

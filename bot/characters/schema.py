@@ -110,7 +110,8 @@ class Character(_Strict):
     greeting: str = ""
     """The first message the character sends in a new conversation (card: first_mes)."""
     alternate_greetings: list[str] = []
-    """Other possible first messages (card: alternate_greetings)."""
+    """Other first messages: a new conversation opens with one of these or ``greeting``,
+    picked at random (card: alternate_greetings)."""
     examples: list[ExampleExchange] = []
     """Example exchanges showing the character's voice; 1-3 are best (card: mes_example)."""
     user_persona: str = ""

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -50,6 +51,7 @@ from bot.storage import Conversation, NewMessage, OwedTurn, Storage, StorageErro
 
 __all__ = [
     "ConversationManager",
+    "GreetingChooser",
     "ManagerSettings",
     "NoticeRetry",
     "TurnOutcome",
@@ -62,6 +64,9 @@ log = logging.getLogger("bot.conversation")
 INTERRUPTED = "I was interrupted by a restart and will answer when I'm back."
 #: How long telling them may take.
 INTERRUPTED_NOTICE_SECONDS = 1.0
+
+#: Picks a new conversation's first message among a character's greetings (never empty).
+GreetingChooser = Callable[[Sequence[str]], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +126,14 @@ class ConversationManager:
         on_moderation: ModerationHook | None = None,
         metrics: Metrics | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        choose_greeting: GreetingChooser = random.choice,
     ) -> None:
         self._storage = storage
         self._characters = characters
         self._settings = settings = settings or ManagerSettings()
         self._trigger = trigger or TriggerPolicy()
         self._default = characters.default(settings.default_character)
+        self._choose_greeting = choose_greeting
         self.metrics = metrics or Metrics(prices=settings.prices)
         #: Each chat's rules: ``troupe.yaml``, then what its admins set.
         self.policies = ChatPolicies(
@@ -437,15 +444,17 @@ class ConversationManager:
                 self._idle.set()
 
     async def greet(self, key: ConversationKey, sink: ReplySink, *, user_name: str) -> bool:
-        """Post the main character's greeting if the conversation has no history yet;
-        whether it was delivered."""
+        """Post one of the main character's greetings (``greeting`` or an
+        ``alternate_greetings`` entry) if the conversation has no history yet; whether it was
+        delivered."""
         conversation = await self._conversation(key)
         if await self._storage.history_window(conversation.id, 1):
             return False
         character = self._character(conversation.character_id)
-        if not character.greeting:
+        greetings = character.greetings
+        if not greetings:
             return False
-        text = character.render(character.greeting, user=user_name)
+        text = character.render(self._choose_greeting(greetings), user=user_name)
         greeting = await self._storage.add_message(
             NewMessage(
                 conversation_id=conversation.id,

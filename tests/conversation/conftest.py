@@ -47,6 +47,11 @@ class RecordingSink:
         return [value for event, value in self.events if event == kind]
 
 
+def main_greeting(greetings: Sequence[str]) -> str:
+    """The greeting chooser of the engines here: the character's main ``greeting``."""
+    return greetings[0]
+
+
 def said(
     text: str,
     *,
@@ -84,6 +89,7 @@ async def make_engine(
         storage = await open_storage(database_url)
         opened.append(storage)
         characters = load_characters(CHARACTERS_DIR)
+        kwargs.setdefault("choose_greeting", main_greeting)
         manager = ConversationManager(
             storage=storage,
             characters=characters,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -421,3 +422,24 @@ async def test_a_new_conversation_is_greeted_once(engine: Engine) -> None:
     assert not await engine.manager.greet(KEY, RecordingSink(), user_name="Sam")
     await engine.manager.handle(said("hello"), RecordingSink())
     assert history_of(engine)[0][0] == "assistant"
+
+
+async def test_a_new_conversation_opens_with_the_greeting_the_chooser_picks(
+    make_engine: EngineFactory,
+) -> None:
+    offered: list[list[str]] = []
+
+    def last(greetings: Sequence[str]) -> str:
+        offered.append(list(greetings))
+        return greetings[-1]
+
+    engine = await make_engine(choose_greeting=last)
+    sink = RecordingSink()
+    assert await engine.manager.greet(KEY, sink, user_name="Sam")
+    aria = engine.characters.get("aria")
+    assert offered == [[aria.greeting, *aria.alternate_greetings]]
+    alternate = aria.render(aria.alternate_greetings[-1], user="Sam")
+    assert sink.of("finish") == [alternate]
+    assert await stored(engine) == [("assistant", alternate)]
+    await engine.manager.handle(said("hello"), RecordingSink())
+    assert history_of(engine)[0] == ("assistant", "Aria", alternate)

@@ -16,6 +16,7 @@ from bot.platforms.streaming import Rate
 from bot.platforms.telegram.app import TelegramBot
 from bot.platforms.telegram.config import TelegramConfig
 from bot.storage import Storage, open_storage
+from tests.conversation.conftest import main_greeting
 from tests.standins.telegram import TelegramStandIn
 
 CHARACTERS_DIR = Path(__file__).resolve().parents[2] / "characters"
@@ -62,6 +63,7 @@ async def make_manager(m2her_client: M2HerClient, tmp_path: Path) -> AsyncIterat
         storage = await open_storage(f"sqlite+aiosqlite:///{tmp_path / 'troupe.sqlite3'}")
         opened.append(storage)
         kwargs.setdefault("settings", ManagerSettings(default_character="aria"))
+        kwargs.setdefault("choose_greeting", main_greeting)
         return ConversationManager(
             storage=storage,
             characters=load_characters(characters),

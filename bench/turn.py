@@ -41,7 +41,8 @@ from bot.characters.loader import load_characters
 from bot.characters.prompt import HistoryEntry, build_prompt
 from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey, Incoming
-from bot.conversation.manager import ConversationManager, ManagerSettings, TurnStatus
+from bot.conversation.manager import ConversationManager, ManagerSettings
+from bot.conversation.turn import TurnStatus
 from bot.llm.client import M2HerClient
 from bot.llm.fake import FakeM2Her
 from bot.storage import Storage, open_storage

@@ -1,4 +1,17 @@
-"""Characters: YAML files, their validation, and the M2-her requests built from them."""
+"""Characters: YAML files, their validation, and the M2-her requests built from them.
+
+* :mod:`bot.characters.schema`: :class:`Character`, the fields of a character file;
+* :mod:`bot.characters.loader` and :mod:`bot.characters.library`: loading and checking files
+  into a :class:`CharacterLibrary` (by id or name, with "did you mean" hints);
+* :mod:`bot.characters.watch`: :class:`CharacterWatcher`, live reload of a folder;
+* :mod:`bot.characters.prompt` and :mod:`bot.characters.budget`: the request a character and
+  a history make (:func:`build_prompt`), kept inside the token :class:`Budget`;
+* :mod:`bot.characters.templates` and :mod:`bot.characters.names`: ``{{char}}`` / ``{{user}}``
+  and the names M2-her accepts.
+
+Below it is only :mod:`bot.llm` (the request types and the token estimate), besides the
+shared :mod:`bot.errors` and YAML helpers.
+"""
 
 from bot.characters.budget import Budget, PromptTooLong
 from bot.characters.library import CharacterLibrary, UnknownCharacter
@@ -20,6 +33,7 @@ from bot.characters.schema import (
 )
 from bot.characters.templates import render
 from bot.characters.tokens import TokenEstimator
+from bot.characters.watch import CharacterWatcher, broken_characters_notice
 
 __all__ = [
     "Budget",
@@ -27,6 +41,7 @@ __all__ = [
     "CharacterLibrary",
     "CharacterLoadError",
     "CharacterProblem",
+    "CharacterWatcher",
     "ExampleExchange",
     "Generation",
     "HistoryEntry",
@@ -35,6 +50,7 @@ __all__ = [
     "Scene",
     "TokenEstimator",
     "UnknownCharacter",
+    "broken_characters_notice",
     "build_prompt",
     "character_json_schema",
     "check_paths",

@@ -49,14 +49,7 @@ from bot.observability.logs import new_turn_id
 from bot.observability.metrics import Metrics
 from bot.storage import Conversation, NewMessage, OwedTurn, Storage, StorageError
 
-__all__ = [
-    "ConversationManager",
-    "GreetingChooser",
-    "ManagerSettings",
-    "NoticeRetry",
-    "TurnOutcome",
-    "TurnStatus",
-]
+__all__ = ["INTERRUPTED", "ConversationManager", "GreetingChooser", "ManagerSettings"]
 
 log = logging.getLogger("bot.conversation")
 

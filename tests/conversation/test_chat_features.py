@@ -8,11 +8,11 @@ import pytest
 
 from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey
-from bot.conversation.manager import ManagerSettings, TurnStatus
+from bot.conversation.manager import ManagerSettings
 from bot.conversation.moderation import ModerationAction, ModerationPolicy
 from bot.conversation.settings import ServerSettings, server_from_json, server_to_json
 from bot.conversation.trigger import TriggerSettings
-from bot.conversation.turn import ModerationReport
+from bot.conversation.turn import ModerationReport, TurnStatus
 from bot.llm.fake import Error, StreamVariant
 from tests.conversation.conftest import KEY, Engine, EngineFactory, RecordingSink, said
 from tests.conversation.test_manager import history_of, request_messages

@@ -11,13 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.conversation.manager import ManagerSettings, NoticeRetry, TurnStatus
+from bot.conversation.manager import ManagerSettings
 from bot.conversation.moderation import ModerationPolicy
-from bot.conversation.notices import UNDELIVERED_NOTICE
+from bot.conversation.notices import UNDELIVERED_NOTICE, NoticeRetry
 from bot.conversation.policy import ChatPolicy, PolicyTree
 from bot.conversation.runaway import CHARS_PER_TOKEN
 from bot.conversation.sink import DeliveryFailed
-from bot.conversation.turn import NO_REPLY
+from bot.conversation.turn import NO_REPLY, TurnStatus
 from bot.llm.fake import Drop, Error, Reply
 from bot.storage.database import open_database, parse_url
 from bot.storage.models import MessageRow, ModelCallRow

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from bot.conversation.incoming import ConversationKey
-from bot.conversation.manager import ManagerSettings, TurnStatus
+from bot.conversation.manager import ManagerSettings
 from bot.conversation.policy import ChatPolicy, PolicyTree
+from bot.conversation.turn import TurnStatus
 from bot.llm.errors import (
     AuthenticationError,
     ContextTooLong,

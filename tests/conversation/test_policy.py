@@ -10,10 +10,11 @@ import pytest
 
 from bot.configfile import ConfigFileError, load_config_file
 from bot.conversation.incoming import ConversationKey
-from bot.conversation.manager import ManagerSettings, TurnStatus
+from bot.conversation.manager import ManagerSettings
 from bot.conversation.moderation import ModerationAction
 from bot.conversation.policy import ChatPolicy, Limits, PolicyTree, Scope
 from bot.conversation.trigger import TriggerSettings
+from bot.conversation.turn import TurnStatus
 from bot.llm.fake import StreamVariant
 from tests.conversation.conftest import EngineFactory, RecordingSink, said
 

@@ -13,8 +13,9 @@ import pytest
 
 from bot.conversation.claims import TurnClaims
 from bot.conversation.incoming import ConversationKey
-from bot.conversation.manager import INTERRUPTED, ManagerSettings, TurnStatus
+from bot.conversation.manager import INTERRUPTED, ManagerSettings
 from bot.conversation.sink import ReplySink
+from bot.conversation.turn import TurnStatus
 from bot.llm.fake import Reply
 from bot.storage import Storage, StorageError, open_storage
 from tests.conversation.conftest import KEY, Engine, EngineFactory, RecordingSink, said

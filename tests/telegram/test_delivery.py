@@ -5,8 +5,8 @@ no model call."""
 from __future__ import annotations
 
 from bot.conversation.incoming import ConversationKey
-from bot.conversation.manager import ManagerSettings, NoticeRetry
-from bot.conversation.notices import UNDELIVERED_NOTICE
+from bot.conversation.manager import ManagerSettings
+from bot.conversation.notices import UNDELIVERED_NOTICE, NoticeRetry
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Reply
 from tests.observability.scrape import value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from bot.conversation.cache import TimedCache
 from bot.conversation.incoming import ConversationKey
@@ -21,12 +22,14 @@ from bot.conversation.settings import (
     trigger_to_json,
 )
 from bot.conversation.trigger import TriggerSettings
-from bot.storage import Conversation, Storage
+from bot.storage import Conversation, SettingsScope, Storage
 
 __all__ = ["ChatPolicies"]
 
 #: Finds (or starts) the conversation at a key.
 ConversationLookup = Callable[[ConversationKey], Awaitable[Conversation]]
+
+_Settings = TypeVar("_Settings", TriggerSettings, ServerSettings)
 
 
 class ChatPolicies:
@@ -116,19 +119,25 @@ class ChatPolicies:
         return sorted(chats)
 
     async def _chat_override(self, platform: str, chat_id: str) -> TriggerSettings | None:
-        cached = self._chat_overrides.get((platform, chat_id))
-        if cached is not None:
-            return cached[0]
-        data = await self._storage.get_settings(platform, "chat", chat_id)
-        return self._chat_overrides.put(
-            (platform, chat_id), trigger_from_json(data) if data else None
+        return await self._stored(
+            self._chat_overrides, platform, "chat", chat_id, trigger_from_json
         )
 
     async def _server_override(self, platform: str, server_id: str) -> ServerSettings | None:
-        cached = self._server_overrides.get((platform, server_id))
+        return await self._stored(
+            self._server_overrides, platform, "server", server_id, server_from_json
+        )
+
+    async def _stored(
+        self,
+        cache: TimedCache[tuple[str, str], _Settings | None],
+        platform: str,
+        scope: SettingsScope,
+        scope_id: str,
+        parse: Callable[[dict[str, Any]], _Settings],
+    ) -> _Settings | None:
+        cached = cache.get((platform, scope_id))
         if cached is not None:
             return cached[0]
-        data = await self._storage.get_settings(platform, "server", server_id)
-        return self._server_overrides.put(
-            (platform, server_id), server_from_json(data) if data else None
-        )
+        data = await self._storage.get_settings(platform, scope, scope_id)
+        return cache.put((platform, scope_id), parse(data) if data else None)

@@ -8,8 +8,9 @@ turns; :attr:`ConversationManager.policies` (:class:`ChatPolicies`) holds each c
 and what its admins set, :attr:`ConversationManager.users` (:class:`UserData`) personas,
 usage and the moderation log.
 
-Below it sit :mod:`bot.characters`, :mod:`bot.llm` and :mod:`bot.storage`; above it the
-platforms, which import what they need from here.
+The chat commands every platform offers are the :mod:`bot.conversation.commands` subpackage.
+Below this layer sit :mod:`bot.characters`, :mod:`bot.llm` and :mod:`bot.storage`; above it
+the platforms, which import what they need from here.
 """
 
 from bot.conversation.cache import TimedCache

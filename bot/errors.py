@@ -30,7 +30,7 @@ class PersonaTooLong(Refusal):
     """A persona longer than the limit every platform shares."""
 
 
-class MainCharacterStays(Refusal):
+class MainCharacterStays(Refusal, ValueError):
     """The main character cannot leave the scene; another must become the main one first."""
 
 

@@ -43,6 +43,7 @@ from bot.conversation.turn import (
 )
 from bot.conversation.users import UserData
 from bot.conversation.visible import has_visible_text
+from bot.errors import MainCharacterStays
 from bot.llm.client import M2HerClient
 from bot.observability.cost import Prices
 from bot.observability.logs import new_turn_id
@@ -539,11 +540,14 @@ class ConversationManager:
         return character
 
     async def remove_from_scene(self, key: ConversationKey, name: str) -> Character:
-        """Send a character out of the scene. The main character cannot leave (``ValueError``)."""
+        """Send a character out of the scene; the main character stays (``MainCharacterStays``)."""
         character = self._characters.get(name)
         conversation = await self._conversation(key)
         if character.id == conversation.character_id:
-            raise ValueError(f"{character.name} is the main character here; set another first")
+            raise MainCharacterStays(
+                f"{character.name} is the main character here; make another character the main "
+                "one first."
+            )
         if character.id in conversation.scene:
             remaining = [c for c in conversation.scene if c != character.id]
             await self._storage.set_scene(conversation.id, remaining)

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from bot.characters.schema import Character
 from bot.conversation.commands.caller import Caller
 from bot.conversation.manager import ConversationManager
-from bot.errors import MainCharacterStays
 
 #: Checks a character may be brought into the caller's chat (raises a Refusal if not).
 Admit = Callable[[Character], None]
@@ -65,12 +64,6 @@ async def join_scene(
 async def leave_scene(manager: ConversationManager, caller: Caller, name: str) -> str:
     """Send the character called ``name`` out of the scene; the main character stays."""
     character = await _chosen(manager, caller, name, _admit_all)
-    main = await manager.character_for(caller.key)
-    if character.id == main.id:
-        raise MainCharacterStays(
-            f"{character.name} is the main character here; make another character the main "
-            "one first."
-        )
     await manager.remove_from_scene(caller.key, character.id)
     return f"{character.name} leaves the scene."
 

@@ -83,9 +83,9 @@ def _problem(text: str) -> PydanticCustomError:
     return PydanticCustomError("setting", "{problem}", {"problem": text})
 
 
-def _variable(name: str, default: Any = None) -> Any:
+def _variable(name: str, default: Any = None, *, repr: bool = True) -> Any:
     """A field read from the environment variable ``name``."""
-    return Field(default, validation_alias=name)
+    return Field(default, validation_alias=name, repr=repr)
 
 
 # Parsers of the raw text. Values given in Python (tests, embedders) are already typed and
@@ -227,7 +227,7 @@ class _Section(BaseModel):
 class StorageSettings(_Section):
     """Where conversations are kept."""
 
-    database_url: str = _variable("DATABASE_URL", DEFAULT_DATABASE_URL)
+    database_url: str = _variable("DATABASE_URL", DEFAULT_DATABASE_URL, repr=False)  # a password
     """The database: sqlite+aiosqlite:///file.sqlite3, or postgresql://user:password@host/db."""
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import textwrap
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
@@ -92,13 +92,18 @@ def _variable(name: str, default: Any = None, *, repr: bool = True) -> Any:
 # only pass the checks that follow the parsers.
 
 
-def _whole_number(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise _problem(f"must be a whole number, got {value!r}") from None
+def _parsed(convert: Callable[[str], Any], complaint: str) -> BeforeValidator:
+    """Text turned into a value by ``convert``; ``"<complaint>, got '<text>'"`` if it fails."""
+
+    def parse(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return convert(value)
+        except ValueError:
+            raise _problem(f"{complaint}, got {value!r}") from None
+
+    return BeforeValidator(parse)
 
 
 def _at_least(minimum: int) -> AfterValidator:
@@ -108,15 +113,6 @@ def _at_least(minimum: int) -> AfterValidator:
         return value
 
     return AfterValidator(check)
-
-
-def _seconds(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise _problem(f"must be a number of seconds, got {value!r}") from None
 
 
 def _not_negative(value: float) -> float:
@@ -131,13 +127,8 @@ def _more_than_zero(value: float) -> float:
     return value
 
 
-def _health_port(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            value = int(value)
-        except ValueError:
-            raise _problem(f"must be a port number, got {value!r}") from None
-    if isinstance(value, int) and not 1 <= value <= 65535:
+def _port_range(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= 65535:
         raise _problem(f"must be between 1 and 65535, got {value}")
     return value
 
@@ -214,8 +205,10 @@ def _webhook_secret(secret: SecretStr | None) -> SecretStr | None:
     return secret
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds), AfterValidator(_not_negative)]
-PositiveWholeNumber = Annotated[int, BeforeValidator(_whole_number), _at_least(1)]
+Seconds = Annotated[
+    float, _parsed(float, "must be a number of seconds"), AfterValidator(_not_negative)
+]
+PositiveWholeNumber = Annotated[int, _parsed(int, "must be a whole number"), _at_least(1)]
 
 
 class _Section(BaseModel):
@@ -327,7 +320,9 @@ class TelegramSettings(_Section):
 class HealthSettings(_Section):
     """``/healthz`` and ``/metrics``, and when a platform counts as unhealthy."""
 
-    port: Annotated[int | None, BeforeValidator(_health_port)] = _variable("TROUPE_HEALTH_PORT")
+    port: Annotated[
+        int | None, _parsed(int, "must be a port number"), AfterValidator(_port_range)
+    ] = _variable("TROUPE_HEALTH_PORT")
     """The port of /healthz and /metrics; unset: no server."""
     unhealthy_after_failures: PositiveWholeNumber = _variable(
         "TROUPE_UNHEALTHY_AFTER_FAILURES", DEFAULT_UNHEALTHY_AFTER_FAILURES

@@ -140,22 +140,19 @@ def _listen_port(value: Any) -> Any:
     return int(text)
 
 
-def _log_level(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    level = value.upper()
-    if level not in _LOG_LEVELS:
-        raise _problem(f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}")
-    return level
+def _one_of(choices: tuple[str, ...], normal: Callable[[str], str]) -> BeforeValidator:
+    """Text that is one of ``choices`` once made ``normal`` (upper or lower case)."""
+    named = ", ".join(choices[:-1]) + f" or {choices[-1]}"
 
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = normal(value)
+        if text not in choices:
+            raise _problem(f"must be {named}, got {text!r}")
+        return text
 
-def _log_format(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.lower()
-    if text not in ("text", "json"):
-        raise _problem(f"must be text or json, got {text!r}")
-    return text
+    return BeforeValidator(check)
 
 
 def _shard_count(value: Any) -> Any:
@@ -337,9 +334,9 @@ class HealthSettings(_Section):
 class LogSettings(_Section):
     """What is logged, and how."""
 
-    level: Annotated[str | None, BeforeValidator(_log_level)] = _variable("TROUPE_LOG_LEVEL")
+    level: Annotated[str | None, _one_of(_LOG_LEVELS, str.upper)] = _variable("TROUPE_LOG_LEVEL")
     """DEBUG, INFO, WARNING, ERROR or CRITICAL; unset: WARNING (ERROR in troupe chat)."""
-    format: Annotated[Literal["text", "json"], BeforeValidator(_log_format)] = _variable(
+    format: Annotated[Literal["text", "json"], _one_of(("text", "json"), str.lower)] = _variable(
         "TROUPE_LOG_FORMAT", "text"
     )
     """text, or json for one JSON object per line."""

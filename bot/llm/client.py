@@ -1,6 +1,6 @@
 """The M2-her client: one aiohttp session, typed requests, streaming, retries.
 
->>> async with M2HerClient.from_env() as client:            # doctest: +SKIP
+>>> async with M2HerClient.from_settings(settings.m2her) as client:  # doctest: +SKIP
 ...     reply = await client.complete(request)
 ...     stream = client.stream(request)
 ...     async for delta in stream:

@@ -82,7 +82,7 @@ def test_chat_commands_work_from_a_pipe(tmp_path: Path) -> None:
     assert "* Now talking to Bram Oakbarrel." in out
     assert "Bram Oakbarrel heard Sam: “hi”" in out
     assert "did you mean" in out.lower()
-    assert "* Forgot you:" in out
+    assert "* Erased 2 messages, 1 persona," in out
 
 
 def test_run_without_tokens_and_without_a_terminal_says_what_to_set(tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ import difflib
 from collections.abc import Iterable, Iterator
 
 from bot.characters.schema import Character
+from bot.errors import Refusal
 
 
-class UnknownCharacter(KeyError):
+class UnknownCharacter(Refusal, KeyError):
     """No character matches the key; the message suggests the closest ones."""
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 
 from bot.characters.library import CharacterLibrary, UnknownCharacter
 from bot.characters.schema import SILLYTAVERN_FIELDS, Character, character_json_schema
+from bot.errors import TroupeError
 from bot.yamlcheck import FileProblem, validate_yaml_file
 from bot.yamlsource import YamlDocument
 
@@ -41,7 +42,7 @@ CHARACTER_GLOBS = ("*.yaml", "*.yml")
 CharacterProblem = FileProblem
 
 
-class CharacterLoadError(Exception):
+class CharacterLoadError(TroupeError):
     """One or more character files are broken; ``problems`` lists all of them."""
 
     def __init__(self, problems: Sequence[CharacterProblem]) -> None:

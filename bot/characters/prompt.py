@@ -1,6 +1,6 @@
 """Building the M2-her request for a character and a conversation's history.
 
-The mapping (``DESIGN.md``) in the canonical order of ``m2her-api.md`` §3.4:
+The mapping (``docs/design.md``) in the canonical order of ``docs/m2her-api.md`` §3.4:
 
 1. ``system``, name = the character: description, personality, scenario, rules;
 2. ``user_system``, name = the user: their own persona, else the character's default

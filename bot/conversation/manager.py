@@ -1,6 +1,6 @@
 """The conversation manager: the engine every platform adapter calls.
 
-Flow of a message (``DESIGN.md``): store it → decide whether (and which character) answers →
+Flow of a message (``docs/design.md``): store it → decide whether (and which character) answers →
 note that a turn is owed → wait for the conversation's lane → run the turn
 (:mod:`bot.conversation.turn`). Messages that arrive while a turn is in flight are all answered
 by the next turn, in order. A turn owed but never run (a crash, a restart, an outage) is

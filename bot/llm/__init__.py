@@ -8,5 +8,5 @@
 * :mod:`bot.llm.tokens`: the shared token estimate;
 * :mod:`bot.llm.fake`: the fake M2-her server for tests and demos.
 
-The wire format and its uncertainties are described in ``m2her-api.md``.
+The wire format and its uncertainties are described in ``docs/m2her-api.md``.
 """

@@ -44,7 +44,7 @@ __all__ = ["M2HerClient", "ReplyStream", "RetryPolicy", "Timeouts"]
 logger = logging.getLogger("bot.llm")
 
 #: A 1039 "token limit" counts as "context too long" once the estimated prompt plus the
-#: output allowance reaches this share of the window (``m2her-api.md`` §2.3).
+#: output allowance reaches this share of the window (``docs/m2her-api.md`` §2.3).
 NEAR_LIMIT_SHARE = 0.8
 
 

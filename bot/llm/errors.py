@@ -1,4 +1,4 @@
-"""Typed M2-her failures (``m2her-api.md`` §6).
+"""Typed M2-her failures (``docs/m2her-api.md`` §6).
 
 Every error carries the API ``code`` (``None`` for transport failures), the raw
 ``status_msg``, the ``trace_id`` to quote to MiniMax support, and a short
@@ -7,10 +7,11 @@ Every error carries the API ``code`` (``None`` for transport failures), the raw
 
 from __future__ import annotations
 
+from bot.errors import TroupeError
 from bot.llm.types import SensitiveFlags, SensitiveType
 
 
-class M2HerError(Exception):
+class M2HerError(TroupeError):
     """Base class of every failure of a call to M2-her."""
 
     retryable: bool = False
@@ -167,7 +168,7 @@ _CODE_CLASSES: dict[int, type[M2HerError]] = {
     2056: UsageWindowExceeded,
 }
 
-#: The ``status_msg`` MiniMax documents for each code (``m2her-api.md`` §6.3).
+#: The ``status_msg`` MiniMax documents for each code (``docs/m2her-api.md`` §6.3).
 STATUS_MESSAGES: dict[int, str] = {
     1000: "unknown error",
     1001: "request timeout",

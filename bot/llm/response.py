@@ -1,7 +1,7 @@
 """Fold M2-her response objects into a :class:`~bot.llm.types.ChatResult`.
 
 A non-streaming reply is one JSON object; a streamed reply is a series of SSE events
-(``m2her-api.md`` §5). Both are fed, object by object as they are decoded, into
+(``docs/m2her-api.md`` §5). Both are fed, object by object as they are decoded, into
 one :class:`ReplyAssembler`, which applies the liberal rules of §5.3 and §7 (JSON objects are
 checked as ``dict``: a check against ``Mapping`` is several times slower, and a chunk
 runs several):

@@ -1,4 +1,4 @@
-"""When and how long to wait before trying an M2-her call again (``m2her-api.md`` §6.3)."""
+"""When and how long to wait before trying an M2-her call again (``docs/m2her-api.md`` §6.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""An incremental Server-Sent Events decoder (``m2her-api.md`` §5.1).
+"""An incremental Server-Sent Events decoder (``docs/m2her-api.md`` §5.1).
 
 It is fed raw bytes exactly as they come off the socket and returns the ``data``
 payload of every event completed so far. It follows the SSE rules that matter for

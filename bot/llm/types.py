@@ -1,4 +1,4 @@
-"""Typed M2-her requests and results (wire format in ``m2her-api.md`` §2–§4)."""
+"""Typed M2-her requests and results (wire format in ``docs/m2her-api.md`` §2–§4)."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class SensitiveFlags:
-    """The five moderation fields every response may carry (``m2her-api.md`` §7)."""
+    """The five moderation fields every response may carry (``docs/m2her-api.md`` §7)."""
 
     input_sensitive: bool = False
     input_sensitive_type: SensitiveType | int = SensitiveType.NONE

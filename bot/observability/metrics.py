@@ -179,7 +179,7 @@ class Metrics:
     def tokens(self, platform: str, prompt: int, completion: int, total: int) -> None:
         """Count one call's usage and its estimated cost.
 
-        M2-her sometimes reports only ``total`` (``m2her-api.md``: the doc example has no
+        M2-her sometimes reports only ``total`` (``docs/m2her-api.md``: the doc example has no
         split); the part of ``total`` that ``prompt`` and ``completion`` don't explain is
         counted as input, the cheaper side, so the estimate never overstates.
         """

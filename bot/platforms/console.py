@@ -14,24 +14,32 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TextIO
 
 from bot.characters.schema import Character
+from bot.conversation import commands
+from bot.conversation.commands import Caller, Question
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.manager import ConversationManager
 from bot.conversation.sink import DeliveryFailed
+from bot.errors import Refusal
 from bot.platforms.streaming import Pace, StreamingReply, WriteBudget
 
 PLATFORM = "console"
 
 HELP = """Commands:
-  /reset            forget this conversation's history
+  /character        who is in the scene, and who could be
   /character NAME   talk to another character (NAME: file name or character name)
+  /scene NAME       bring a character into the scene, or send it out
   /persona TEXT     who you are in the story (/persona alone shows it, /persona clear clears it)
+  /usage            tokens used and their cost
+  /reset            forget this conversation's history
   /forget           erase everything stored about you
   /help             this text
   /quit             leave (Ctrl-D works too)"""
+#: The answer that confirms a question; any other cancels it.
+YES = "yes"
 
 
 #: The opening of an escape string (OSC, DCS, SOS, PM, APC), 7- and 8-bit, and its body.
@@ -232,15 +240,29 @@ def _delivery() -> Iterator[None]:
 
 
 class ConsoleChat:
-    """One terminal session with one user name."""
+    """One terminal session with one user name, who administers their own conversation.
+
+    With ``confirm``, ``/reset`` and ``/forget`` ask first and the next line answers; without
+    (a script on a pipe, which has decided already) they act at once.
+    """
 
     def __init__(
-        self, manager: ConversationManager, *, character: str, user_name: str, out: TextIO
+        self,
+        manager: ConversationManager,
+        *,
+        character: str,
+        user_name: str,
+        out: TextIO,
+        confirm: bool = True,
     ) -> None:
         self._manager = manager
         self._user = user_name
         self._key = ConversationKey(PLATFORM, manager.characters.get(character).id)
+        self._caller = Caller(self._key, user_name)
         self._sink = ConsoleSink(out)
+        self._confirm = confirm
+        #: What the answer to the question just asked would do.
+        self._pending: Callable[[], Awaitable[str]] | None = None
 
     async def start(self) -> None:
         """Bind the chosen character and greet when the conversation is new."""
@@ -251,10 +273,18 @@ class ConsoleChat:
     async def handle_line(self, line: str) -> bool:
         """Answer one line of input; ``False`` means the user asked to quit."""
         text = line.strip()
+        if self._pending is not None:
+            action, self._pending = self._pending, None
+            await self._sink.notice(await action() if text.lower() == YES else commands.CANCELLED)
+            return True
         if not text:
             return True
         if text.startswith("/"):
-            return await self._command(text)
+            try:
+                return await self._command(text)
+            except Refusal as refusal:
+                await self._sink.notice(str(refusal))
+                return True
         incoming = Incoming(
             key=self._key,
             author_id=self._user,
@@ -268,44 +298,40 @@ class ConsoleChat:
     async def _command(self, text: str) -> bool:
         command, _, argument = text.partition(" ")
         argument = argument.strip()
-        notice = self._sink.notice
+        manager, caller, notice = self._manager, self._caller, self._sink.notice
         match command.lower():
             case "/quit" | "/exit":
                 return False
             case "/help":
                 await notice(HELP)
-            case "/reset":
-                deleted = await self._manager.reset(self._key)
-                await notice(f"Conversation reset ({deleted} messages forgotten).")
             case "/character" if argument:
-                try:
-                    character = await self._manager.set_character(self._key, argument)
-                except KeyError as error:
-                    await notice(str(error.args[0]))
-                else:
-                    await notice(f"Now talking to {character.name}.")
+                await notice(await commands.make_main(manager, caller, argument))
             case "/character":
-                current = await self._manager.character_for(self._key)
-                names = ", ".join(c.name for c in self._manager.characters)
-                await notice(f"Talking to {current.name}. Characters: {names}.")
-            case "/persona" if argument.lower() == "clear":
-                await self._manager.set_persona(PLATFORM, self._user, None)
-                await notice("Persona cleared.")
-            case "/persona" if argument:
-                await self._manager.set_persona(PLATFORM, self._user, argument)
-                await notice("Persona set.")
+                await notice(await commands.describe_scene(manager, caller))
+            case "/scene" if argument:
+                await notice(await commands.toggle_in_scene(manager, caller, argument))
             case "/persona":
-                persona = await self._manager.persona(PLATFORM, self._user)
-                await notice(f"Your persona: {persona}" if persona else "You have no persona set.")
-            case "/forget":
-                report = await self._manager.forget(PLATFORM, self._user)
+                await notice(await commands.persona_command(manager, caller, argument))
+            case "/usage":
                 await notice(
-                    f"Forgot you: {report.messages} messages, {report.personas} persona, "
-                    f"{report.moderation_events} moderation events."
+                    await commands.describe_usage(manager, caller, chat_noun="conversation")
                 )
+            case "/reset":
+                question = await commands.ask_reset(manager, caller)
+                await self._ask(question, lambda: commands.reset(manager, caller))
+            case "/forget":
+                await self._ask(commands.FORGET_QUESTION, lambda: commands.forget(manager, caller))
             case _:
                 await notice(f"Unknown command {command}. /help lists them.")
         return True
+
+    async def _ask(self, question: Question, action: Callable[[], Awaitable[str]]) -> None:
+        """Ask ``question``; the next line's answer runs ``action`` or cancels it."""
+        if not self._confirm:
+            await self._sink.notice(await action())
+            return
+        await self._sink.notice(f"{question.text} Type {YES} to confirm; anything else cancels.")
+        self._pending = action
 
 
 async def run_console(
@@ -321,9 +347,11 @@ async def run_console(
     Ctrl-C cancels the task running this (``asyncio.run`` does that), which stops at once,
     even at the prompt; ``troupe chat`` then exits with 130.
     """
-    chat = ConsoleChat(manager, character=character, user_name=user_name, out=out)
-    await chat.start()
     interactive = stdin.isatty()
+    chat = ConsoleChat(
+        manager, character=character, user_name=user_name, out=out, confirm=interactive
+    )
+    await chat.start()
     lines = LineReader(stdin)
     try:
         while True:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bot.errors import TroupeError
 
-class StorageError(Exception):
+
+class StorageError(TroupeError):
     """The database could not be reached or refused an operation.
 
     The message never contains the database URL's password; the driver's own error (for

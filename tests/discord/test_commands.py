@@ -33,7 +33,7 @@ async def test_character_set_binds_for_admins_and_the_new_character_answers(
 ):
     answered = await command(standin, world.general, world.owner, "character set", {"name": "bram"})
     assert answered.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
-    assert answered.original.content == "Bram Oakbarrel now lives here."
+    assert answered.original.content == "Now talking to Bram Oakbarrel."
     assert not answered.original.ephemeral
     assert (await bot.manager.character_for(key(world.general))).id == "bram"
 
@@ -71,14 +71,14 @@ async def test_a_configured_admin_role_grants_admin_commands(
     assert chosen.original.content == f"Members with <@&{keepers.id}> may use admin commands."
     standin.set_member_roles(world.guild, world.alice, [keepers])
     allowed = await command(standin, world.general, world.alice, "character set", {"name": "mara"})
-    assert allowed.original.content == "Mara Quill now lives here."
+    assert allowed.original.content == "Now talking to Mara Quill."
 
 
 async def test_manage_server_role_is_enough(standin: DiscordStandIn, world: World, bot: Bot):
     mods = standin.create_role(world.guild, "Mods", Permission.MANAGE_GUILD)
     standin.set_member_roles(world.guild, world.alice, [mods])
     allowed = await command(standin, world.general, world.alice, "character set", {"name": "Aria"})
-    assert allowed.original.content == "Aria now lives here."
+    assert allowed.original.content == "Now talking to Aria."
 
 
 async def test_autocomplete_suggests_characters_by_name_and_nickname(
@@ -124,18 +124,20 @@ async def test_nsfw_characters_only_in_age_restricted_channels(
     lounge = standin.create_text_channel(world.guild, "lounge", nsfw=True)
     await standin.wait_for(lambda: bot.client.get_channel(lounge.id) is not None)
     allowed = await command(standin, lounge, world.owner, "character set", {"name": "velvet"})
-    assert allowed.original.content == "Velvet now lives here."
+    assert allowed.original.content == "Now talking to Velvet."
     thread = standin.create_thread(lounge, "after hours")
     await standin.wait_for(lambda: bot.client.get_channel(thread.id) is not None)
     in_thread = await command(standin, thread, world.owner, "character set", {"name": "velvet"})
-    assert in_thread.original.content == "Velvet now lives here."
+    assert in_thread.original.content == "Now talking to Velvet."
 
 
 async def test_scene_add_remove_list_and_info(standin: DiscordStandIn, world: World, bot: Bot):
     added = await command(standin, world.general, world.owner, "character add", {"name": "bram"})
     assert added.original.content == "Bram Oakbarrel joins the scene."
     listed = await command(standin, world.general, world.alice, "character list")
-    assert listed.original.content.startswith("Here: **Aria** (main), **Bram Oakbarrel**.")
+    assert listed.original.content.startswith(
+        "Main character: Aria. Also in the scene: Bram Oakbarrel."
+    )
     assert "Mara Quill" in listed.original.content
     main = await command(standin, world.general, world.owner, "character remove", {"name": "aria"})
     assert "main character" in main.original.content
@@ -170,13 +172,13 @@ async def test_reset_asks_first_and_forgets_on_confirm(
     assert prompt.original.ephemeral
     cancelled = await standin.click(prompt.original, world.owner, CANCEL_ID)
     await standin.wait_for_response(cancelled)
-    assert prompt.original.content == "Nothing was erased."
+    assert prompt.original.content == "Cancelled; nothing was changed."
     assert len(await bot.storage.history_window(conversation.id, 10)) == 2
 
     prompt = await command(standin, world.general, world.owner, "reset")
     confirmed = await standin.click(prompt.original, world.owner, CONFIRM_ID)
     await standin.wait_for_response(confirmed)
-    assert prompt.original.content == "Conversation reset: 2 messages forgotten."
+    assert prompt.original.content == "Conversation reset (2 messages forgotten)."
     assert prompt.original.components == []
     assert await bot.storage.history_window(conversation.id, 10) == []
 
@@ -217,7 +219,7 @@ async def test_forget_me_erases_the_user_after_confirming(
 
     confirmed = await standin.click(prompt.original, world.alice, CONFIRM_ID)
     await standin.wait_for_response(confirmed)
-    assert prompt.original.content.startswith("Done: 2 messages, 1 persona, 1 usage records")
+    assert prompt.original.content.startswith("Erased 2 messages, 1 persona, 1 usage record")
     assert await bot.manager.persona("discord", str(world.alice.id)) is None
 
 
@@ -293,7 +295,7 @@ async def test_moderation_commands_are_server_only_and_admin_only(
     assert settings.moderation.cooldown_after == 0
     assert settings.moderators_chat_id == str(mods.id)
     empty = await command(standin, world.general, world.owner, "moderation log")
-    assert empty.original.content == "No content-filter events in this server."
+    assert empty.original.content == "No moderation events here."
 
     dm = standin.open_dm(world.alice)
     with pytest.raises(CommandNotAvailable):
@@ -305,16 +307,32 @@ async def test_in_a_direct_message_everyone_manages_their_own_conversation(
 ):
     dm = standin.open_dm(world.alice)
     bound = await command(standin, dm, world.alice, "character set", {"name": "mara"})
-    assert bound.original.content == "Mara Quill now lives here."
+    assert bound.original.content == "Now talking to Mara Quill."
     asked = await standin.user_says(dm, world.alice, "a case for you")
     reply = await final_reply(standin, dm, asked)
     assert reply.content.startswith("**Mara Quill**\n")
     prompt = await command(standin, dm, world.alice, "reset")
     confirmed = await standin.click(prompt.original, world.alice, CONFIRM_ID)
     await standin.wait_for_response(confirmed)
-    assert prompt.original.content == "Conversation reset: 2 messages forgotten."
+    assert prompt.original.content == "Conversation reset (2 messages forgotten)."
     used = await command(standin, dm, world.alice, "usage")
     assert [line.split(":")[0] for line in used.original.content.split("\n")] == [
         "You",
         "This channel",
     ]
+
+
+async def test_the_questions_buttons_say_what_they_do(
+    standin: DiscordStandIn, world: World, bot: Bot
+):
+    def labels(message) -> list[str]:
+        return [button["label"] for row in message.components for button in row["components"]]
+
+    prompt = await command(standin, world.general, world.owner, "reset")
+    assert prompt.original.content == (
+        "Forget this whole conversation with Aria? This cannot be undone."
+    )
+    assert labels(prompt.original) == ["Yes, reset", "Cancel"]
+    prompt = await command(standin, world.general, world.alice, "forget-me")
+    assert prompt.original.content.startswith("Erase everything stored about you")
+    assert labels(prompt.original) == ["Yes, erase", "Cancel"]

@@ -191,7 +191,7 @@ async def test_forget_erases_only_for_the_person_who_asked(
     tg.user_says(chat, bob, "/forget")
     question = await _said(tg, chat, "Erase everything stored about you")
     refused = tg.press(question, alice, f"forget:{bob.id}:yes")
-    assert (await _answered(tg, refused))["text"] == "This question is for someone else."
+    assert (await _answered(tg, refused))["text"] == "Only the person who asked can answer this."
     await _answered(tg, tg.press(question, bob, f"forget:{bob.id}:yes"))
     assert question.text.startswith("Erased 2 messages")  # /forget is not stored; hi is
 
@@ -200,13 +200,14 @@ async def test_usage_counts_replies_and_tokens(tg: TelegramStandIn, bot: Telegra
     alice = tg.add_user("Alice")
     dm = tg.private_chat(alice)
     tg.user_says(dm, alice, "/usage")
-    await _said(tg, dm, "You: 0 replies, 0 tokens")
+    await _said(tg, dm, "You: 0 tokens in 0 replies")
     tg.user_says(dm, alice, "hello")
     await _said(tg, dm, "Aria heard Alice")
     tg.user_says(dm, alice, "/usage")
-    usage = await _said(tg, dm, "You: 1 replies")
-    assert "This chat: 1 replies" in usage.text
-    assert "about $0.0" in usage.text
+    usage = await _said(tg, dm, "in 1 reply (≈ $0.0")
+    assert usage.text.startswith("You: ")
+    assert "\nThis chat: " in usage.text
+    assert usage.text.count(" in 1 reply (≈ $0.0") == 2
 
 
 async def test_moderation_is_for_group_admins_and_shows_policy_and_events(
@@ -235,7 +236,7 @@ async def test_moderation_is_for_group_admins_and_shows_policy_and_events(
     assert "Aria heard" not in chat.bot_messages()[-1].text  # a notice, not a reply
     tg.user_says(chat, alice, "/moderation")
     events = await _said(tg, chat, "Recent events:")
-    assert f"input flagged as abuse (user {bob.id})" in events.text
+    assert f"a message by user {bob.id} was flagged as abuse." in events.text
 
 
 async def test_an_unknown_command_in_private_gets_a_hint(

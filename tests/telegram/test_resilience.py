@@ -173,7 +173,8 @@ async def test_moderation_records_go_to_the_chosen_chat_without_the_content(
     mods = tg.group("Mods", [alice], admins=[alice])
     tg.user_says(tavern, alice, f"/moderation report {mods.id}")
     await tg.wait_until(
-        lambda: any(f"Records go to chat {mods.id}." in t for t in _visible(tavern)), timeout=WAIT
+        lambda: any(f"Moderation events go to chat {mods.id}." in t for t in _visible(tavern)),
+        timeout=WAIT,
     )
     fake_m2her.enqueue(Error(1026, input_sensitive_type=5))
     flagged = tg.user_says(tavern, bob, "@troupe_bot something vile")
@@ -185,7 +186,7 @@ async def test_moderation_records_go_to_the_chosen_chat_without_the_content(
     assert "vile" not in record
     tg.user_says(tavern, alice, "/moderation report off")
     await tg.wait_until(
-        lambda: any("Records are not posted anywhere" in t for t in _visible(tavern)),
+        lambda: any("Moderation events are not reported." in t for t in _visible(tavern)),
         timeout=WAIT,
     )
 

@@ -1,4 +1,4 @@
-"""A sliding-window RPM/TPM limiter for the fake server (``m2her-api.md`` §8)."""
+"""A sliding-window RPM/TPM limiter for the fake server (``docs/m2her-api.md`` §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fake M2-her HTTP server (``m2her-api.md`` §12).
+"""The fake M2-her HTTP server (``docs/m2her-api.md`` §12).
 
 It answers ``POST /v1/text/chatcompletion_v2`` like the real API: the auth check,
 request validation, the context-window check, the rate limiter, then either the next
@@ -41,7 +41,7 @@ REDACTED = "Bearer <redacted>"
 
 
 class StreamVariant(enum.Flag):
-    """How streamed replies look (``m2her-api.md`` §5.3); flags combine with ``|``."""
+    """How streamed replies look (``docs/m2her-api.md`` §5.3); flags combine with ``|``."""
 
     #: The documented shape: deltas, a last delta with ``finish_reason``, a summary event.
     STANDARD = 0

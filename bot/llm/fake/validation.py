@@ -1,4 +1,4 @@
-"""The fake server's request checks (``m2her-api.md`` §2.4 and §12).
+"""The fake server's request checks (``docs/m2her-api.md`` §2.4 and §12).
 
 Each check returns the detail that follows ``invalid params, `` in a 2013 answer.
 Unknown top-level fields are ignored, and a message may omit ``content``.

@@ -6,34 +6,63 @@ Server-only; each checks Manage Server or the configured admin role.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 
 import discord
 from discord import app_commands
 
+from bot.conversation import commands
+from bot.conversation.commands import Caller
 from bot.conversation.manager import ConversationManager
 from bot.conversation.moderation import ModerationAction
+from bot.errors import NotAllowed
 from bot.platforms.discord.checks import NOT_ADMIN, is_admin
-from bot.platforms.discord.events import PLATFORM, interaction_key
+from bot.platforms.discord.events import interaction_key
 from bot.platforms.discord.transport import NO_PINGS
-from bot.platforms.triggers import describe_triggers
-from bot.storage import ModerationEvent
 
 #: Moderation events shown by /moderation log.
 LOG_LENGTH = 15
-#: How far back /moderation log looks across the platform before keeping this server's.
-LOG_SCAN = 500
+
+
+class DiscordMentions:
+    """Chats, users and moments as Discord shows them (users are not pinged: NO_PINGS)."""
+
+    def chat(self, chat_id: str) -> str:
+        return f"<#{chat_id}>"
+
+    def user(self, user_id: str) -> str:
+        return f"<@{user_id}>"
+
+    def time(self, when: datetime) -> str:
+        return discord.utils.format_dt(when, "R")
+
+
+MENTIONS = DiscordMentions()
+
+
+def caller_of(interaction: discord.Interaction, manager: ConversationManager) -> Caller:
+    """Who used ``interaction``, where; admin rights as :func:`is_admin` says."""
+    return Caller(
+        interaction_key(interaction),
+        str(interaction.user.id),
+        lambda: is_admin(interaction, manager),
+        NOT_ADMIN,
+    )
 
 
 async def _answer(interaction: discord.Interaction, text: str) -> None:
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
-async def _guard(interaction: discord.Interaction, manager: ConversationManager) -> bool:
-    if await is_admin(interaction, manager):
-        return True
-    await _answer(interaction, NOT_ADMIN)
-    return False
+def _guild(interaction: discord.Interaction) -> discord.Guild:
+    if interaction.guild is None:
+        raise NotAllowed("This command works in a server only.")
+    return interaction.guild
+
+
+def _server_id(interaction: discord.Interaction) -> str:
+    return str(_guild(interaction).id)
 
 
 def channel_group(manager: ConversationManager) -> app_commands.Group:
@@ -60,9 +89,6 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
         allow_bots: bool | None = None,
         max_bot_turns: app_commands.Range[int, 0, 50] | None = None,
     ) -> None:
-        if not await _guard(interaction, manager):
-            return
-        key = interaction_key(interaction)
         changes: dict[str, Any] = {
             name: value
             for name, value in (
@@ -75,11 +101,12 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
             )
             if value is not None
         }
-        settings = await manager.chat_settings(key)
-        if changes:
-            settings = dataclasses.replace(settings, **changes)
-            await manager.set_chat_settings(key, settings)
-        await _answer(interaction, describe_triggers(settings))
+        text = await commands.chat_triggers(
+            manager,
+            caller_of(interaction, manager),
+            (lambda settings: dataclasses.replace(settings, **changes)) if changes else None,
+        )
+        await _answer(interaction, text)
 
     return group
 
@@ -102,75 +129,57 @@ def moderation_group(manager: ConversationManager) -> app_commands.Group:
         on_blocked_output: ModerationAction | None = None,
         cooldown_after: app_commands.Range[int, 0, 100] | None = None,
     ) -> None:
-        if not await _guard(interaction, manager) or interaction.guild is None:
-            return
-        server_id = str(interaction.guild.id)
-        settings = await manager.server_settings(PLATFORM, server_id)
-        changes: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("on_blocked_input", on_blocked_input),
-                ("on_blocked_output", on_blocked_output),
-                ("cooldown_after", cooldown_after),
+        settings = await commands.moderation_settings(
+            manager,
+            caller_of(interaction, manager),
+            _server_id(interaction),
+            (
+                lambda settings: commands.change_policy(
+                    settings,
+                    on_blocked_input=on_blocked_input,
+                    on_blocked_output=on_blocked_output,
+                    cooldown_after=cooldown_after,
+                )
             )
-            if value is not None
-        }
-        if changes:
-            moderation = dataclasses.replace(settings.moderation, **changes)
-            settings = dataclasses.replace(settings, moderation=moderation)
-            await manager.set_server_settings(PLATFORM, server_id, settings)
-        rules = settings.moderation
-        channel = f"<#{settings.moderators_chat_id}>" if settings.moderators_chat_id else "not set"
-        await _answer(
-            interaction,
-            f"Blocked messages: {rules.on_blocked_input}. Blocked replies: "
-            f"{rules.on_blocked_output}. Cool-down after {rules.cooldown_after} flags. "
-            f"Moderators' channel: {channel}.",
+            if (on_blocked_input, on_blocked_output, cooldown_after) != (None, None, None)
+            else None,
         )
+        await _answer(interaction, commands.describe_policy(settings, MENTIONS))
 
     @group.command(name="log", description="Recent content-filter events here (admins)")
     async def log(interaction: discord.Interaction) -> None:
-        if not await _guard(interaction, manager) or interaction.guild is None:
-            return
-        guild = interaction.guild
+        guild = _guild(interaction)
         here = {str(c.id) for c in guild.channels} | {str(t.id) for t in guild.threads}
-        events = await manager.moderation_log(PLATFORM, limit=LOG_SCAN)
-        ours = [event for event in events if event.chat_id in here][:LOG_LENGTH]
-        if not ours:
-            await _answer(interaction, "No content-filter events in this server.")
-            return
-        await _answer(interaction, "\n".join(log_line(event) for event in ours))
+        text = await commands.describe_events(
+            manager, caller_of(interaction, manager), MENTIONS, among=here, limit=LOG_LENGTH
+        )
+        await _answer(interaction, text)
 
     @group.command(name="channel", description="Where moderation events are reported (admins)")
     @app_commands.describe(channel="The moderators' channel; leave out to stop reporting")
     async def channel(
         interaction: discord.Interaction, channel: discord.TextChannel | None = None
     ) -> None:
-        if not await _guard(interaction, manager) or interaction.guild is None:
-            return
-        server_id = str(interaction.guild.id)
-        settings = await manager.server_settings(PLATFORM, server_id)
         chosen = str(channel.id) if channel is not None else None
-        await manager.set_server_settings(
-            PLATFORM, server_id, dataclasses.replace(settings, moderators_chat_id=chosen)
+        settings = await commands.moderation_settings(
+            manager,
+            caller_of(interaction, manager),
+            _server_id(interaction),
+            lambda settings: commands.report_to(settings, chosen),
         )
-        await _answer(
-            interaction,
-            f"Moderation events go to <#{chosen}>." if chosen else "Moderation reports are off.",
-        )
+        await _answer(interaction, commands.describe_report_chat(settings, MENTIONS))
 
     @group.command(name="admin-role", description="A role that may use admin commands (admins)")
     @app_commands.describe(role="The role; leave out so that only Manage Server counts")
     async def admin_role(
         interaction: discord.Interaction, role: discord.Role | None = None
     ) -> None:
-        if not await _guard(interaction, manager) or interaction.guild is None:
-            return
-        server_id = str(interaction.guild.id)
-        settings = await manager.server_settings(PLATFORM, server_id)
         chosen = str(role.id) if role is not None else None
-        await manager.set_server_settings(
-            PLATFORM, server_id, dataclasses.replace(settings, admin_role_id=chosen)
+        await commands.moderation_settings(
+            manager,
+            caller_of(interaction, manager),
+            _server_id(interaction),
+            lambda settings: dataclasses.replace(settings, admin_role_id=chosen),
         )
         await _answer(
             interaction,
@@ -180,10 +189,3 @@ def moderation_group(manager: ConversationManager) -> app_commands.Group:
         )
 
     return group
-
-
-def log_line(event: ModerationEvent) -> str:
-    """One moderation event, without the blocked content."""
-    when = discord.utils.format_dt(event.created_at, "R")
-    what = "message" if event.direction == "input" else "reply"
-    return f"{when} in <#{event.chat_id}>: a {what} by <@{event.author_id}> — {event.type_name}"

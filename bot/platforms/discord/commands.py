@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.characters.schema import Character
-from bot.conversation.manager import ConversationManager, UsageReport
-from bot.platforms.discord.admin import channel_group, moderation_group
-from bot.platforms.discord.checks import NOT_ADMIN, is_admin, nsfw_refusal
-from bot.platforms.discord.events import PLATFORM, interaction_key
+from bot.conversation import commands
+from bot.conversation.commands import PERSONA_MAX
+from bot.conversation.manager import ConversationManager
+from bot.errors import AdultsOnly, Refusal
+from bot.platforms.discord.admin import caller_of, channel_group, moderation_group
+from bot.platforms.discord.checks import nsfw_refusal
 from bot.platforms.discord.transport import NO_PINGS
 from bot.platforms.discord.views import Confirm
 
@@ -46,8 +49,12 @@ def install_commands(tree: app_commands.CommandTree[Any], manager: ConversationM
         interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         # Every failure gets a visible answer; the bot carries on.
-        log.error("slash command failed", exc_info=error)
-        text = "Something went wrong with that command; please try again."
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(cause, Refusal):
+            text = str(cause)
+        else:
+            log.error("slash command failed", exc_info=error)
+            text = "Something went wrong with that command; please try again."
         with contextlib.suppress(discord.HTTPException):
             if interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True)
@@ -91,76 +98,54 @@ def _character_group(manager: ConversationManager) -> app_commands.Group:
     ) -> list[app_commands.Choice[str]]:
         return character_choices(manager, current)
 
-    async def pick(interaction: discord.Interaction, name: str) -> Character | None:
-        """The character called ``name``, after the admin and age checks (answered if not)."""
-        if not await is_admin(interaction, manager):
-            await say(interaction, NOT_ADMIN)
-            return None
-        try:
-            character = manager.characters.get(name)
-        except KeyError as error:
-            await say(interaction, str(error.args[0]))
-            return None
-        refusal = nsfw_refusal(character, interaction.channel)
-        if refusal is not None:
-            await say(interaction, refusal)
-            return None
-        return character
+    def admit(interaction: discord.Interaction) -> commands.Admit:
+        """Adults-only characters only in age-restricted channels."""
+
+        def check(character: Character) -> None:
+            refusal = nsfw_refusal(character, interaction.channel)
+            if refusal is not None:
+                raise AdultsOnly(refusal)
+
+        return check
 
     @group.command(name="set", description="Make a character the main one here (admins)")
     @app_commands.describe(name="The character")
     @app_commands.autocomplete(name=names)
     async def set_(interaction: discord.Interaction, name: str) -> None:
-        if (character := await pick(interaction, name)) is None:
-            return
-        await manager.set_character(interaction_key(interaction), character.id)
-        await say(interaction, f"{character.name} now lives here.", private=False)
+        caller = caller_of(interaction, manager)
+        done = await commands.make_main(manager, caller, name, admit(interaction))
+        await say(interaction, done, private=False)
 
     @group.command(name="add", description="Bring another character into the scene (admins)")
     @app_commands.describe(name="The character")
     @app_commands.autocomplete(name=names)
     async def add(interaction: discord.Interaction, name: str) -> None:
-        if (character := await pick(interaction, name)) is None:
-            return
-        await manager.add_to_scene(interaction_key(interaction), character.id)
-        await say(interaction, f"{character.name} joins the scene.", private=False)
+        caller = caller_of(interaction, manager)
+        done = await commands.join_scene(manager, caller, name, admit(interaction))
+        await say(interaction, done, private=False)
 
     @group.command(name="remove", description="Send a character out of the scene (admins)")
     @app_commands.describe(name="The character")
     @app_commands.autocomplete(name=names)
     async def remove(interaction: discord.Interaction, name: str) -> None:
-        if not await is_admin(interaction, manager):
-            await say(interaction, NOT_ADMIN)
-            return
-        try:
-            character = await manager.remove_from_scene(interaction_key(interaction), name)
-        except (KeyError, ValueError) as error:
-            await say(interaction, str(error.args[0]))
-            return
-        await say(interaction, f"{character.name} leaves the scene.", private=False)
+        done = await commands.leave_scene(manager, caller_of(interaction, manager), name)
+        await say(interaction, done, private=False)
 
     @group.command(name="list", description="Who is here, and who could be")
     async def list_(interaction: discord.Interaction) -> None:
-        scene = await manager.scene(interaction_key(interaction))
-        here = ", ".join(
-            f"**{c.name}**" + (" (main)" if index == 0 else "") for index, c in enumerate(scene)
+        await say(
+            interaction, await commands.describe_scene(manager, caller_of(interaction, manager))
         )
-        others = ", ".join(c.name for c in manager.characters if c not in scene)
-        await say(interaction, f"Here: {here}.\nAvailable: {others or 'nobody else'}.")
 
     @group.command(name="info", description="About a character (default: the main one here)")
     @app_commands.describe(name="The character")
     @app_commands.autocomplete(name=names)
     async def info(interaction: discord.Interaction, name: str | None = None) -> None:
-        try:
-            character = (
-                manager.characters.get(name)
-                if name
-                else await manager.character_for(interaction_key(interaction))
-            )
-        except KeyError as error:
-            await say(interaction, str(error.args[0]))
-            return
+        character = (
+            manager.characters.get(name)
+            if name
+            else await manager.character_for(caller_of(interaction, manager).key)
+        )
         await say(interaction, describe(character))
 
     return group
@@ -186,22 +171,20 @@ def _persona_group(manager: ConversationManager) -> app_commands.Group:
     @group.command(name="set", description="Set who you are in the story")
     @app_commands.describe(text="For example: a travelling bard with a broken lute")
     async def set_(
-        interaction: discord.Interaction, text: app_commands.Range[str, 1, 1000]
+        interaction: discord.Interaction, text: app_commands.Range[str, 1, PERSONA_MAX]
     ) -> None:
-        await manager.set_persona(PLATFORM, str(interaction.user.id), text)
-        await say(interaction, "Persona set. Characters will know you as: " + text)
+        caller = caller_of(interaction, manager)
+        await say(interaction, await commands.set_persona(manager, caller, text))
 
     @group.command(name="show", description="Show your persona")
     async def show(interaction: discord.Interaction) -> None:
-        persona = await manager.persona(PLATFORM, str(interaction.user.id))
-        await say(
-            interaction, f"Your persona: {persona}" if persona else "You have no persona set."
-        )
+        caller = caller_of(interaction, manager)
+        await say(interaction, await commands.show_persona(manager, caller))
 
     @group.command(name="clear", description="Clear your persona")
     async def clear(interaction: discord.Interaction) -> None:
-        await manager.set_persona(PLATFORM, str(interaction.user.id), None)
-        await say(interaction, "Persona cleared.")
+        caller = caller_of(interaction, manager)
+        await say(interaction, await commands.clear_persona(manager, caller))
 
     return group
 
@@ -209,57 +192,36 @@ def _persona_group(manager: ConversationManager) -> app_commands.Group:
 def _single_commands(manager: ConversationManager) -> list[app_commands.Command[Any, ..., None]]:
     @app_commands.command(name="reset", description="Forget this channel's conversation")
     async def reset(interaction: discord.Interaction) -> None:
-        if not await is_admin(interaction, manager):
-            await say(interaction, NOT_ADMIN)
-            return
-        key = interaction_key(interaction)
-
-        async def erase() -> str:
-            deleted = await manager.reset(key)
-            return f"Conversation reset: {deleted} messages forgotten."
-
-        await interaction.response.send_message(
-            "Forget this conversation's whole history? The characters will not remember it.",
-            view=Confirm(interaction.user.id, erase),
-            ephemeral=True,
-        )
+        caller = caller_of(interaction, manager)
+        question = await commands.ask_reset(manager, caller)
+        await _ask(interaction, question, lambda: commands.reset(manager, caller))
 
     @app_commands.command(name="forget-me", description="Erase everything stored about you")
     async def forget_me(interaction: discord.Interaction) -> None:
-        user_id = str(interaction.user.id)
-
-        async def erase() -> str:
-            report = await manager.forget(PLATFORM, user_id)
-            return (
-                f"Done: {report.messages} messages, {report.personas} persona, "
-                f"{report.model_calls} usage records and {report.moderation_events} "
-                "moderation records erased."
-            )
-
-        await interaction.response.send_message(
-            "Erase every message, your persona and all records about you, everywhere?",
-            view=Confirm(interaction.user.id, erase),
-            ephemeral=True,
+        caller = caller_of(interaction, manager)
+        await _ask(
+            interaction,
+            commands.FORGET_QUESTION,
+            lambda: commands.forget(manager, caller),
         )
 
     @app_commands.command(name="usage", description="Tokens used and their estimated cost")
     async def usage(interaction: discord.Interaction) -> None:
-        key = interaction_key(interaction)
-        lines = [
-            "You: " + usage_line(await manager.usage(PLATFORM, author_id=str(interaction.user.id))),
-            "This channel: " + usage_line(await manager.usage(PLATFORM, chat_id=key.chat_id)),
-        ]
-        if interaction.guild is not None:
-            server = await manager.usage(PLATFORM, server_id=str(interaction.guild.id))
-            lines.append("This server: " + usage_line(server))
-        await say(interaction, "\n".join(lines))
+        server_id = str(interaction.guild.id) if interaction.guild is not None else None
+        text = await commands.describe_usage(
+            manager, caller_of(interaction, manager), chat_noun="channel", server_id=server_id
+        )
+        await say(interaction, text)
 
     return [reset, forget_me, usage]
 
 
-def usage_line(report: UsageReport) -> str:
-    """``1,234 tokens in 5 replies (≈ $0.0012)``."""
-    replies = "reply" if report.calls == 1 else "replies"
-    return (
-        f"{report.total_tokens:,} tokens in {report.calls:,} {replies} (≈ ${report.cost_usd:.4f})"
+async def _ask(
+    interaction: discord.Interaction,
+    question: commands.Question,
+    action: Callable[[], Awaitable[str]],
+) -> None:
+    """Ask ``question`` privately, with buttons that only the asker can press."""
+    await interaction.response.send_message(
+        question.text, view=Confirm(interaction.user.id, question, action), ephemeral=True
     )

@@ -10,9 +10,11 @@ administrators (``getChatAdministrators``), checked again when a button is press
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from telegram import (
@@ -35,13 +37,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.conversation.incoming import ConversationKey
-from bot.conversation.moderation import ModerationAction
-from bot.conversation.settings import ServerSettings
+from bot.conversation import commands
+from bot.conversation.commands import Caller
+from bot.errors import NotAllowed, Refusal
 from bot.platforms.telegram.admins import Admins
-from bot.platforms.telegram.handlers import PLATFORM, chat_target, conversation_key, is_private
+from bot.platforms.telegram.handlers import chat_target, conversation_key, is_private
 from bot.platforms.telegram.sink import Replies
-from bot.platforms.triggers import change_triggers, describe_triggers
 
 __all__ = ["ADMIN_COMMANDS", "COMMANDS", "Commands"]
 
@@ -63,8 +64,12 @@ ADMIN_COMMANDS = (
     BotCommand("moderation", "Moderation policy and recent events"),
 )
 
-MAX_PERSONA = 1000
 ADMINS_ONLY = "Only the group's admins can do that."
+#: Moderation events listed by /moderation.
+LOG_LENGTH = 10
+
+#: A command or button handler as PTB calls it.
+Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 HELP = """Talk to me and the character answers. In groups, mention @{bot}, reply to a \
 character's message or say its name.
@@ -87,7 +92,7 @@ class Commands:
 
     def handlers(self) -> list[BaseHandler[Any, Any, Any]]:
         """The PTB handlers to register, before the message handlers."""
-        commands = {
+        callbacks = {
             "start": self.start,
             "character": self.character,
             "reset": self.reset,
@@ -100,12 +105,18 @@ class Commands:
         # New messages only: editing "/reset" must not run it again.
         new = filters.UpdateType.MESSAGE
         handlers: list[BaseHandler[Any, Any, Any]] = [
-            CommandHandler(name, callback, filters=new, block=False)
-            for name, callback in commands.items()
+            CommandHandler(name, self._saying_refusals(callback), filters=new, block=False)
+            for name, callback in callbacks.items()
         ]
         handlers += [
-            CallbackQueryHandler(self.on_character_button, pattern=r"^char:", block=False),
-            CallbackQueryHandler(self.on_confirm_button, pattern=r"^(reset|forget):", block=False),
+            CallbackQueryHandler(
+                self._alerting_refusals(self.on_character_button), pattern=r"^char:", block=False
+            ),
+            CallbackQueryHandler(
+                self._alerting_refusals(self.on_confirm_button),
+                pattern=r"^(reset|forget):",
+                block=False,
+            ),
             MessageHandler(
                 new & filters.COMMAND & filters.ChatType.PRIVATE, self.unknown, block=False
             ),
@@ -126,77 +137,47 @@ class Commands:
     async def character(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/character``: a keyboard of characters; ``/character NAME``: switch at once."""
         message = _message(update)
-        key = conversation_key(message)
+        caller = self._caller(message)
         if not context.args:
-            text, keyboard = await self._character_menu(key)
+            text, keyboard = await self._character_menu(caller)
             await message.reply_text(text, reply_markup=keyboard, do_quote=False)
             return
-        if not await self._allowed(message):
-            await self._say(message, ADMINS_ONLY)
-            return
-        try:
-            chosen = await self._manager.set_character(key, " ".join(context.args))
-        except KeyError as error:
-            await self._say(message, str(error.args[0]))
-            return
-        await self._say(message, f"Now talking to {chosen.name}.")
+        name = " ".join(context.args)
+        await self._say(message, await commands.make_main(self._manager, caller, name))
 
     async def reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Ask before forgetting the conversation's history."""
         message = _message(update)
-        if not await self._allowed(message):
-            await self._say(message, ADMINS_ONLY)
-            return
-        character = await self._manager.character_for(conversation_key(message))
+        question = await commands.ask_reset(self._manager, self._caller(message))
         await message.reply_text(
-            f"Forget this whole conversation with {character.name}? This cannot be undone.",
-            reply_markup=_confirm("reset", "Yes, reset"),
-            do_quote=False,
+            question.text, reply_markup=_confirm("reset", question.confirm), do_quote=False
         )
 
     async def persona(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Show, set or clear (``/persona clear``) the user's own persona."""
         message = _message(update)
-        user_id = _user_id(message)
-        text = " ".join(context.args or ()).strip()
-        if not text:
-            persona = await self._manager.persona(PLATFORM, user_id)
-            await self._say(
-                message,
-                f"Your persona: {persona}"
-                if persona
-                else "You have no persona. Set one with /persona followed by who you are.",
-            )
-        elif text.lower() == "clear":
-            await self._manager.set_persona(PLATFORM, user_id, None)
-            await self._say(message, "Persona cleared.")
-        elif len(text) > MAX_PERSONA:
-            await self._say(message, f"A persona can be at most {MAX_PERSONA} characters.")
-        else:
-            await self._manager.set_persona(PLATFORM, user_id, text)
-            await self._say(message, "Persona set. The characters will know you by it.")
+        words = " ".join(context.args or ())
+        await self._say(
+            message, await commands.persona_command(self._manager, self._caller(message), words)
+        )
 
     async def forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Ask before erasing everything stored about the user."""
         message = _message(update)
+        question = commands.FORGET_QUESTION
         await message.reply_text(
-            "Erase everything stored about you: your messages in every chat, your persona "
-            "and your usage? This cannot be undone.",
-            reply_markup=_confirm(f"forget:{_user_id(message)}", "Yes, erase"),
+            question.text,
+            reply_markup=_confirm(f"forget:{_user_id(message)}", question.confirm),
             do_quote=False,
         )
 
     async def usage(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Tokens and estimated cost: the user's, and this chat's."""
         message = _message(update)
-        mine = await self._manager.usage(PLATFORM, author_id=_user_id(message))
-        chat = await self._manager.usage(PLATFORM, chat_id=str(message.chat.id))
-        lines = [
-            f"You: {mine.calls} replies, {mine.total_tokens} tokens, about ${mine.cost_usd:.4f}.",
-            f"This chat: {chat.calls} replies, {chat.total_tokens} tokens, "
-            f"about ${chat.cost_usd:.4f}.",
-        ]
-        await self._say(message, "\n".join(lines))
+        caller = self._caller(message)
+        await self._say(
+            message, await commands.describe_usage(self._manager, caller, chat_noun="chat")
+        )
 
     async def triggers(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Group admins: when characters speak here; ``/triggers NAME VALUE`` changes it."""
@@ -204,19 +185,15 @@ class Commands:
         if is_private(message):
             await self._say(message, "In a private chat the characters answer every message.")
             return
-        if not await self._allowed(message):
-            await self._say(message, ADMINS_ONLY)
-            return
-        key = conversation_key(message)
-        settings = await self._manager.chat_settings(key)
-        if context.args:
-            try:
-                settings = change_triggers(settings, context.args)
-            except ValueError as error:
-                await self._say(message, str(error))
-                return
-            await self._manager.set_chat_settings(key, settings)
-        await self._say(message, describe_triggers(settings))
+        words = context.args or []
+        await self._say(
+            message,
+            await commands.chat_triggers(
+                self._manager,
+                self._caller(message),
+                (lambda settings: commands.change_triggers(settings, words)) if words else None,
+            ),
+        )
 
     async def moderation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Group admins: the policy and recent events.
@@ -226,46 +203,23 @@ class Commands:
         """
         message = _message(update)
         if is_private(message):
-            await self._say(message, "/moderation is for group admins, in the group.")
-            return
-        if not await self._allowed(message):
-            await self._say(message, ADMINS_ONLY)
-            return
+            raise NotAllowed("/moderation is for group admins, in the group.")
+        caller = self._caller(message)
         group = str(message.chat.id)
-        settings = await self._manager.server_settings(PLATFORM, group)
-        args = [arg.lower() for arg in context.args or ()]
-        if args:
-            changed = _changed_settings(settings, args, here=group)
-            if changed is None:
-                actions = "|".join(action.value for action in ModerationAction)
-                await self._say(
-                    message,
-                    f"Usage: /moderation input|output {actions}, "
-                    "or /moderation report here|off|CHAT_ID",
-                )
-                return
-            settings = changed
-            await self._manager.set_server_settings(PLATFORM, group, settings)
-        events = await self._manager.moderation_log(PLATFORM, chat_id=group, limit=10)
-        policy = settings.moderation
-        lines = [
-            f"Blocked messages: {policy.on_blocked_input.value}. "
-            f"Blocked replies: {policy.on_blocked_output.value}.",
-            f"Cool-down: after {policy.cooldown_after} flags within "
-            f"{round(policy.cooldown_window.total_seconds() / 60)} minutes."
-            if policy.cooldown_after
-            else "Cool-down: off.",
-            f"Records go to chat {settings.moderators_chat_id}."
-            if settings.moderators_chat_id
-            else "Records are not posted anywhere (/moderation report here).",
-            "Recent events:" if events else "No moderation events here.",
-        ]
-        lines += [
-            f"{event.created_at:%Y-%m-%d %H:%M} {event.direction} flagged as "
-            f"{event.type_name} (user {event.author_id})"
-            for event in events
-        ]
-        await self._say(message, "\n".join(lines))
+        words = context.args or []
+        settings = await commands.moderation_settings(
+            self._manager,
+            caller,
+            group,
+            (lambda settings: commands.change_from_words(settings, words, here=group))
+            if words
+            else None,
+        )
+        mentions = _GroupMentions(group)
+        events = await commands.describe_events(
+            self._manager, caller, mentions, chat_id=group, limit=LOG_LENGTH
+        )
+        await self._say(message, commands.describe_policy(settings, mentions) + "\n" + events)
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A command nobody handles, in a private chat."""
@@ -276,26 +230,14 @@ class Commands:
     async def on_character_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``char:main:ID`` makes a character the main one; ``char:scene:ID`` toggles it."""
         query, menu = _query(update)
-        if not await self._may_administer(menu.chat, query.from_user.id):
-            await query.answer(ADMINS_ONLY, show_alert=True)
-            return
+        caller = self._pressed_by(query, menu)
         _, action, token = (query.data or "").split(":", 2)
         character_id = self._character_of(token)
-        key = conversation_key(menu)
-        try:
-            if action == "main":
-                chosen = await self._manager.set_character(key, character_id)
-                answer = f"Now talking to {chosen.name}."
-            elif any(c.id == character_id for c in await self._manager.scene(key)):
-                chosen = await self._manager.remove_from_scene(key, character_id)
-                answer = f"{chosen.name} left the scene."
-            else:
-                chosen = await self._manager.add_to_scene(key, character_id)
-                answer = f"{chosen.name} joined the scene."
-        except (KeyError, ValueError) as error:
-            await query.answer(str(error.args[0]), show_alert=True)
-            return
-        text, keyboard = await self._character_menu(key)
+        if action == "main":
+            answer = await commands.make_main(self._manager, caller, character_id)
+        else:
+            answer = await commands.toggle_in_scene(self._manager, caller, character_id)
+        text, keyboard = await self._character_menu(caller)
         try:
             await query.edit_message_text(text, reply_markup=keyboard)
         except BadRequest as error:
@@ -310,37 +252,29 @@ class Commands:
         kind, _, rest = (query.data or "").partition(":")
         *owner, choice = rest.split(":")
         if owner and owner[0] != str(query.from_user.id):
-            await query.answer("This question is for someone else.", show_alert=True)
-            return
-        if kind == "reset" and not await self._may_administer(menu.chat, query.from_user.id):
-            await query.answer(ADMINS_ONLY, show_alert=True)
-            return
+            raise NotAllowed(commands.NOT_YOURS)
+        caller = self._pressed_by(query, menu)
+        if kind == "reset":
+            # Checked again: only the group's admins answer, demoted ones no longer.
+            await caller.require_admin()
         if choice != "yes":
-            await query.edit_message_text("Cancelled; nothing was changed.")
+            await query.edit_message_text(commands.CANCELLED)
         elif kind == "reset":
-            deleted = await self._manager.reset(conversation_key(menu))
-            await query.edit_message_text(f"Conversation reset ({deleted} messages forgotten).")
+            await query.edit_message_text(await commands.reset(self._manager, caller))
         else:
-            report = await self._manager.forget(PLATFORM, str(query.from_user.id))
-            await query.edit_message_text(
-                f"Erased {report.messages} messages, {report.personas} persona and "
-                f"{report.model_calls} usage records about you."
-            )
+            await query.edit_message_text(await commands.forget(self._manager, caller))
         await query.answer()
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _character_menu(self, key: ConversationKey) -> tuple[str, InlineKeyboardMarkup]:
-        scene = await self._manager.scene(key)
-        main, extras = scene[0], scene[1:]
-        text = f"Main character: {main.name}."
-        if extras:
-            text += " Also in the scene: " + ", ".join(c.name for c in extras) + "."
+    async def _character_menu(self, caller: Caller) -> tuple[str, InlineKeyboardMarkup]:
+        text = await commands.describe_scene(self._manager, caller)
         text += "\nTap a name to make it the main character, or ± to bring it in or out."
+        scene = await self._manager.scene(caller.key)
         rows = []
         for character in self._manager.characters:
             in_scene = character.id in {c.id for c in scene}
-            mark = "✓ " if character.id == main.id else ""
+            mark = "✓ " if character.id == scene[0].id else ""
             rows.append(
                 [
                     InlineKeyboardButton(
@@ -360,8 +294,49 @@ class Commands:
             return token
         return next((i for i in self._manager.characters.ids() if _digest(i) == token), token)
 
-    async def _allowed(self, message: Message) -> bool:
-        return await self._may_administer(message.chat, int(_user_id(message)))
+    def _caller(self, message: Message) -> Caller:
+        """The author of ``message``, in its conversation."""
+        user_id = _user_id(message)
+        return Caller(
+            conversation_key(message),
+            user_id,
+            lambda: self._may_administer(message.chat, int(user_id)),
+            ADMINS_ONLY,
+        )
+
+    def _pressed_by(self, query: CallbackQuery, menu: Message) -> Caller:
+        """Who pressed a button of ``menu``, in the menu's conversation."""
+        user_id = query.from_user.id
+        return Caller(
+            conversation_key(menu),
+            str(user_id),
+            lambda: self._may_administer(menu.chat, user_id),
+            ADMINS_ONLY,
+        )
+
+    def _saying_refusals(self, callback: Callback) -> Callback:
+        """``callback``, whose refusals are said in the chat."""
+
+        async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            try:
+                await callback(update, context)
+            except Refusal as refusal:
+                await self._say(_message(update), str(refusal))
+
+        return run
+
+    @staticmethod
+    def _alerting_refusals(callback: Callback) -> Callback:
+        """``callback`` of a button, whose refusals are shown to the one who pressed it."""
+
+        async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            try:
+                await callback(update, context)
+            except Refusal as refusal:
+                query, _ = _query(update)
+                await query.answer(str(refusal), show_alert=True)
+
+        return run
 
     async def _may_administer(self, chat: Chat, user_id: int) -> bool:
         """Anyone in a private chat; the chat's admins (asked afresh) in a group."""
@@ -414,30 +389,17 @@ def _confirm(prefix: str, yes: str) -> InlineKeyboardMarkup:
     )
 
 
-def _changed_settings(
-    settings: ServerSettings, args: list[str], *, here: str
-) -> ServerSettings | None:
-    """``settings`` with ``input|output ACTION`` or ``report here|off|CHAT_ID`` applied, or
-    ``None`` if the words are wrong."""
-    if len(args) != 2:
-        return None
-    what, value = args
-    if what == "report":
-        if value in ("here", "off"):
-            return dataclasses.replace(
-                settings, moderators_chat_id=here if value == "here" else None
-            )
-        if value.lstrip("-").isdigit():
-            return dataclasses.replace(settings, moderators_chat_id=value)
-        return None
-    try:
-        action = ModerationAction(value)
-    except ValueError:
-        return None
-    if what == "input":
-        policy = dataclasses.replace(settings.moderation, on_blocked_input=action)
-    elif what == "output":
-        policy = dataclasses.replace(settings.moderation, on_blocked_output=action)
-    else:
-        return None
-    return dataclasses.replace(settings, moderation=policy)
+@dataclass(frozen=True, slots=True)
+class _GroupMentions:
+    """How the moderation texts of the group ``here`` name chats, users and moments."""
+
+    here: str
+
+    def chat(self, chat_id: str) -> str | None:
+        return None if chat_id == self.here else f"chat {chat_id}"
+
+    def user(self, user_id: str) -> str:
+        return f"user {user_id}"
+
+    def time(self, when: datetime) -> str:
+        return f"{when:%Y-%m-%d %H:%M} UTC"

@@ -1,6 +1,6 @@
 """A Discord gateway + REST stand-in on 127.0.0.1 for running discord.py unmodified in tests.
 
-Start with ``DiscordStandIn`` (server.py); the guide is /work/notes/standin-discord.md.
+Start with ``DiscordStandIn`` (server.py); the guide is ``docs/standins.md``.
 """
 
 from .gateway import CloseCode, GatewaySession, Intent

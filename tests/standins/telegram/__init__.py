@@ -2,7 +2,7 @@
 
 Start one with ``async with TelegramStandIn() as tg:``, point python-telegram-bot at
 ``tg.base_url``, script users and chats, and inspect ``tg.calls`` and the chats' messages.
-The guide is ``/work/notes/standin-telegram.md``.
+The guide is ``docs/standins.md``.
 """
 
 from .formatting import ParseError, parse_html, parse_markdown, parse_markdown_v2, utf16_len

@@ -2,7 +2,7 @@
 
 python-telegram-bot talks to it through its normal httpx networking; the test drives users,
 chats and updates from the other side and inspects what the bot did. See
-``/work/notes/standin-telegram.md`` for a walk-through.
+``docs/standins.md`` for a walk-through.
 """
 
 from __future__ import annotations

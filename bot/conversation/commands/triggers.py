@@ -1,19 +1,23 @@
-"""A chat's trigger rules in plain words, and changed from a command's words.
+"""A chat's trigger rules (when characters speak): said in plain words, changed by admins.
 
-Platform-neutral: :func:`describe_triggers` says what the rules are (Discord's
-``/channel triggers`` and Telegram's ``/triggers``), :func:`change_triggers` applies
-``NAME VALUE`` words to them, for adapters whose admin commands take text
-(``/triggers follow_up 60`` on Telegram).
+:func:`describe_triggers` says what the rules are (Discord's ``/channel triggers`` and
+Telegram's ``/triggers``), :func:`change_triggers` applies ``NAME VALUE`` words to them, for
+adapters whose admin commands take text (``/triggers follow_up 60`` on Telegram), and
+:func:`chat_triggers` reads and stores them for the chat's admins.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from bot.conversation.commands.caller import Caller
+from bot.conversation.manager import ConversationManager
 from bot.conversation.trigger import TriggerSettings
+from bot.errors import BadCommandWords
 
-__all__ = ["TRIGGERS_USAGE", "change_triggers", "describe_triggers"]
+#: A change to a chat's trigger rules.
+TriggersChange = Callable[[TriggerSettings], TriggerSettings]
 
 TRIGGERS_USAGE = (
     "answer_all on|off · follow_up SECONDS (0-3600) · random CHANCE (0-1) [HALF_LIFE_SECONDS] "
@@ -45,10 +49,10 @@ def describe_triggers(settings: TriggerSettings) -> str:
 def change_triggers(settings: TriggerSettings, words: Sequence[str]) -> TriggerSettings:
     """``settings`` with one ``NAME VALUE…`` change applied.
 
-    Raises ``ValueError`` whose message says what is wrong, for the user.
+    Raises :class:`~bot.errors.BadCommandWords` whose message says what is wrong.
     """
     if not words:
-        raise ValueError(f"Say what to change: {TRIGGERS_USAGE}")
+        raise BadCommandWords(f"Say what to change: {TRIGGERS_USAGE}")
     name, values = words[0].lower(), [word.lower() for word in words[1:]]
     if name == "answer_all" and len(values) == 1:
         return dataclasses.replace(settings, answer_all=_switch(values[0]))
@@ -71,12 +75,12 @@ def change_triggers(settings: TriggerSettings, words: Sequence[str]) -> TriggerS
         return dataclasses.replace(
             settings, allow_bots=_switch(values[0]), max_consecutive_bot_turns=limit
         )
-    raise ValueError(f"Unknown setting {' '.join(words)!r}. Settings: {TRIGGERS_USAGE}")
+    raise BadCommandWords(f"Unknown setting {' '.join(words)!r}. Settings: {TRIGGERS_USAGE}")
 
 
 def _switch(word: str) -> bool:
     if word not in _SWITCH:
-        raise ValueError(f"{word!r} is not on or off")
+        raise BadCommandWords(f"{word!r} is not on or off")
     return _SWITCH[word]
 
 
@@ -84,7 +88,19 @@ def _number(word: str, low: float, high: float) -> float:
     try:
         value = float(word)
     except ValueError:
-        raise ValueError(f"{word!r} is not a number") from None
+        raise BadCommandWords(f"{word!r} is not a number") from None
     if not low <= value <= high:
-        raise ValueError(f"{word} is not between {low:g} and {high:g}")
+        raise BadCommandWords(f"{word} is not between {low:g} and {high:g}")
     return value
+
+
+async def chat_triggers(
+    manager: ConversationManager, caller: Caller, change: TriggersChange | None = None
+) -> str:
+    """The chat's trigger rules in words, after ``change`` if given (stored); for admins."""
+    await caller.require_admin()
+    settings = await manager.chat_settings(caller.key)
+    if change is not None:
+        settings = change(settings)
+        await manager.set_chat_settings(caller.key, settings)
+    return describe_triggers(settings)

@@ -1,0 +1,114 @@
+"""The terminal's commands on the shared command layer: its confirmation step, its refusals."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.characters.loader import load_characters
+from bot.conversation.incoming import ConversationKey
+from bot.conversation.manager import ConversationManager, ManagerSettings
+from bot.llm.client import M2HerClient
+from bot.platforms.console import ConsoleChat
+from bot.storage import Storage, open_storage
+
+CHARACTERS_DIR = Path(__file__).resolve().parents[2] / "characters"
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    opened = await open_storage(f"sqlite+aiosqlite:///{tmp_path / 'chat.sqlite3'}")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def manager(storage: Storage, m2her_client: M2HerClient) -> ConversationManager:
+    return ConversationManager(
+        storage=storage,
+        characters=load_characters(CHARACTERS_DIR),
+        client=m2her_client,
+        settings=ManagerSettings(default_character="aria"),
+    )
+
+
+async def chat_with(
+    manager: ConversationManager, *, confirm: bool
+) -> tuple[ConsoleChat, io.StringIO]:
+    out = io.StringIO()
+    chat = ConsoleChat(manager, character="aria", user_name="Sam", out=out, confirm=confirm)
+    await chat.start()
+    return chat, out
+
+
+async def said(chat: ConsoleChat, out: io.StringIO, line: str) -> str:
+    """What the terminal shows in answer to ``line``."""
+    shown = len(out.getvalue())
+    assert await chat.handle_line(line + "\n")
+    return out.getvalue()[shown:]
+
+
+async def history(storage: Storage) -> int:
+    conversation = await storage.conversation("console", "aria", default_character="aria")
+    return len(await storage.history_window(conversation.id, 100))
+
+
+async def test_on_a_terminal_reset_and_forget_ask_first(
+    manager: ConversationManager, storage: Storage
+) -> None:
+    chat, out = await chat_with(manager, confirm=True)
+    await said(chat, out, "remember me")
+    assert await history(storage) == 3  # the greeting, the message, the reply
+    asked = await said(chat, out, "/reset")
+    assert asked == (
+        "* Forget this whole conversation with Aria? This cannot be undone. "
+        "Type yes to confirm; anything else cancels.\n"
+    )
+    assert await said(chat, out, "no") == "* Cancelled; nothing was changed.\n"
+    assert await history(storage) == 3
+    await said(chat, out, "/reset")
+    assert await said(chat, out, "yes") == "* Conversation reset (3 messages forgotten).\n"
+    assert await history(storage) == 0
+
+    await said(chat, out, "/persona a courier")
+    assert (await said(chat, out, "/forget")).startswith("* Erase everything stored about you")
+    assert await manager.persona("console", "Sam") == "a courier"
+    assert (await said(chat, out, "YES")).startswith("* Erased 0 messages, 1 persona,")
+    assert await manager.persona("console", "Sam") is None
+
+
+async def test_from_a_pipe_they_act_at_once(manager: ConversationManager, storage: Storage) -> None:
+    chat, out = await chat_with(manager, confirm=False)
+    await said(chat, out, "remember me")
+    assert await said(chat, out, "/reset") == "* Conversation reset (3 messages forgotten).\n"
+    assert await history(storage) == 0
+
+
+async def test_refusals_are_shown_and_the_chat_goes_on(manager: ConversationManager) -> None:
+    chat, out = await chat_with(manager, confirm=True)
+    too_long = await said(chat, out, "/persona " + "x" * 1001)
+    assert too_long == "* A persona can be at most 1000 characters; this one has 1001.\n"
+    assert await manager.persona("console", "Sam") is None
+    assert "did you mean 'bram'" in await said(chat, out, "/character bramm")
+    assert await said(chat, out, "/scene bram") == "* Bram Oakbarrel joins the scene.\n"
+    assert "Aria is the main character here" in await said(chat, out, "/scene aria")
+    assert await said(chat, out, "/character") == (
+        "* Main character: Aria. Also in the scene: Bram Oakbarrel.\nAvailable: Mara Quill.\n"
+    )
+    assert await said(chat, out, "/scene Bram Oakbarrel") == "* Bram Oakbarrel leaves the scene.\n"
+    assert [c.id for c in await manager.scene(ConversationKey("console", "aria"))] == ["aria"]
+
+
+async def test_usage_of_the_user_and_the_conversation(manager: ConversationManager) -> None:
+    chat, out = await chat_with(manager, confirm=True)
+    assert await said(chat, out, "/usage") == (
+        "* You: 0 tokens in 0 replies (≈ $0.0000)\n"
+        "This conversation: 0 tokens in 0 replies (≈ $0.0000)\n"
+    )
+    await said(chat, out, "count this")
+    shown = await said(chat, out, "/usage")
+    assert shown.startswith("* You: ")
+    assert shown.count(" in 1 reply (≈ $") == 2

@@ -8,8 +8,8 @@ what it does; secrets are :class:`~pydantic.SecretStr`. Build it with
 empty or blank variable counts as unset.
 
 The file ``troupe.yaml`` (policy, prices) is not read here: :mod:`bot.configfile` does that.
-This module imports nothing of Troupe's but the M2-her limits in :mod:`bot.llm.types`, so any
-layer may import it.
+This module imports nothing of Troupe's but :mod:`bot.errors` and the M2-her limits in
+:mod:`bot.llm.types`, so any layer may import it.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.errors import TroupeError
 from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS
 
 __all__ = [
@@ -73,7 +74,7 @@ SECRET_SHOWN = "*** (set)"
 NOT_SET = "not set"
 
 
-class ConfigError(ValueError):
+class ConfigError(TroupeError, ValueError):
     """A setting in the environment is missing or malformed; the message says which and why."""
 
 

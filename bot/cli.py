@@ -10,26 +10,54 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from bot import __version__
+from bot.settings import ConfigError, Settings, help_text
+
+#: The settings sections (or single fields) each command reads, listed by its ``--help``;
+#: every command reads the logs section, and ``run`` and ``config`` read everything.
+_READS: dict[str, tuple[str, ...]] = {
+    "run": (),
+    "chat": ("logs", "storage", "m2her", "conversation"),
+    "check": ("logs", "conversation.characters_dir"),
+    "schema": ("logs",),
+    "preview": ("logs", "conversation.characters_dir"),
+    "config": (),
+    "upgrade": ("logs", "storage"),
+    "fake-m2her": ("logs",),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``troupe`` console script; returns the exit code."""
-    from bot.config import ConfigError
     from bot.observability.logs import configure_logging
 
     args = _parser().parse_args(argv)
     try:
-        configure_logging(os.environ)
+        settings = Settings.from_environ(os.environ)
+        configure_logging(settings)
     except ConfigError as error:
         print(f"troupe: {error}", file=sys.stderr)
         return 1
     try:
-        code: int = args.handler(args)
+        code: int = args.handler(args, settings)
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A sub-command of ``commands`` (argparse's sub-parsers action, which has no public
+    type) whose ``--help`` ends with the environment variables it reads."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help,
+        description=help[:1].upper() + help[1:] + ".",
+        epilog=help_text(_READS[name]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,41 +67,43 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"troupe {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    run = commands.add_parser(
-        "run", help="run the bot (the terminal chat while no platform token is set)"
+    run = _command(
+        commands, "run", "run the bot (the terminal chat while no platform token is set)"
     )
     run.set_defaults(handler=_run)
 
-    chat = commands.add_parser("chat", help="chat with a character in this terminal")
+    chat = _command(commands, "chat", "chat with a character in this terminal")
     chat.add_argument("character", nargs="?", help="file name without .yaml, or the name")
-    chat.add_argument("--user", default=os.environ.get("USER") or "User", help="your name")
+    chat.add_argument("--user", default=_user_name(), help="your name")
     chat.add_argument("--fake", action="store_true", help="use the built-in fake M2-her")
     chat.set_defaults(handler=_chat)
 
-    check = commands.add_parser("check", help="validate character files or folders")
+    check = _command(commands, "check", "validate character files or folders")
     check.add_argument("paths", nargs="*", type=Path, help="default: the characters folder")
     check.set_defaults(handler=_check)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of a character file")
+    schema = _command(commands, "schema", "print the JSON Schema of a character file")
     schema.set_defaults(handler=_schema)
 
-    preview = commands.add_parser("preview", help="print the exact request body for a character")
+    preview = _command(commands, "preview", "print the exact request body for a character")
     preview.add_argument("character")
     preview.add_argument("--user", default="User", help="the user's display name")
     preview.add_argument("--message", default="Hello!", help="the user's message")
     preview.set_defaults(handler=_preview)
 
-    config = commands.add_parser(
-        "config", help="print the effective configuration (secrets masked) and check troupe.yaml"
+    config = _command(
+        commands,
+        "config",
+        "print the effective configuration (secrets masked) and check troupe.yaml",
     )
     config.set_defaults(handler=_config)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
-    upgrade = db_commands.add_parser("upgrade", help="apply the migrations (also done at start)")
+    upgrade = _command(db_commands, "upgrade", "apply the migrations (also done at start)")
     upgrade.set_defaults(handler=_db_upgrade)
 
-    fake = commands.add_parser("fake-m2her", help="run the fake M2-her server")
+    fake = _command(commands, "fake-m2her", "run the fake M2-her server")
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=8765)
     fake.add_argument("--api-key", help="accept only this key (default: any non-empty key)")
@@ -81,11 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.memory import pin_mmap_threshold
-    from bot.runtime import platform_runners, run_bot
+    from bot.platforms.registry import enabled_platforms
+    from bot.runtime import run_bot
 
-    if not platform_runners(os.environ):
+    if not enabled_platforms(settings):
         if not sys.stdin.isatty():
             # A service with no token would only chat with an empty stdin and exit.
             print(
@@ -95,21 +126,21 @@ def _run(args: argparse.Namespace) -> int:
             )
             return 2
         # No platform token, a person at a terminal: the terminal chat is the bot.
-        return _chat(argparse.Namespace(character=None, user=os.environ.get("USER") or "User"))
+        return _chat(argparse.Namespace(character=None, user=_user_name()), settings)
     pin_mmap_threshold()  # a process that runs for months: keep socket buffers off the heap
-    return _guard(lambda: asyncio.run(run_bot(os.environ, out=sys.stdout, hard_exit=True)))
+    return _guard(lambda: asyncio.run(run_bot(settings, out=sys.stdout, hard_exit=True)))
 
 
-def _chat(args: argparse.Namespace) -> int:
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import open_engine
     from bot.platforms.console import run_console
 
-    if "TROUPE_LOG_LEVEL" not in os.environ:
+    if settings.logs.level is None:
         # The chat itself says what failed; warnings would only garble the conversation.
         logging.getLogger().setLevel(logging.ERROR)
 
     async def chat() -> int:
-        async with open_engine(force_fake=getattr(args, "fake", False)) as engine:
+        async with open_engine(settings, force_fake=getattr(args, "fake", False)) as engine:
             print(engine.backend, flush=True)
             character = args.character or engine.manager.default_character.id
             return await run_console(
@@ -123,27 +154,25 @@ def _chat(args: argparse.Namespace) -> int:
     return _guard(lambda: asyncio.run(chat()))
 
 
-def _check(args: argparse.Namespace) -> int:
-    from bot.app import characters_dir_from_env
+def _check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.characters.loader import check_paths
 
-    return check_paths(args.paths or [characters_dir_from_env()], sys.stdout)
+    return check_paths(args.paths or [settings.conversation.characters_dir], sys.stdout)
 
 
-def _schema(args: argparse.Namespace) -> int:
+def _schema(args: argparse.Namespace, settings: Settings) -> int:
     from bot.characters.loader import character_json_schema
 
     print(json.dumps(character_json_schema(), indent=2, ensure_ascii=False))
     return 0
 
 
-def _preview(args: argparse.Namespace) -> int:
-    from bot.app import characters_dir_from_env
+def _preview(args: argparse.Namespace, settings: Settings) -> int:
     from bot.characters.loader import load_characters
     from bot.characters.prompt import preview_body
 
     def preview() -> int:
-        character = load_characters(characters_dir_from_env()).get(args.character)
+        character = load_characters(settings.conversation.characters_dir).get(args.character)
         body = preview_body(character, user=args.user, message=args.message)
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
@@ -151,41 +180,46 @@ def _preview(args: argparse.Namespace) -> int:
     return _guard(preview)
 
 
-def _config(args: argparse.Namespace) -> int:
+def _config(args: argparse.Namespace, settings: Settings) -> int:
     import yaml
 
     from bot.app import describe_configuration
 
     def describe() -> int:
-        text = yaml.safe_dump(describe_configuration(), sort_keys=False, allow_unicode=True)
+        configuration = describe_configuration(settings)
+        text = yaml.safe_dump(configuration, sort_keys=False, allow_unicode=True)
         print(text, end="")
         return 0
 
     return _guard(describe)
 
 
-def _db_upgrade(args: argparse.Namespace) -> int:
-    from bot.storage import database_url_from_env, upgrade
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.storage import upgrade
 
     def migrate() -> int:
-        upgrade(database_url_from_env())
+        upgrade(settings.storage.database_url)
         print("Database is up to date.")
         return 0
 
     return _guard(migrate)
 
 
-def _fake_m2her(args: argparse.Namespace) -> int:
+def _fake_m2her(args: argparse.Namespace, settings: Settings) -> int:
     from bot.llm.fake import run_fake_server
 
     return run_fake_server(args.host, args.port, args.api_key)
+
+
+def _user_name() -> str:
+    """The terminal's user (``USER``): a name to chat under, not a Troupe setting."""
+    return os.environ.get("USER") or "User"
 
 
 def _guard(action: Callable[[], int]) -> int:
     """Run ``action``, turning a broken character, an unknown name or an unusable database
     into one clear message."""
     from bot.characters.loader import CharacterLoadError
-    from bot.config import ConfigError
     from bot.configfile import ConfigFileError
     from bot.storage import StorageError
 

@@ -22,20 +22,28 @@ mean 'answer_all'?``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from bot.conversation.moderation import ModerationAction
 from bot.conversation.policy import ChatPolicy, Overrides, PolicyTree, apply_overrides
+from bot.platforms.registry import policy_platforms
 from bot.yamlcheck import FileProblem, validate_yaml_file
 
 DEFAULT_CONFIG_FILE = "troupe.yaml"
 
-Platform = Literal["discord", "telegram", "console"]
+
+def _known_platform(name: str) -> str:
+    known = [repr(platform) for platform in policy_platforms()]
+    if name not in policy_platforms():
+        raise ValueError(f"input should be {', '.join(known[:-1])} or {known[-1]}, got {name!r}")
+    return name
+
+
+#: A platform of the registry, or the terminal.
+Platform = Annotated[str, AfterValidator(_known_platform)]
 
 
 class ConfigFileError(Exception):
@@ -176,11 +184,10 @@ class TroupeFile(Layer):
         )
 
 
-def config_path_from_env(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """``TROUPE_CONFIG``, else ``./troupe.yaml`` if it exists, else no file."""
-    named = environ.get("TROUPE_CONFIG")
-    if named:
-        return Path(named)
+def config_path(named: Path | None) -> Path | None:
+    """``named`` (``TROUPE_CONFIG``), else ``./troupe.yaml`` if it exists, else no file."""
+    if named is not None:
+        return named
     default = Path(DEFAULT_CONFIG_FILE)
     return default if default.exists() else None
 

@@ -1,5 +1,5 @@
-"""``troupe run``: the engine, the platforms whose tokens are set, health and metrics, and a
-graceful shutdown.
+"""``troupe run``: the engine, the platforms the settings turn on (see
+:mod:`bot.platforms.registry`), health and metrics, and a graceful shutdown.
 
 On SIGTERM or SIGINT the bot stops starting turns (messages that still arrive are stored, and
 owed a turn at the next start), lets the replies in flight finish up to
@@ -18,21 +18,19 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, TextIO
+from collections.abc import Awaitable, Callable
+from typing import TextIO
 
 from bot.app import Engine, open_engine
-from bot.config import ConfigError, env_seconds
 from bot.llm.errors import AuthenticationError, InsufficientBalance, M2HerError
 from bot.llm.types import ChatMessage, ChatRequest, Role
-from bot.observability.delivery import DeliveryMonitor
-from bot.observability.health import HealthServer, health_port_from_env
+from bot.observability.delivery import DeliveryMonitor, DeliveryMonitors
+from bot.observability.health import HealthServer
+from bot.platforms.registry import enabled_platforms
+from bot.settings import ConfigError, Settings
 
 log = logging.getLogger("bot.runtime")
 
-PlatformRunner = Callable[[Engine, Mapping[str, str]], Coroutine[Any, Any, None]]
-
-DEFAULT_SHUTDOWN_SECONDS = 20.0
 #: After the deadline: stopping the turns still running (telling a chat takes up to 1 s) ...
 STOP_TURNS_SECONDS = 1.2
 #: ... then disconnecting from the platforms.
@@ -41,56 +39,45 @@ DISCONNECT_SECONDS = 0.4
 HARD_EXIT_SECONDS = 1.9
 
 
-def platform_runners(environ: Mapping[str, str]) -> dict[str, PlatformRunner]:
-    """The platforms whose tokens are set, by name (imported only when used)."""
-    runners: dict[str, PlatformRunner] = {}
-    if environ.get("DISCORD_TOKEN"):
-        from bot.platforms.discord import run_discord
-
-        runners["discord"] = run_discord
-    if environ.get("TELEGRAM_TOKEN"):
-        from bot.platforms.telegram.app import run_telegram
-
-        runners["telegram"] = run_telegram
-    return runners
-
-
 async def run_bot(
-    environ: Mapping[str, str] = os.environ,
+    settings: Settings,
     *,
     out: TextIO,
     stop: asyncio.Event | None = None,
     hard_exit: bool = False,
 ) -> int:
-    """Run every configured platform until ``stop`` is set (or a signal arrives).
+    """Run every platform ``settings`` turn on until ``stop`` is set (or a signal arrives).
 
     With ``hard_exit`` (the ``troupe run`` process, never a test's) the process is ended
     :data:`HARD_EXIT_SECONDS` after the shutdown deadline if closing hangs.
     """
-    runners = platform_runners(environ)
-    deadline = env_seconds(environ, "TROUPE_SHUTDOWN_SECONDS", DEFAULT_SHUTDOWN_SECONDS)
+    platforms = enabled_platforms(settings)
+    deadline = settings.shutdown.seconds
     stop = stop or asyncio.Event()
-    async with open_engine(environ=environ) as engine:
+    async with open_engine(settings) as engine:
         print(engine.backend, flush=True, file=out)
-        await check_model_key(engine, environ)
+        await check_model_key(engine, settings)
+        delivery = DeliveryMonitors.from_settings(
+            settings.health, on_failure=engine.manager.metrics.platform_request_failed
+        )
         async with contextlib.AsyncExitStack() as stack:
-            port = health_port_from_env(environ)
             server = None
-            if port is not None:
+            if settings.health.port is not None:
                 server = await stack.enter_async_context(
-                    HealthServer(engine.manager.metrics, port=port)
+                    HealthServer(engine.manager.metrics, port=settings.health.port)
                 )
                 server.add_check("database", engine.storage.ping)
                 print(f"Health and metrics on port {server.port}.", flush=True, file=out)
             _on_signals(stop)
             tasks = {
-                name: asyncio.create_task(run(engine, environ)) for name, run in runners.items()
+                platform.name: asyncio.create_task(
+                    platform.run(engine.services(delivery.for_platform(platform.name)), settings)
+                )
+                for platform in platforms
             }
             for name, task in tasks.items():
                 if server is not None:
-                    server.add_check(
-                        name, _platform_check(task, engine.delivery.for_platform(name))
-                    )
+                    server.add_check(name, _platform_check(task, delivery.for_platform(name)))
             print(f"Running: {', '.join(tasks)}. Ctrl-C or SIGTERM stops.", flush=True, file=out)
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([stopping, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
@@ -101,12 +88,12 @@ async def run_bot(
     return code
 
 
-async def check_model_key(engine: Engine, environ: Mapping[str, str]) -> None:
+async def check_model_key(engine: Engine, settings: Settings) -> None:
     """Start-up self-check: one tiny call, so a rejected key is explained before anyone chats.
 
     Skipped with the built-in fake. A network problem only warns: the API may be back soon.
     """
-    if not environ.get("MINIMAX_API_KEY") or engine.client is None:
+    if settings.m2her.api_key is None or engine.client is None:
         return
     probe = ChatRequest(
         (ChatMessage(Role.SYSTEM, "Reply with one word.", "Check"), ChatMessage(Role.USER, "Hi")),

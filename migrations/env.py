@@ -11,12 +11,14 @@ Two ways in:
 from __future__ import annotations
 
 import asyncio
+import os
 from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import Connection
 
-from bot.storage.database import database_url_from_env, open_database, parse_url
+from bot.settings import Settings
+from bot.storage.database import open_database, parse_url
 from bot.storage.migrate import context_options
 
 config = context.config
@@ -24,6 +26,11 @@ config = context.config
 # Only the command line has an alembic.ini; called from code, the app's logging stays as it is.
 if config.config_file_name is not None:
     fileConfig(config.config_file_name)
+
+
+def database_url() -> str:
+    """``DATABASE_URL``, or the default SQLite file."""
+    return Settings.from_environ(os.environ).storage.database_url
 
 
 def run_migrations(connection: Connection) -> None:
@@ -35,7 +42,7 @@ def run_migrations(connection: Connection) -> None:
 
 async def run_from_command_line() -> None:
     """Connect to ``DATABASE_URL`` and run the command there."""
-    database = open_database(parse_url(database_url_from_env()), foreign_keys=False)
+    database = open_database(parse_url(database_url()), foreign_keys=False)
     try:
         await database.write(run_migrations)
     finally:
@@ -44,7 +51,7 @@ async def run_from_command_line() -> None:
 
 def run_offline() -> None:
     """``alembic upgrade --sql``: print the SQL instead of running it."""
-    url = parse_url(database_url_from_env())
+    url = parse_url(database_url())
     context.configure(
         url=url,
         literal_binds=True,

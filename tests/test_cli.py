@@ -11,9 +11,13 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
+import yaml
 
 from bot.characters.loader import load_characters
 from bot.characters.prompt import preview_body
+from bot.cli import main
+from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -218,3 +222,57 @@ def test_an_unreachable_database_says_how_to_fix_it(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Fix: check DATABASE_URL" in result.stderr
     assert "pw-secret" not in result.stderr
+
+
+def help_of(*command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    return capsys.readouterr().out
+
+
+def listed_variables(help_text: str) -> list[str]:
+    environment = help_text.split("environment (blank counts as unset):\n", 1)[1]
+    return [line.split("=")[0].strip() for line in environment.splitlines() if line[2] != " "]
+
+
+def test_each_commands_help_lists_the_variables_it_reads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logs = ["TROUPE_LOG_LEVEL", "TROUPE_LOG_FORMAT"]
+    assert listed_variables(help_of("schema", capsys=capsys)) == logs
+    assert listed_variables(help_of("check", capsys=capsys)) == [*logs, "TROUPE_CHARACTERS_DIR"]
+    assert listed_variables(help_of("db", "upgrade", capsys=capsys)) == [*logs, "DATABASE_URL"]
+    chat = help_of("chat", capsys=capsys)
+    assert "  DATABASE_URL=sqlite+aiosqlite:///troupe.sqlite3\n" in chat
+    assert "  TROUPE_CONTEXT_WINDOW=65536\n" in chat
+    assert "DISCORD_TOKEN" not in chat
+    every = [variable.name for variable in Settings.variables()]
+    assert sorted(listed_variables(help_of("run", capsys=capsys))) == sorted(every)
+    assert sorted(listed_variables(help_of("config", capsys=capsys))) == sorted(every)
+
+
+def test_config_shows_every_setting(tmp_path: Path) -> None:
+    result = troupe(
+        "config",
+        tmp_path=tmp_path,
+        env={"TELEGRAM_TOKEN": "123:tg-token-secret", "TELEGRAM_WEBHOOK_SECRET": "hook_value_9"},
+    )
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)
+    listed = [name for section in shown["settings"].values() for name in section]
+    assert sorted(listed) == sorted(variable.name for variable in Settings.variables())
+    assert shown["settings"]["telegram"]["TELEGRAM_WEBHOOK_SECRET"] == "*** (set)"
+    assert shown["settings"]["discord"]["DISCORD_EDIT_INTERVAL"] == 1.2
+    assert shown["platforms"] == {"discord": "off (no token)", "telegram": "on"}
+    assert "tg-token-secret" not in result.stdout
+    assert "hook_value_9" not in result.stdout
+
+
+def test_every_malformed_variable_is_one_clear_line(tmp_path: Path) -> None:
+    env = {"TROUPE_LOG_LEVEL": "loud", "DISCORD_SHARD_COUNT": "many"}
+    result = troupe("schema", tmp_path=tmp_path, env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "troupe: DISCORD_SHARD_COUNT must be a number or 'auto', got 'many'",
+        "TROUPE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'",
+    ]

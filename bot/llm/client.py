@@ -1,6 +1,6 @@
 """The M2-her client: one aiohttp session, typed requests, streaming, retries.
 
->>> async with M2HerClient.from_env() as client:            # doctest: +SKIP
+>>> async with M2HerClient.from_settings(settings.m2her) as client:  # doctest: +SKIP
 ...     reply = await client.complete(request)
 ...     stream = client.stream(request)
 ...     async for delta in stream:
@@ -17,8 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -38,6 +37,7 @@ from bot.llm.retry import RetryPolicy, RetryState
 from bot.llm.sse import SSEDecoder
 from bot.llm.tokens import estimate_prompt_tokens
 from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS, ChatRequest, ChatResult
+from bot.settings import DEFAULT_M2HER_URL, M2HerSettings
 
 __all__ = ["M2HerClient", "ReplyStream", "RetryPolicy", "Timeouts"]
 
@@ -95,7 +95,7 @@ class M2HerClient:
     (the client then does not close it).
     """
 
-    DEFAULT_BASE_URL = "https://api.minimax.io"
+    DEFAULT_BASE_URL = DEFAULT_M2HER_URL
     PATH = "/v1/text/chatcompletion_v2"
 
     def __init__(
@@ -121,17 +121,16 @@ class M2HerClient:
         )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ, **kwargs: Any) -> M2HerClient:
+    def from_settings(cls, settings: M2HerSettings, **kwargs: Any) -> M2HerClient:
         """A client configured from ``MINIMAX_API_KEY`` and ``MINIMAX_BASE_URL``.
 
         Keyword arguments (``timeouts``, ``retry``, ``session``, ``base_url``) win
-        over the environment.
+        over the settings.
         """
-        api_key = environ.get("MINIMAX_API_KEY", "")
-        if not api_key.strip():
+        if settings.api_key is None:
             raise ValueError("MINIMAX_API_KEY is not set")
-        kwargs.setdefault("base_url", environ.get("MINIMAX_BASE_URL") or cls.DEFAULT_BASE_URL)
-        return cls(api_key, **kwargs)
+        kwargs.setdefault("base_url", settings.base_url)
+        return cls(settings.api_key.get_secret_value(), **kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<hidden>)"

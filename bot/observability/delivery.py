@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.config import env_int, env_seconds
+from bot.settings import (
+    DEFAULT_UNHEALTHY_AFTER_FAILURES,
+    DEFAULT_UNHEALTHY_AFTER_SECONDS,
+    HealthSettings,
+)
 
-__all__ = ["DeliveryMonitor", "DeliveryMonitors", "delivery_monitors_from_env"]
+__all__ = ["DeliveryMonitor", "DeliveryMonitors"]
 
 log = logging.getLogger("bot.observability")
-
-#: Failures in a row, and seconds they must span, before a platform is reported unhealthy.
-DEFAULT_FAILURES = 5
-DEFAULT_SECONDS = 60.0
 
 
 class DeliveryMonitor:
@@ -39,8 +39,8 @@ class DeliveryMonitor:
         self,
         platform: str,
         *,
-        failures: int = DEFAULT_FAILURES,
-        seconds: float = DEFAULT_SECONDS,
+        failures: int = DEFAULT_UNHEALTHY_AFTER_FAILURES,
+        seconds: float = DEFAULT_UNHEALTHY_AFTER_SECONDS,
         on_failure: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -96,11 +96,23 @@ class DeliveryMonitor:
 class DeliveryMonitors:
     """One :class:`DeliveryMonitor` per platform, made on first use with the same thresholds."""
 
-    failures: int = DEFAULT_FAILURES
-    seconds: float = DEFAULT_SECONDS
+    failures: int = DEFAULT_UNHEALTHY_AFTER_FAILURES
+    seconds: float = DEFAULT_UNHEALTHY_AFTER_SECONDS
     #: Told the platform of every failure (e.g. :meth:`Metrics.platform_request_failed`).
     on_failure: Callable[[str], None] | None = None
     _monitors: dict[str, DeliveryMonitor] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(
+        cls, settings: HealthSettings, *, on_failure: Callable[[str], None] | None = None
+    ) -> DeliveryMonitors:
+        """Monitors with the thresholds of ``TROUPE_UNHEALTHY_AFTER_FAILURES`` and
+        ``TROUPE_UNHEALTHY_AFTER_SECONDS``, telling ``on_failure`` of each failure."""
+        return cls(
+            failures=settings.unhealthy_after_failures,
+            seconds=settings.unhealthy_after_seconds,
+            on_failure=on_failure,
+        )
 
     def for_platform(self, platform: str) -> DeliveryMonitor:
         """The monitor of ``platform``."""
@@ -111,15 +123,3 @@ class DeliveryMonitors:
             )
             self._monitors[platform] = monitor
         return monitor
-
-
-def delivery_monitors_from_env(
-    environ: Mapping[str, str], *, on_failure: Callable[[str], None] | None = None
-) -> DeliveryMonitors:
-    """Monitors with the thresholds of ``TROUPE_UNHEALTHY_AFTER_FAILURES`` and
-    ``TROUPE_UNHEALTHY_AFTER_SECONDS``, telling ``on_failure`` of each failure."""
-    return DeliveryMonitors(
-        on_failure=on_failure,
-        failures=env_int(environ, "TROUPE_UNHEALTHY_AFTER_FAILURES", DEFAULT_FAILURES, minimum=1),
-        seconds=env_seconds(environ, "TROUPE_UNHEALTHY_AFTER_SECONDS", DEFAULT_SECONDS),
-    )

@@ -8,32 +8,28 @@
 answers 200 ``{"status": "ok", "checks": {...}}`` when all pass, else 503 with
 ``"status": "unhealthy"`` and the failing checks' reasons. ``/metrics`` is
 :meth:`Metrics.render` for a Prometheus scraper. The server is off unless
-``TROUPE_HEALTH_PORT`` is set (:func:`health_port_from_env`).
+``TROUPE_HEALTH_PORT`` is set (:class:`~bot.settings.HealthSettings`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
-from bot.config import ConfigError
 from bot.observability.metrics import Metrics
 
-__all__ = ["HealthCheck", "HealthServer", "health_port_from_env"]
+__all__ = ["HealthCheck", "HealthServer"]
 
 log = logging.getLogger("bot.observability")
 
 #: A health check: ``True`` or ``"ok"`` when healthy; ``False`` or a short reason when not.
 HealthCheck = Callable[[], Awaitable[bool | str]]
-
-#: The environment variable that turns the server on and picks its port.
-PORT_VARIABLE = "TROUPE_HEALTH_PORT"
 
 #: Reasons longer than this are cut: a check should say what failed, not dump a page.
 MAX_REASON = 200
@@ -146,17 +142,3 @@ class HealthServer:
         if not result:
             return "failed"
         return str(result)[:MAX_REASON]
-
-
-def health_port_from_env(environ: Mapping[str, str]) -> int | None:
-    """The port from ``TROUPE_HEALTH_PORT``, or ``None`` (server off) when unset or empty."""
-    text = environ.get(PORT_VARIABLE, "").strip()
-    if not text:
-        return None
-    try:
-        port = int(text)
-    except ValueError:
-        raise ConfigError(f"{PORT_VARIABLE} must be a port number, got {text!r}") from None
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{PORT_VARIABLE} must be between 1 and 65535, got {port}")
-    return port

@@ -1,6 +1,6 @@
 """Logging for a running bot: text or JSON lines, a per-turn id, secrets masked.
 
->>> configure_logging()                      # doctest: +SKIP
+>>> configure_logging(settings)              # doctest: +SKIP
 >>> turn = new_turn_id()                      # when a platform message arrives
 >>> logging.getLogger("bot").warning("...")   # every record in this task carries ``turn``
 
@@ -15,19 +15,17 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import random
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
-from bot.config import ConfigError
+from bot.settings import Settings
 
 __all__ = [
-    "SECRET_VARIABLES",
     "JsonFormatter",
     "SecretMasker",
     "TextFormatter",
@@ -36,13 +34,6 @@ __all__ = [
     "new_turn_id",
 ]
 
-#: Environment variables whose values never reach a log line.
-SECRET_VARIABLES = (
-    "MINIMAX_API_KEY",
-    "DISCORD_TOKEN",
-    "TELEGRAM_TOKEN",
-    "TELEGRAM_WEBHOOK_SECRET",
-)
 MASK = "***"
 
 #: ``Authorization: Bearer <token>`` and the like, whatever the token.
@@ -82,12 +73,10 @@ class SecretMasker:
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> SecretMasker:
-        """A masker for the secrets in ``environ``: the tokens and keys in
-        :data:`SECRET_VARIABLES` and the password in ``DATABASE_URL``."""
-        values = [environ.get(name, "").strip() for name in SECRET_VARIABLES]
-        values.extend(_url_passwords(environ.get("DATABASE_URL", "")))
-        return cls(values)
+    def from_settings(cls, settings: Settings) -> SecretMasker:
+        """A masker for the secrets in ``settings``: the tokens and keys, and the password in
+        ``DATABASE_URL``."""
+        return cls([*settings.secrets(), *_url_passwords(settings.storage.database_url)])
 
     def mask(self, text: str) -> str:
         """``text`` with every secret replaced by ``***``."""
@@ -186,7 +175,7 @@ class _TroupeHandler(logging.StreamHandler[TextIO]):
 
 
 def configure_logging(
-    environ: Mapping[str, str] = os.environ,
+    settings: Settings,
     *,
     stream: TextIO = sys.stderr,
     default_level: str = "WARNING",
@@ -197,29 +186,20 @@ def configure_logging(
     ``TROUPE_LOG_LEVEL`` (``DEBUG`` … ``CRITICAL``, default ``default_level``) sets the
     root level; ``TROUPE_LOG_FORMAT`` is ``text`` (default) or ``json``. Calling it again
     replaces the handler it installed before and leaves other handlers alone.
-    Raises :class:`~bot.config.ConfigError` for an unknown level or format.
     """
-    level_name = (environ.get("TROUPE_LOG_LEVEL", "").strip() or default_level).upper()
-    level = logging.getLevelNamesMapping().get(level_name)
-    if level is None:
-        raise ConfigError(
-            f"TROUPE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level_name!r}"
-        )
-    log_format = environ.get("TROUPE_LOG_FORMAT", "").strip().lower() or "text"
+    level = logging.getLevelNamesMapping()[settings.logs.level or default_level.upper()]
     formatters: dict[str, type[logging.Formatter]] = {
         "text": TextFormatter,
         "json": JsonFormatter,
     }
-    if log_format not in formatters:
-        raise ConfigError(f"TROUPE_LOG_FORMAT must be text or json, got {log_format!r}")
 
     factory = logging.getLogRecordFactory()
     if isinstance(factory, _RecordFactory):
         factory = factory.base
-    logging.setLogRecordFactory(_RecordFactory(factory, SecretMasker.from_env(environ)))
+    logging.setLogRecordFactory(_RecordFactory(factory, SecretMasker.from_settings(settings)))
 
     handler = _TroupeHandler(stream)
-    handler.setFormatter(formatters[log_format]())
+    handler.setFormatter(formatters[settings.logs.format]())
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _TroupeHandler)]:
         root.removeHandler(old)

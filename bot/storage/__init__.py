@@ -5,7 +5,7 @@ Alembic migrations in ``migrations/``. Open it with :func:`open_storage`; everyt
 in or comes out is a plain frozen record from :mod:`bot.storage.records`.
 """
 
-from bot.storage.database import DEFAULT_DATABASE_URL, database_url_from_env
+from bot.settings import DEFAULT_DATABASE_URL
 from bot.storage.errors import ConversationNotFound, SchemaOutOfDate, StorageError
 from bot.storage.migrate import upgrade
 from bot.storage.records import (
@@ -47,7 +47,6 @@ __all__ = [
     "TurnContext",
     "UsageTotals",
     "WindowMessage",
-    "database_url_from_env",
     "open_storage",
     "upgrade",
 ]

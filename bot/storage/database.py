@@ -30,10 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -46,9 +45,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from bot.storage.errors import StorageError
 from bot.storage.notify import NotificationListener
 from bot.storage.statements import ConnectionStatements, SQLiteStatements, Statements
-
-#: Where the data goes when ``DATABASE_URL`` is unset: a file in the working directory.
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///troupe.sqlite3"
 
 # Plain driver names people write, mapped to the drivers Troupe runs on.
 _DRIVERS = {
@@ -65,11 +61,6 @@ CHECKPOINT_EVERY = 500
 
 
 _T = TypeVar("_T")
-
-
-def database_url_from_env(environ: Mapping[str, str] = os.environ) -> str:
-    """``DATABASE_URL`` from the environment, or :data:`DEFAULT_DATABASE_URL`."""
-    return environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
 def parse_url(database_url: str) -> URL:

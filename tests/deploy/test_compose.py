@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.runtime import DEFAULT_SHUTDOWN_SECONDS
+from bot.settings import DEFAULT_SHUTDOWN_SECONDS
 from bot.storage.database import parse_url
 from tests.deploy.dockerfile_model import REPO, seconds
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.runtime import DEFAULT_SHUTDOWN_SECONDS
+from bot.settings import DEFAULT_SHUTDOWN_SECONDS
 from tests.deploy.dockerfile_model import REPO
 
 EXAMPLE = (REPO / ".env.example").read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 from bot.runtime import run_bot
+from bot.settings import Settings
 from tests.discord.conftest import World, environ_for
 from tests.observability.probe import wait_for_check
 from tests.standins.discord import DiscordStandIn
@@ -25,7 +26,9 @@ async def test_healthz_fails_while_sends_keep_failing_and_recovers(
         "TROUPE_UNHEALTHY_AFTER_SECONDS": "0",
     }
     stop = asyncio.Event()
-    running = asyncio.create_task(run_bot(environ, out=io.StringIO(), stop=stop))
+    running = asyncio.create_task(
+        run_bot(Settings.from_environ(environ), out=io.StringIO(), stop=stop)
+    )
     try:
         await standin.wait_until_connected(timeout=10)
         assert await wait_for_check(port, "discord", healthy=True) == (200, "ok")

@@ -11,7 +11,9 @@ from bot.conversation.moderation import ModerationAction, ModerationPolicy
 from bot.conversation.settings import ServerSettings
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Error, Reply
+from bot.observability.delivery import DeliveryMonitor
 from bot.platforms.discord import run_discord
+from bot.settings import Settings
 from tests.discord.conftest import Bot, World, command, environ_for, final_reply
 from tests.standins.discord import DiscordStandIn
 
@@ -121,11 +123,13 @@ async def test_a_broken_character_edit_is_reported_in_the_moderators_channel(
     mods = standin.create_text_channel(world.guild, "mods")
     environ = environ_for(standin, characters_dir, tmp_path / "run.sqlite3")
     reports: list[str] = []
-    async with open_engine(environ=environ) as engine:
+    settings = Settings.from_environ(environ)
+    async with open_engine(settings) as engine:
         await engine.manager.policies.set_server_settings(
             "discord", str(world.guild.id), ServerSettings(moderators_chat_id=str(mods.id))
         )
-        running = asyncio.create_task(run_discord(engine, environ, report=reports.append))
+        services = engine.services(DeliveryMonitor("discord"))
+        running = asyncio.create_task(run_discord(services, settings, report=reports.append))
         try:
             await standin.wait_for(lambda: reports, what="the start-up report")
             (characters_dir / "bram.yaml").write_text(

@@ -12,6 +12,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.app import open_engine
+from bot.observability.delivery import DeliveryMonitor
 from bot.platforms.discord import (
     ConfigError,
     DiscordConfig,
@@ -21,12 +22,17 @@ from bot.platforms.discord import (
     run_discord,
 )
 from bot.platforms.discord.permissions import MESSAGE_CONTENT_MISSING
+from bot.settings import Settings
 from tests.discord.conftest import Harness, World, config_for, environ_for, final_reply
 from tests.standins.discord import DiscordStandIn, Intent, Permission, loopback_only_trace
 
 
+def config_from(environ: dict[str, str]) -> DiscordConfig:
+    return DiscordConfig.from_settings(Settings.from_environ(environ).discord)
+
+
 def test_config_reads_the_environment_and_hides_the_token():
-    config = DiscordConfig.from_env(
+    config = config_from(
         {
             "DISCORD_TOKEN": "secret-token",
             "DISCORD_API_BASE_URL": "http://127.0.0.1:9/api/v10",
@@ -40,10 +46,10 @@ def test_config_reads_the_environment_and_hides_the_token():
     assert (config.shard_count, config.shard_ids, config.edit_interval) == (4, (1, 3), 0.8)
     assert config.api_base_url == "http://127.0.0.1:9/api/v10"
     assert "secret-token" not in repr(config)
-    auto = DiscordConfig.from_env({"DISCORD_TOKEN": "t", "DISCORD_SHARD_COUNT": "auto"})
+    auto = config_from({"DISCORD_TOKEN": "t", "DISCORD_SHARD_COUNT": "auto"})
     assert auto.sharded
     assert auto.shard_count is None
-    assert not DiscordConfig.from_env({"DISCORD_TOKEN": "t"}).sharded
+    assert not config_from({"DISCORD_TOKEN": "t"}).sharded
 
 
 @pytest.mark.parametrize(
@@ -61,7 +67,7 @@ def test_config_errors_say_what_to_fix(environ: dict[str, str], says: str):
     if environ:
         environ = {"DISCORD_TOKEN": "t", **environ}
     with pytest.raises(ConfigError, match=says):
-        DiscordConfig.from_env(environ)
+        config_from(environ)
 
 
 def test_the_invite_link_asks_for_the_permissions_characters_need():
@@ -144,10 +150,14 @@ async def test_run_discord_uses_the_environment_and_restores_discord_py(
     before = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
     reports: list[str] = []
     seen: list[str] = []
-    async with open_engine(environ=environ) as engine:
+    settings = Settings.from_environ(environ)
+    async with open_engine(settings) as engine:
         running = asyncio.create_task(
             run_discord(
-                engine, environ, report=reports.append, http_trace=loopback_only_trace(seen)
+                engine.services(DeliveryMonitor("discord")),
+                settings,
+                report=reports.append,
+                http_trace=loopback_only_trace(seen),
             )
         )
         try:

@@ -16,6 +16,7 @@ from bot.llm.types import (
     SensitiveFlags,
     SensitiveType,
 )
+from bot.settings import Settings
 from tests.conftest import TEST_API_KEY
 from tests.llm.helpers import chat_request, reply, stream_all, stream_until_error
 
@@ -238,14 +239,18 @@ async def test_a_shared_session_is_used_and_left_open(fake_m2her: FakeM2Her) -> 
         assert not session.closed
 
 
+def client_from(environ: dict[str, str]) -> M2HerClient:
+    return M2HerClient.from_settings(Settings.from_environ(environ).m2her)
+
+
 def test_from_env_reads_key_and_base_url() -> None:
-    client = M2HerClient.from_env(
+    client = client_from(
         {"MINIMAX_API_KEY": TEST_API_KEY, "MINIMAX_BASE_URL": "http://127.0.0.1:9/"}
     )
     assert client.base_url == "http://127.0.0.1:9"
-    assert M2HerClient.from_env({"MINIMAX_API_KEY": "k"}).base_url == "https://api.minimax.io"
+    assert client_from({"MINIMAX_API_KEY": "k"}).base_url == "https://api.minimax.io"
     with pytest.raises(ValueError, match="MINIMAX_API_KEY"):
-        M2HerClient.from_env({})
+        client_from({})
 
 
 async def test_iterating_a_stream_twice_or_reading_result_early_is_an_error(

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 import pytest
 
 from bot.observability.logs import configure_logging
+from bot.settings import Settings
 
 #: ``configure(environ)`` sets up logging into a fresh buffer and returns the buffer.
 Configure = Callable[[Mapping[str, str]], io.StringIO]
@@ -24,7 +25,7 @@ def configure() -> Iterator[Configure]:
 
     def setup(environ: Mapping[str, str]) -> io.StringIO:
         stream = io.StringIO()
-        configure_logging(environ, stream=stream)
+        configure_logging(Settings.from_environ(environ), stream=stream)
         return stream
 
     yield setup

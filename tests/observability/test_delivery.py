@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ConfigError
-from bot.observability.delivery import DeliveryMonitor, delivery_monitors_from_env
+from bot.observability.delivery import DeliveryMonitor, DeliveryMonitors
+from bot.settings import ConfigError, Settings
 
 
 class Clock:
@@ -64,14 +64,18 @@ async def test_one_success_makes_it_healthy_and_starts_a_new_streak() -> None:
     assert counted == ["telegram"] * 4
 
 
+def monitors_from(environ: dict[str, str]) -> DeliveryMonitors:
+    return DeliveryMonitors.from_settings(Settings.from_environ(environ).health)
+
+
 def test_thresholds_come_from_the_environment() -> None:
-    monitors = delivery_monitors_from_env(
+    monitors = monitors_from(
         {"TROUPE_UNHEALTHY_AFTER_FAILURES": "2", "TROUPE_UNHEALTHY_AFTER_SECONDS": "7.5"}
     )
     monitor = monitors.for_platform("discord")
     assert (monitor.failures, monitor.seconds) == (2, 7.5)
     assert monitors.for_platform("discord") is monitor
-    defaults = delivery_monitors_from_env({}).for_platform("telegram")
+    defaults = monitors_from({}).for_platform("telegram")
     assert (defaults.failures, defaults.seconds) == (5, 60.0)
     with pytest.raises(ConfigError, match="TROUPE_UNHEALTHY_AFTER_FAILURES"):
-        delivery_monitors_from_env({"TROUPE_UNHEALTHY_AFTER_FAILURES": "0"})
+        monitors_from({"TROUPE_UNHEALTHY_AFTER_FAILURES": "0"})

@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import ConfigError
-from bot.observability.health import HealthServer, health_port_from_env
+from bot.observability.health import HealthServer
 from bot.observability.metrics import Metrics
+from bot.settings import ConfigError, Settings
 from tests.observability.scrape import value
 
 SECRET = "postgres://troupe:hunter2-s3cret@db/troupe"
@@ -247,10 +247,10 @@ async def test_a_port_in_use_fails_to_start(server: HealthServer) -> None:
     [({}, None), ({"TROUPE_HEALTH_PORT": ""}, None), ({"TROUPE_HEALTH_PORT": " 9108 "}, 9108)],
 )
 def test_port_from_env(environ: dict[str, str], port: int | None) -> None:
-    assert health_port_from_env(environ) == port
+    assert Settings.from_environ(environ).health.port == port
 
 
 @pytest.mark.parametrize("text", ["http", "0", "65536", "-1", "91.08"])
 def test_bad_ports_name_the_variable(text: str) -> None:
     with pytest.raises(ConfigError, match="TROUPE_HEALTH_PORT"):
-        health_port_from_env({"TROUPE_HEALTH_PORT": text})
+        Settings.from_environ({"TROUPE_HEALTH_PORT": text})

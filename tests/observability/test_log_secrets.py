@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from bot.observability.logs import SecretMasker
+from bot.settings import Settings
 from tests.observability.conftest import Configure
 
 API_KEY = "sk-api-plant-0c41d9e7b2a8"
@@ -146,6 +147,7 @@ def test_a_secret_containing_another_is_masked_whole() -> None:
 
 
 def test_a_database_url_without_password_masks_nothing() -> None:
-    masker = SecretMasker.from_env({"DATABASE_URL": "sqlite+aiosqlite:///troupe.db"})
+    settings = Settings.from_environ({"DATABASE_URL": "sqlite+aiosqlite:///troupe.db"})
+    masker = SecretMasker.from_settings(settings)
 
     assert masker.mask("sqlite+aiosqlite:///troupe.db") == "sqlite+aiosqlite:///troupe.db"

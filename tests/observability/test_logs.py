@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from bot.config import ConfigError
 from bot.llm.client import M2HerClient
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import HttpError, Reply
 from bot.llm.types import ChatMessage, ChatRequest, Role
 from bot.observability.logs import configure_logging, current_turn_id, new_turn_id
+from bot.settings import ConfigError, Settings
 from tests.conftest import FAST_RETRY, FAST_TIMEOUTS, TEST_API_KEY
 from tests.observability.conftest import Configure
 
@@ -84,7 +84,7 @@ def test_level_comes_from_the_environment_else_the_default(configure: Configure)
     assert "kept" in stream.getvalue()
 
     quiet = io.StringIO()
-    configure_logging({}, stream=quiet, default_level="CRITICAL")
+    configure_logging(Settings.from_environ({}), stream=quiet, default_level="CRITICAL")
     log.error("dropped too")
     assert quiet.getvalue() == ""
 

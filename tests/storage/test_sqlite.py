@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.settings import Settings
 from bot.storage import (
     DEFAULT_DATABASE_URL,
     NewMessage,
     Storage,
     StorageError,
-    database_url_from_env,
     open_storage,
 )
 from bot.storage.database import CHECKPOINT_EVERY, parse_url
@@ -31,11 +31,15 @@ async def sqlite_storage(tmp_path: Path) -> AsyncIterator[tuple[Storage, Path]]:
     await storage.close()
 
 
+def database_url_from(environ: dict[str, str]) -> str:
+    return Settings.from_environ(environ).storage.database_url
+
+
 def test_default_url_and_environment() -> None:
     assert DEFAULT_DATABASE_URL == "sqlite+aiosqlite:///troupe.sqlite3"
-    assert database_url_from_env({}) == DEFAULT_DATABASE_URL
-    assert database_url_from_env({"DATABASE_URL": ""}) == DEFAULT_DATABASE_URL
-    assert database_url_from_env({"DATABASE_URL": "postgresql://db/x"}) == "postgresql://db/x"
+    assert database_url_from({}) == DEFAULT_DATABASE_URL
+    assert database_url_from({"DATABASE_URL": ""}) == DEFAULT_DATABASE_URL
+    assert database_url_from({"DATABASE_URL": "postgresql://db/x"}) == "postgresql://db/x"
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite+aiosqlite:///:memory:"])

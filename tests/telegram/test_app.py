@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from telegram.error import NetworkError
 
+from bot.app import broken_edits_of
 from bot.characters.watch import CharacterWatcher
 from bot.conversation.manager import ConversationManager
+from bot.conversation.services import PlatformServices
 from bot.conversation.settings import ServerSettings
-from bot.observability.delivery import DeliveryMonitors
+from bot.observability.delivery import DeliveryMonitor
 from bot.platforms.telegram import ConfigError, TelegramBot, TelegramConfig, run_telegram
+from bot.settings import Settings
 from tests.standins.telegram import TelegramStandIn, free_loopback_port
 from tests.telegram.conftest import WAIT, BotFactory, config_for
 
@@ -24,13 +26,17 @@ CHARACTERS = Path(__file__).resolve().parents[2] / "characters"
 TOKEN = "123456:AAH-secret-token-value"
 
 
+def config_from(environ: dict[str, str]) -> TelegramConfig | None:
+    return TelegramConfig.from_settings(Settings.from_environ(environ).telegram)
+
+
 def test_no_token_means_no_telegram() -> None:
-    assert TelegramConfig.from_env({}) is None
-    assert TelegramConfig.from_env({"TELEGRAM_TOKEN": "  "}) is None
+    assert config_from({}) is None
+    assert config_from({"TELEGRAM_TOKEN": "  "}) is None
 
 
 def test_settings_from_the_environment() -> None:
-    config = TelegramConfig.from_env(
+    config = config_from(
         {
             "TELEGRAM_TOKEN": TOKEN,
             "TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/",
@@ -54,8 +60,8 @@ def test_settings_from_the_environment() -> None:
 
 
 def test_defaults_poll_official_api_with_a_random_secret() -> None:
-    first = TelegramConfig.from_env({"TELEGRAM_TOKEN": TOKEN})
-    second = TelegramConfig.from_env({"TELEGRAM_TOKEN": TOKEN})
+    first = config_from({"TELEGRAM_TOKEN": TOKEN})
+    second = config_from({"TELEGRAM_TOKEN": TOKEN})
     assert first is not None
     assert second is not None
     assert first.api_base_url == "https://api.telegram.org/bot"
@@ -77,7 +83,7 @@ def test_defaults_poll_official_api_with_a_random_secret() -> None:
 )
 def test_unusable_settings_say_what_is_wrong(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
-        TelegramConfig.from_env({"TELEGRAM_TOKEN": TOKEN, name: value})
+        config_from({"TELEGRAM_TOKEN": TOKEN, name: value})
     assert TOKEN not in str(caught.value)
 
 
@@ -110,22 +116,20 @@ async def test_the_token_never_reaches_the_logs(
     assert "/bot***/getMe" in caplog.text
 
 
-@dataclass
-class _Engine:
-    manager: ConversationManager
-    watcher: CharacterWatcher
-    delivery: DeliveryMonitors = field(default_factory=DeliveryMonitors)
-
-
-def engine_for(manager: ConversationManager, folder: Path = CHARACTERS) -> _Engine:
-    return _Engine(manager, CharacterWatcher(folder, on_reload=manager.use_characters))
+def services_for(
+    manager: ConversationManager, watcher: CharacterWatcher | None = None
+) -> PlatformServices:
+    watcher = watcher or CharacterWatcher(CHARACTERS, on_reload=manager.use_characters)
+    return PlatformServices(manager, DeliveryMonitor("telegram"), broken_edits_of(watcher))
 
 
 async def test_run_telegram_answers_until_cancelled(
     tg: TelegramStandIn, manager: ConversationManager
 ) -> None:
     environ = {"TELEGRAM_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url}
-    running = asyncio.create_task(run_telegram(engine_for(manager), environ))  # type: ignore[arg-type]
+    running = asyncio.create_task(
+        run_telegram(services_for(manager), Settings.from_environ(environ))
+    )
     alice = tg.add_user("Alice")
     dm = tg.private_chat(alice)
     tg.user_says(dm, alice, "hello")
@@ -141,7 +145,7 @@ async def test_run_telegram_answers_until_cancelled(
 
 async def test_run_telegram_needs_a_token(manager: ConversationManager) -> None:
     with pytest.raises(ConfigError, match="TELEGRAM_TOKEN is not set"):
-        await run_telegram(engine_for(manager), {})  # type: ignore[arg-type]
+        await run_telegram(services_for(manager), Settings.from_environ({}))
 
 
 async def test_a_broken_character_edit_is_reported_to_the_moderators_chat(
@@ -154,15 +158,17 @@ async def test_a_broken_character_edit_is_reported_to_the_moderators_chat(
     await manager.policies.set_server_settings(
         "telegram", "-1", ServerSettings(moderators_chat_id=str(mods.id))
     )
-    engine = engine_for(manager, folder)
+    watcher = CharacterWatcher(folder, on_reload=manager.use_characters)
     environ = {"TELEGRAM_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url}
-    running = asyncio.create_task(run_telegram(engine, environ))  # type: ignore[arg-type]
+    running = asyncio.create_task(
+        run_telegram(services_for(manager, watcher), Settings.from_environ(environ))
+    )
     try:
         # Polling has begun: the bot is running and its hooks are in place.
         await tg.wait_until(lambda: bool(tg.calls_to("getUpdates")), timeout=WAIT)
         await asyncio.sleep(0.1)
         (folder / "bram.yaml").write_text("name: Bram\npersonality: [1, 2]\n", encoding="utf-8")
-        assert not await engine.watcher.check()  # broken: nothing reloaded
+        assert not await watcher.check()  # broken: nothing reloaded
         await tg.wait_until(lambda: bool(mods.bot_messages()), timeout=WAIT)
         notice = mods.bot_messages()[-1].text
         assert notice.startswith("Character files have problems")

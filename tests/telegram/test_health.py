@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 from bot.runtime import run_bot
+from bot.settings import Settings
 from tests.observability.probe import wait_for_check
 from tests.standins.telegram import TelegramStandIn, free_loopback_port
 from tests.telegram.conftest import CHARACTERS_DIR, WAIT
@@ -28,7 +29,9 @@ async def test_healthz_fails_while_sends_keep_failing_and_recovers(
         "TROUPE_UNHEALTHY_AFTER_SECONDS": "0",
     }
     stop = asyncio.Event()
-    running = asyncio.create_task(run_bot(environ, out=io.StringIO(), stop=stop))
+    running = asyncio.create_task(
+        run_bot(Settings.from_environ(environ), out=io.StringIO(), stop=stop)
+    )
     try:
         assert await wait_for_check(port, "telegram", healthy=True) == (200, "ok")
         alice = tg.add_user("Alice")

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 from bot.runtime import run_bot
+from bot.settings import Settings
 from tests.standins.telegram import TelegramStandIn
 from tests.telegram.conftest import CHARACTERS_DIR, WAIT
 
@@ -23,7 +24,7 @@ async def test_troupe_run_answers_on_telegram_and_stops_cleanly(
     }
     out = io.StringIO()
     stop = asyncio.Event()
-    running = asyncio.create_task(run_bot(environ, out=out, stop=stop))
+    running = asyncio.create_task(run_bot(Settings.from_environ(environ), out=out, stop=stop))
     alice = tg.add_user("Alice")
     dm = tg.private_chat(alice)
     tg.user_says(dm, alice, "hello from the whole program")

@@ -1,16 +1,11 @@
-"""The Discord adapter's settings, read from the environment."""
+"""The Discord adapter's settings, from the ``discord`` section of
+:class:`~bot.settings.Settings`."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.config import ConfigError, env_seconds
-
-#: Seconds between two sends or edits in one channel while streaming. Discord allows about
-#: five message operations per five seconds per channel; this stays under that.
-DEFAULT_EDIT_INTERVAL = 1.2
+from bot.settings import DEFAULT_DISCORD_EDIT_INTERVAL, ConfigError, DiscordSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +28,7 @@ class DiscordConfig:
     guild_ready_timeout: float = 2.0
     #: Pause between two shards' IDENTIFY (``None``: discord.py's 5 s, Discord's own limit).
     identify_delay: float | None = None
-    edit_interval: float = DEFAULT_EDIT_INTERVAL
+    edit_interval: float = DEFAULT_DISCORD_EDIT_INTERVAL
     #: How often the typing indicator is renewed until the first text shows.
     typing_interval: float = 4.5
 
@@ -43,55 +38,19 @@ class DiscordConfig:
         return self.auto_shard or self.shard_count is not None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> DiscordConfig:
-        """Read ``DISCORD_TOKEN``, ``DISCORD_API_BASE_URL``, ``DISCORD_GATEWAY_URL``,
-        ``DISCORD_SHARD_COUNT`` (a number or ``auto``), ``DISCORD_SHARD_IDS`` (e.g. ``0,1``),
-        and in seconds ``DISCORD_EDIT_INTERVAL``, ``DISCORD_GUILD_READY_TIMEOUT`` and
-        ``DISCORD_IDENTIFY_DELAY``."""
-        token = environ.get("DISCORD_TOKEN", "").strip()
-        if not token:
+    def from_settings(cls, settings: DiscordSettings) -> DiscordConfig:
+        """The adapter's settings; :class:`ConfigError` when ``DISCORD_TOKEN`` is not set."""
+        if settings.token is None:
             raise ConfigError("DISCORD_TOKEN is not set")
-        count_text = environ.get("DISCORD_SHARD_COUNT", "").strip().lower()
-        auto = count_text == "auto"
-        count = None if auto or not count_text else _positive_int("DISCORD_SHARD_COUNT", count_text)
-        ids_text = environ.get("DISCORD_SHARD_IDS", "").strip()
-        ids = None
-        if ids_text:
-            if count is None:
-                raise ConfigError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT set to a number")
-            ids = tuple(_shard_id(part, count) for part in ids_text.split(","))
+        auto = settings.shard_count == "auto"
         return cls(
-            token=token,
-            guild_ready_timeout=env_seconds(environ, "DISCORD_GUILD_READY_TIMEOUT", 2.0),
-            identify_delay=(
-                env_seconds(environ, "DISCORD_IDENTIFY_DELAY", 5.0)
-                if environ.get("DISCORD_IDENTIFY_DELAY")
-                else None
-            ),
-            api_base_url=environ.get("DISCORD_API_BASE_URL") or None,
-            gateway_url=environ.get("DISCORD_GATEWAY_URL") or None,
-            shard_count=count,
+            token=settings.token.get_secret_value(),
+            api_base_url=settings.api_base_url,
+            gateway_url=settings.gateway_url,
+            shard_count=None if settings.shard_count == "auto" else settings.shard_count,
             auto_shard=auto,
-            shard_ids=ids,
-            edit_interval=env_seconds(environ, "DISCORD_EDIT_INTERVAL", DEFAULT_EDIT_INTERVAL),
+            shard_ids=settings.shard_ids,
+            guild_ready_timeout=settings.guild_ready_timeout,
+            identify_delay=settings.identify_delay,
+            edit_interval=settings.edit_interval,
         )
-
-
-def _positive_int(name: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number or 'auto', got {text!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1")
-    return value
-
-
-def _shard_id(text: str, count: int) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ConfigError(f"DISCORD_SHARD_IDS must be numbers, got {text.strip()!r}") from None
-    if not 0 <= value < count:
-        raise ConfigError(f"shard id {value} is outside 0..{count - 1}")
-    return value

@@ -7,8 +7,6 @@ import logging
 
 import discord
 
-from bot.characters.loader import CharacterLoadError
-from bot.characters.watch import broken_characters_notice
 from bot.conversation.manager import ConversationManager
 from bot.conversation.turn import ModerationReport
 from bot.platforms.discord.events import PLATFORM
@@ -66,17 +64,16 @@ class ModerationReporter:
 
 
 class BrokenCharactersReporter:
-    """A character watcher error hook that tells every moderators' channel about a broken
-    edit of the character files (the log has it too)."""
+    """A :data:`~bot.conversation.services.BrokenCharactersHook` that tells every moderators'
+    channel about a broken edit of the character files (the log has it too)."""
 
     def __init__(self, client: discord.Client, manager: ConversationManager) -> None:
         self._client = client
         self._manager = manager
 
-    async def __call__(self, error: CharacterLoadError) -> None:
-        """Post the notice in each moderators' channel this process can see (with shards in
+    async def __call__(self, text: str) -> None:
+        """Post ``text`` in each moderators' channel this process can see (with shards in
         several processes, each posts in its own servers)."""
-        text = broken_characters_notice(error)
         for target in await self._manager.policies.moderators_chats(PLATFORM):
             channel = self._client.get_channel(int(target))
             if channel is not None:  # None: another shard's, or gone

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Mapping
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from telegram import (
     Bot,
@@ -28,10 +26,9 @@ from telegram import (
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
-from bot.characters.loader import CharacterLoadError
-from bot.characters.watch import broken_characters_notice
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager
+from bot.conversation.services import PlatformServices
 from bot.observability.delivery import DeliveryMonitor
 from bot.observability.logs import SecretMasker
 from bot.platforms.streaming import Rate
@@ -43,9 +40,7 @@ from bot.platforms.telegram.moderation import ModerationReporter
 from bot.platforms.telegram.request import TelegramRequest
 from bot.platforms.telegram.sink import GROUP_RATE, Replies, TelegramSink
 from bot.platforms.telegram.transport import ChatTarget
-
-if TYPE_CHECKING:
-    from bot.app import Engine
+from bot.settings import Settings
 
 __all__ = ["ALLOWED_UPDATES", "TelegramBot", "privacy_notice", "run_telegram"]
 
@@ -204,23 +199,21 @@ class TelegramBot:
             log.warning(notice)
 
 
-async def run_telegram(engine: Engine, environ: Mapping[str, str] = os.environ) -> None:
-    """Run the Telegram bot on ``engine`` until cancelled (``troupe run``)."""
-    config = TelegramConfig.from_env(environ)
+async def run_telegram(services: PlatformServices, settings: Settings) -> None:
+    """Run the Telegram bot on ``services`` until cancelled (``troupe run``)."""
+    config = TelegramConfig.from_settings(settings.telegram)
     if config is None:
         raise ConfigError("TELEGRAM_TOKEN is not set")
-    delivery = engine.delivery.for_platform(PLATFORM)
-    async with TelegramBot(engine.manager, config, delivery=delivery) as telegram:
-        hook = partial(_report_broken_characters, telegram.replies, engine.manager)
-        engine.watcher.add_error_hook(hook)
+    async with TelegramBot(services.manager, config, delivery=services.delivery) as telegram:
+        hook = partial(_report_broken_characters, telegram.replies, services.manager)
+        services.on_broken_characters(hook)
         await asyncio.Event().wait()
 
 
 async def _report_broken_characters(
-    replies: Replies, manager: ConversationManager, error: CharacterLoadError
+    replies: Replies, manager: ConversationManager, text: str
 ) -> None:
     """A broken character edit: tell every moderators' chat (the log has it too)."""
-    text = broken_characters_notice(error)
     for chat_id in await manager.policies.moderators_chats(PLATFORM):
         try:
             await replies.notice(ChatTarget(int(chat_id)), text, private=False)

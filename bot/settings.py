@@ -38,7 +38,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import TroupeError
-from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS
+from bot.llm.types import CONTEXT_WINDOW, DEFAULT_BASE_URL, MAX_COMPLETION_TOKENS
 
 __all__ = [
     "ConfigError",
@@ -55,7 +55,6 @@ __all__ = [
 
 #: Where the data goes when ``DATABASE_URL`` is unset: a file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///troupe.sqlite3"
-DEFAULT_M2HER_URL = "https://api.minimax.io"
 #: Seconds between two sends or edits in one Discord channel while streaming. Discord allows
 #: about five message operations per five seconds per channel; this stays under that.
 DEFAULT_DISCORD_EDIT_INTERVAL = 1.2
@@ -227,7 +226,7 @@ class M2HerSettings(_Section):
 
     api_key: SecretStr | None = _variable("MINIMAX_API_KEY")
     """The API key (platform.minimax.io); unset: the built-in fake M2-her answers."""
-    base_url: str = _variable("MINIMAX_BASE_URL", DEFAULT_M2HER_URL)
+    base_url: str = _variable("MINIMAX_BASE_URL", DEFAULT_BASE_URL)
     """The API's address (https://api.minimaxi.com for keys of the mainland-China site)."""
 
 

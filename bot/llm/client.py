@@ -20,7 +20,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 import orjson
@@ -36,8 +36,16 @@ from bot.llm.response import ReplyAssembler
 from bot.llm.retry import RetryPolicy, RetryState
 from bot.llm.sse import SSEDecoder
 from bot.llm.tokens import estimate_prompt_tokens
-from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS, ChatRequest, ChatResult
-from bot.settings import DEFAULT_M2HER_URL, M2HerSettings
+from bot.llm.types import (
+    CONTEXT_WINDOW,
+    DEFAULT_BASE_URL,
+    MAX_COMPLETION_TOKENS,
+    ChatRequest,
+    ChatResult,
+)
+
+if TYPE_CHECKING:  # bot.settings imports this package's constants
+    from bot.settings import M2HerSettings
 
 __all__ = ["M2HerClient", "ReplyStream", "RetryPolicy", "Timeouts"]
 
@@ -95,7 +103,7 @@ class M2HerClient:
     (the client then does not close it).
     """
 
-    DEFAULT_BASE_URL = DEFAULT_M2HER_URL
+    DEFAULT_BASE_URL = DEFAULT_BASE_URL
     PATH = "/v1/text/chatcompletion_v2"
 
     def __init__(

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 MODEL = "M2-her"
+#: The international endpoint; mainland-China keys use https://api.minimaxi.com.
+DEFAULT_BASE_URL = "https://api.minimax.io"
 MAX_COMPLETION_TOKENS = 2048
 CONTEXT_WINDOW = 65_536
 

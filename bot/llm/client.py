@@ -137,6 +137,8 @@ class M2HerClient:
         self.retry = retry
         self._url = self.base_url + API_PATHS[api_style]
         self._headers = {"Authorization": f"Bearer {api_key.strip()}"}
+        # An error page may quote the key it refused; it is cut out before anything is read.
+        self._key_bytes = api_key.strip().encode()
         self._session = session
         self._owns_session = session is None
         self._client_timeout = aiohttp.ClientTimeout(
@@ -309,6 +311,7 @@ class M2HerClient:
             body = await self._read_all(response, deadline)
         except M2HerError:
             body = b""  # the body did not come: the status alone must say it
+        body = body.replace(self._key_bytes, b"***")
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.llm import errors
-from bot.llm.client import M2HerClient, RetryPolicy
+from bot.llm.client import M2HerClient
 from bot.llm.errors import M2HerError
 from bot.llm.fake import UNKNOWN_ERROR_MESSAGE, FakeM2Her, HttpError, Reply
 from tests.conftest import FAST_RETRY, FAST_TIMEOUTS, TEST_API_KEY
@@ -26,18 +25,6 @@ from tests.llm.helpers import (
 )
 
 STREAMING = pytest.mark.parametrize("streaming", [False, True], ids=["complete", "stream"])
-
-
-@pytest.fixture
-async def one_try(fake_m2her: FakeM2Her) -> AsyncIterator[M2HerClient]:
-    """A client that never retries, so each error surfaces as it is."""
-    async with M2HerClient(
-        TEST_API_KEY,
-        base_url=fake_m2her.base_url,
-        retry=RetryPolicy(max_attempts=1),
-        timeouts=FAST_TIMEOUTS,
-    ) as client:
-        yield client
 
 
 async def failure(client: M2HerClient, *, streaming: bool) -> M2HerError:
@@ -117,6 +104,18 @@ async def test_the_openai_error_body_maps_to_the_typed_error(
     error = await failure(one_try, streaming=streaming)
     assert type(error) is cls
     assert (error.code, error.http_status, error.status_msg) == (api_code, status, message)
+
+
+@STREAMING
+async def test_an_error_message_quoting_the_key_does_not_carry_it_on(
+    fake_m2her: FakeM2Her, one_try: M2HerClient, streaming: bool
+) -> None:
+    message = f"Incorrect API key provided: {TEST_API_KEY}."
+    fake_m2her.enqueue(HttpError.openai(401, message, type_="invalid_request_error"))
+    error = await failure(one_try, streaming=streaming)
+    assert type(error) is errors.AuthenticationError
+    assert error.status_msg == "Incorrect API key provided: ***."
+    assert TEST_API_KEY not in repr(error.args)
 
 
 @STREAMING

@@ -38,7 +38,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import TroupeError
-from bot.llm.types import CONTEXT_WINDOW, DEFAULT_BASE_URL, MAX_COMPLETION_TOKENS
+from bot.llm.types import CONTEXT_WINDOW, DEFAULT_BASE_URL, MAX_COMPLETION_TOKENS, ApiStyle
 
 __all__ = [
     "ConfigError",
@@ -228,6 +228,11 @@ class M2HerSettings(_Section):
     """The API key (platform.minimax.io); unset: the built-in fake M2-her answers."""
     base_url: str = _variable("MINIMAX_BASE_URL", DEFAULT_BASE_URL)
     """The API's address (https://api.minimaxi.com for keys of the mainland-China site)."""
+    api_style: Annotated[ApiStyle, _one_of(get_args(ApiStyle), str.lower)] = _variable(
+        "MINIMAX_API_STYLE", "minimax"
+    )
+    """minimax (/v1/text/chatcompletion_v2), or openai (the OpenAI-compatible
+    /v1/chat/completions); the same model, roles and replies either way."""
 
 
 class ConversationSettings(_Section):

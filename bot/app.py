@@ -113,7 +113,9 @@ async def open_engine(settings: Settings, *, force_fake: bool = False) -> AsyncI
             backend = f"Using MiniMax M2-her at {client.base_url}."
         else:
             fake = await stack.enter_async_context(FakeM2Her())
-            client = M2HerClient("fake-key", base_url=fake.base_url)
+            client = M2HerClient(
+                "fake-key", base_url=fake.base_url, api_style=settings.m2her.api_style
+            )
             reason = "--fake given" if force_fake else "MINIMAX_API_KEY is not set"
             backend = f"Using the built-in fake M2-her ({reason}); replies are canned echoes."
         await stack.enter_async_context(client)

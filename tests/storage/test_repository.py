@@ -505,6 +505,23 @@ async def test_everything_survives_a_restart(database_url: str) -> None:
         await second.close()
 
 
+async def test_a_write_under_way_finishes_when_its_caller_is_cancelled(database_url: str) -> None:
+    storage = await open_storage(database_url)
+    conversation = await storage.conversation("discord", "c1", default_character="aria")
+    writing = asyncio.create_task(storage.add_message(said(conversation.id, "said anyway")))
+    await asyncio.sleep(0)  # the write is handed to the database
+    writing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    await storage.close()  # waits for work under way
+
+    again = await open_storage(database_url)
+    try:
+        assert texts(await again.history_window(conversation.id, 5)) == ["said anyway"]
+    finally:
+        await again.close()
+
+
 async def test_a_closed_storage_says_so(database_url: str) -> None:
     storage = await open_storage(database_url)
     await storage.close()

@@ -114,6 +114,22 @@ async def test_the_write_ahead_log_is_checkpointed_as_writes_go_on(
     assert wal.stat().st_size < 2 * one_round
 
 
+async def test_writers_take_turns_in_the_order_they_came(
+    sqlite_storage: tuple[Storage, Path],
+) -> None:
+    # One SQLite file has one writer at a time; the others queue in the process, not in
+    # SQLite's busy handler, where they would go in any order or give up.
+    storage, _ = sqlite_storage
+    conversation = await storage.conversation("discord", "c", default_character="aria")
+    burst = await asyncio.gather(
+        *(
+            storage.add_message(NewMessage(conversation.id, "user", "u", "U", f"m{n}"))
+            for n in range(200)
+        )
+    )
+    assert [m.text for m in sorted(burst, key=lambda m: m.id)] == [f"m{n}" for n in range(200)]
+
+
 WRITER = """
 import asyncio, sys
 from bot.storage import NewMessage, open_storage

@@ -14,7 +14,7 @@ Alembic migrations in ``migrations/``. Everything the rest of Troupe uses is nam
   without its password.
 
 SQL stays inside this package. Its modules beyond these names (``models``, ``migrate``,
-``database``) are for the migrations and the storage's own tests.
+``database``) are for the migrations, and for benchmarks and tests that look beneath the API.
 """
 
 from bot.settings import DEFAULT_DATABASE_URL

@@ -58,7 +58,6 @@ from bot.storage.records import (
     UsageTotals,
     WindowMessage,
 )
-from bot.storage.statements import Statements, first
 
 SettingsScope = Literal["chat", "server"]
 
@@ -254,15 +253,11 @@ class Storage:
         """Finish queued writes and close every database connection."""
         await self._database.dispose()
 
-    async def _execute(self, statement: Executable, params: dict[str, Any] | None = None) -> int:
+    async def _execute(self, statement: Executable, params: Mapping[str, Any] | None = None) -> int:
         """Run one writing statement; returns how many rows it touched."""
         return await self._database.write(
             lambda connection: _rowcount(connection.execute(statement, params))
         )
-
-    async def _quick_execute(self, statement: Executable, params: Mapping[str, Any]) -> int:
-        """:meth:`_execute` for a prebuilt statement that touches a few indexed rows."""
-        return await self._database.quick_write(lambda run: run.touched(statement, params))
 
     # -- conversations ---------------------------------------------------------------------
 
@@ -284,7 +279,9 @@ class Storage:
         the same conversation.
         """
         key = {"platform": platform, "chat_id": chat_id, "thread_id": thread_id}
-        row = await self._database.quick_read(lambda run: first(run.rows(_FIND_CONVERSATION, key)))
+        row: Sequence[Any] | None = await self._database.read(
+            lambda connection: connection.execute(_FIND_CONVERSATION, key).first()
+        )
         if row is None:
             new = {
                 **key,
@@ -294,35 +291,16 @@ class Storage:
                 "created_at": _now(),
             }
 
-            def create_or_find(run: Statements) -> Sequence[Any]:
-                run.touched(self._create_conversation, new)
-                return run.rows(_FIND_CONVERSATION, key)[0]
+            def create_or_find(connection: Connection) -> Sequence[Any]:
+                connection.execute(self._create_conversation, new)
+                return connection.execute(_FIND_CONVERSATION, key).one()
 
-            row = await self._database.quick_write(create_or_find)
-        return _conversation(row)
-
-    async def get_conversation(self, conversation_id: int) -> Conversation:
-        """The conversation with this id; :class:`ConversationNotFound` if there is none."""
-        row = await self._database.read(
-            lambda connection: connection.execute(
-                _GET_CONVERSATION, {"conversation_id": conversation_id}
-            ).one_or_none()
-        )
-        if row is None:
-            raise ConversationNotFound(f"no conversation with id {conversation_id}")
+            row = await self._database.write(create_or_find)
         return _conversation(row)
 
     async def bind_character(self, conversation_id: int, character_id: str) -> None:
         """Make ``character_id`` the conversation's main character."""
         await self._update_conversation(conversation_id, character_id=character_id)
-
-    async def scene(self, conversation_id: int) -> list[str]:
-        """The extra characters sharing the conversation's scene (empty if none)."""
-        query = select(_conversations.c.scene).where(_conversations.c.id == conversation_id)
-        row = await self._database.read(lambda connection: connection.execute(query).one_or_none())
-        if row is None:
-            raise ConversationNotFound(f"no conversation with id {conversation_id}")
-        return list(row.scene or [])
 
     async def set_scene(self, conversation_id: int, character_ids: Sequence[str]) -> None:
         """Set the extra characters of the conversation's scene; an empty list clears it."""
@@ -340,7 +318,9 @@ class Storage:
     async def add_message(self, message: NewMessage) -> StoredMessage:
         """Store a message and return it as stored."""
         params = _new_message_params(message)
-        row = await self._database.quick_write(lambda run: run.rows(_INSERT_MESSAGE, params)[0])
+        row = await self._database.write(
+            lambda connection: connection.execute(_INSERT_MESSAGE, params).one()
+        )
         return StoredMessage(*row)
 
     async def add_reply(self, message: NewMessage, call: ModelCall) -> StoredMessage:
@@ -353,12 +333,12 @@ class Storage:
         params.update(prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens)
         call_params = _model_call_params(call)
 
-        def store(run: Statements) -> StoredMessage:
-            message = StoredMessage(*run.rows(_INSERT_MESSAGE, params)[0])
-            run.touched(_INSERT_MODEL_CALL, {**call_params, "reply_message_id": message.id})
+        def store(connection: Connection) -> StoredMessage:
+            message = StoredMessage(*connection.execute(_INSERT_MESSAGE, params).one())
+            connection.execute(_INSERT_MODEL_CALL, {**call_params, "reply_message_id": message.id})
             return message
 
-        return await self._database.quick_write(store)
+        return await self._database.write(store)
 
     async def history_window(self, conversation_id: int, limit: int) -> list[StoredMessage]:
         """The newest ``limit`` messages that may go into a prompt, oldest first.
@@ -369,7 +349,9 @@ class Storage:
         if limit <= 0:
             return []
         params = {"conversation_id": conversation_id, "limit": limit}
-        rows = await self._database.quick_read(lambda run: run.rows(HISTORY_WINDOW_QUERY, params))
+        rows = await self._database.read(
+            lambda connection: connection.execute(HISTORY_WINDOW_QUERY, params).all()
+        )
         return _in_conversation_order([StoredMessage(*row) for row in rows])
 
     async def turn_context(
@@ -387,16 +369,15 @@ class Storage:
         window = {"conversation_id": conversation_id, "limit": limit}
         user = {"platform": platform, "user_id": author_id, "since": flags_since}
 
-        def read(run: Statements) -> TurnContext:
-            rows = run.rows(_TURN_WINDOW_QUERY, window) if limit > 0 else []
-            persona = first(run.rows(_GET_PERSONA, user))
+        def read(connection: Connection) -> TurnContext:
+            rows = connection.execute(_TURN_WINDOW_QUERY, window).all() if limit > 0 else []
             return TurnContext(
                 history=_in_conversation_order([WindowMessage(*row) for row in rows]),
-                persona=None if persona is None else persona[0],
-                recent_flags=int(run.rows(_COUNT_FLAGS, user)[0][0] or 0),
+                persona=connection.execute(_GET_PERSONA, user).scalar_one_or_none(),
+                recent_flags=int(connection.execute(_COUNT_FLAGS, user).scalar() or 0),
             )
 
-        return await self._database.quick_read(read)
+        return await self._database.read(read)
 
     async def flag_message(self, message_id: int, sensitive_type: int) -> None:
         """Mark a message as sensitive input: it never goes into a prompt again.
@@ -406,10 +387,6 @@ class Storage:
         await self._update_message(
             message_id, input_flagged=True, input_sensitive_type=sensitive_type
         )
-
-    async def set_platform_message_id(self, message_id: int, platform_message_id: str) -> None:
-        """Remember which platform message shows this message (for later edits and deletes)."""
-        await self._update_message(message_id, platform_message_id=platform_message_id)
 
     async def set_delivered(
         self, message: StoredMessage, platform_message_ids: Sequence[str]
@@ -432,38 +409,30 @@ class Storage:
             for part, platform_id in enumerate(ids[1:], start=1)
         ]
 
-        def store(run: Statements) -> None:
-            run.touched(_UPDATE_MESSAGE, delivered)
-            for row in parts:
-                run.touched(_INSERT_PART, row)
+        def store(connection: Connection) -> None:
+            connection.execute(_UPDATE_MESSAGE, delivered)
+            if parts:
+                connection.execute(_INSERT_PART, parts)
 
-        await self._database.quick_write(store)
+        await self._database.write(store)
 
     async def set_undelivered(self, message_id: int) -> None:
         """The platform did not take the reply ``message_id``: it stays out of prompts."""
         await self._update_message(message_id, delivery="undelivered")
 
-    async def set_message_usage(
-        self, message_id: int, prompt_tokens: int, completion_tokens: int
-    ) -> None:
-        """Store the token counts the model reported for the reply ``message_id``."""
-        await self._update_message(
-            message_id, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
-
     async def _update_message(self, message_id: int, **values: Any) -> None:
-        await self._quick_execute(_UPDATE_MESSAGE, {"message_id": message_id, **values})
+        await self._execute(_UPDATE_MESSAGE, {"message_id": message_id, **values})
 
     async def edit_message(self, conversation_id: int, platform_message_id: str, text: str) -> bool:
         """Replace the text of the message shown as ``platform_message_id``; ``False`` if none."""
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
         edited = {**key, "text": text, "edited": True}
-        return await self._quick_execute(_UPDATE_BY_PLATFORM_ID, edited) > 0
+        return await self._execute(_UPDATE_BY_PLATFORM_ID, edited) > 0
 
     async def delete_message(self, conversation_id: int, platform_message_id: str) -> bool:
         """Delete the message shown as ``platform_message_id``; ``False`` if none."""
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
-        return await self._quick_execute(_DELETE_BY_PLATFORM_ID, key) > 0
+        return await self._execute(_DELETE_BY_PLATFORM_ID, key) > 0
 
     async def find_by_platform_message_id(
         self, conversation_id: int, platform_message_id: str
@@ -472,12 +441,13 @@ class Storage:
         first part, or as a later part of a long reply."""
         key = {"in_conversation": conversation_id, "shown_as": platform_message_id}
 
-        def find(run: Statements) -> Sequence[Any] | None:
-            return first(run.rows(_FIND_BY_PLATFORM_ID, key)) or first(
-                run.rows(_FIND_BY_PART_ID, key)
+        def find(connection: Connection) -> Sequence[Any] | None:
+            return (
+                connection.execute(_FIND_BY_PLATFORM_ID, key).first()
+                or connection.execute(_FIND_BY_PART_ID, key).first()
             )
 
-        row = await self._database.quick_read(find)
+        row = await self._database.read(find)
         return None if row is None else StoredMessage(*row)
 
     async def reset_conversation(self, conversation_id: int) -> int:
@@ -495,19 +465,21 @@ class Storage:
         stays owed (see :meth:`owed_turns`) until :meth:`mark_answered` or a released claim
         says a turn answered them."""
         params = {"in_conversation": conversation_id, "through": message_id}
-        await self._quick_execute(self._want_turn, params)
+        await self._execute(self._want_turn, params)
 
     async def mark_answered(self, conversation_id: int, through: int) -> None:
         """Note that a finished turn answered the conversation's messages up to ``through``
         (or that they are given up); never goes back."""
         params = {"in_conversation": conversation_id, "through": through}
-        await self._quick_execute(_MARK_ANSWERED, params)
+        await self._execute(_MARK_ANSWERED, params)
 
     async def answered_through(self, conversation_id: int) -> int:
         """The newest message of the conversation a finished turn answered (0 if none)."""
         key = {"in_conversation": conversation_id}
-        row = await self._database.quick_read(lambda run: first(run.rows(_ANSWERED_THROUGH, key)))
-        return 0 if row is None else int(row[0])
+        answered = await self._database.read(
+            lambda connection: connection.execute(_ANSWERED_THROUGH, key).scalar_one_or_none()
+        )
+        return 0 if answered is None else int(answered)
 
     async def owed_turns(self, platform: str) -> list[OwedTurn]:
         """The conversations on ``platform`` owed a turn (:meth:`want_turn` is ahead of what
@@ -705,14 +677,6 @@ class Storage:
         rows = await self._database.read(lambda connection: connection.execute(query).all())
         return [ModerationEvent(*row) for row in rows]
 
-    async def count_moderation_events(self, platform: str, author_id: str, since: datetime) -> int:
-        """How many moderation events name this user since ``since`` (for cool-downs)."""
-        user = {"platform": platform, "user_id": author_id, "since": since}
-        count = await self._database.read(
-            lambda connection: connection.execute(_COUNT_FLAGS, user).scalar()
-        )
-        return int(count or 0)
-
     # -- users -----------------------------------------------------------------------------
 
     async def set_persona(self, platform: str, user_id: str, persona: str | None) -> None:
@@ -746,8 +710,10 @@ class Storage:
     ) -> dict[str, Any]:
         """The settings stored for one chat or server (empty if none were ever set)."""
         key = {"platform": platform, "scope": scope, "scope_id": scope_id}
-        row = await self._database.quick_read(lambda run: first(run.rows(_GET_SETTINGS, key)))
-        return dict(row[0] if row else {})
+        data = await self._database.read(
+            lambda connection: connection.execute(_GET_SETTINGS, key).scalar_one_or_none()
+        )
+        return dict(data or {})
 
     async def all_settings(self, platform: str, scope: SettingsScope) -> dict[str, dict[str, Any]]:
         """Every chat's or server's stored settings on ``platform``, by id."""

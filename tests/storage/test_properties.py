@@ -1,8 +1,8 @@
 """Property: after any sequence of message operations, the history window matches a plain model.
 
 The model is a Python list; the operations are those the conversation manager and the
-platform adapters perform (add, flag, set the platform id, edit, delete, reset). Texts are any
-Unicode, NUL and lone surrogates included (stored as U+FFFD).
+platform adapters perform (add, flag, show as a platform message, edit, delete, reset). Texts
+are any Unicode, NUL and lone surrogates included (stored as U+FFFD).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.storage import NewMessage, open_storage, upgrade
+from bot.storage import NewMessage, StoredMessage, open_storage, upgrade
 from bot.storage.columns import storable_text
 
 
@@ -22,10 +22,14 @@ from bot.storage.columns import storable_text
 class Modelled:
     """What the model remembers about one stored message."""
 
-    id: int
+    stored: StoredMessage
     text: str
     flagged: bool = False
     shown_as: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.stored.id
 
 
 texts = st.text(max_size=12)
@@ -55,14 +59,14 @@ async def _check(url: str, ops: list[tuple[object, ...]], limits: list[int]) -> 
                 stored = await storage.add_message(
                     NewMessage(conversation.id, role, "u", "U", text)  # type: ignore[arg-type]
                 )
-                model.append(Modelled(stored.id, storable_text(text)))
+                model.append(Modelled(stored, storable_text(text)))
             elif kind == "flag" and model:
                 target = model[int(str(op[1])) % len(model)]
                 await storage.flag_message(target.id, 5)
                 target.flagged = True
             elif kind == "show" and model:
                 target = model[int(str(op[1])) % len(model)]
-                await storage.set_platform_message_id(target.id, str(op[2]))
+                await storage.set_delivered(target.stored, [str(op[2])])
                 target.shown_as = str(op[2])
             elif kind == "edit":
                 edited = await storage.edit_message(conversation.id, str(op[1]), str(op[2]))

@@ -40,6 +40,11 @@ def call(conversation_id: int, author: str = "u1", prompt: int = 100, completion
     )
 
 
+def shown(message: NewMessage, platform_message_id: str) -> NewMessage:
+    """``message`` as it is stored once the platform shows it as ``platform_message_id``."""
+    return dataclasses.replace(message, platform_message_id=platform_message_id)
+
+
 def texts(messages: Sequence[StoredMessage | WindowMessage]) -> list[str]:
     return [m.text for m in messages]
 
@@ -67,33 +72,31 @@ async def test_concurrent_creation_yields_one_conversation(storage: Storage) -> 
     assert len({c.id for c in results}) == 1
 
 
-async def test_bind_character_and_get_conversation(storage: Storage) -> None:
+async def test_bind_character(storage: Storage) -> None:
     conversation = await storage.conversation("discord", "c1", default_character="aria")
     await storage.bind_character(conversation.id, "captain")
 
-    assert (await storage.get_conversation(conversation.id)).character_id == "captain"
     again = await storage.conversation("discord", "c1", default_character="aria")
     assert again.character_id == "captain"
 
 
 async def test_unknown_conversation_ids_raise(storage: Storage) -> None:
     with pytest.raises(ConversationNotFound):
-        await storage.get_conversation(424242)
-    with pytest.raises(ConversationNotFound):
         await storage.bind_character(424242, "aria")
-    with pytest.raises(ConversationNotFound):
-        await storage.scene(424242)
     with pytest.raises(ConversationNotFound):
         await storage.set_scene(424242, ["x"])
 
 
 async def test_scene_is_set_read_and_cleared(storage: Storage) -> None:
+    async def scene() -> tuple[str, ...]:
+        return (await storage.conversation("discord", "c1", default_character="aria")).scene
+
     conversation = await storage.conversation("discord", "c1", default_character="aria")
-    assert await storage.scene(conversation.id) == []
+    assert conversation.scene == ()
     await storage.set_scene(conversation.id, ["bard", "innkeeper"])
-    assert await storage.scene(conversation.id) == ["bard", "innkeeper"]
+    assert await scene() == ("bard", "innkeeper")
     await storage.set_scene(conversation.id, [])
-    assert await storage.scene(conversation.id) == []
+    assert await scene() == ()
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -159,7 +162,8 @@ async def test_history_window_is_the_newest_messages_oldest_first(storage: Stora
 async def test_flagged_input_leaves_the_history_window(storage: Storage) -> None:
     conversation = await storage.conversation("discord", "c1", default_character="aria")
     kept = await storage.add_message(said(conversation.id, "hello"))
-    flagged = await storage.add_message(said(conversation.id, "something nasty"))
+    nasty = shown(said(conversation.id, "something nasty"), "p-flagged")
+    flagged = await storage.add_message(nasty)
     reply = await storage.add_message(replied(conversation.id, "..."))
 
     await storage.flag_message(flagged.id, 5)
@@ -167,7 +171,6 @@ async def test_flagged_input_leaves_the_history_window(storage: Storage) -> None
     window = await storage.history_window(conversation.id, 10)
     assert [m.id for m in window] == [kept.id, reply.id]
     # The flagged message is still stored, with its flag, for moderators.
-    await storage.set_platform_message_id(flagged.id, "p-flagged")
     found = await storage.find_by_platform_message_id(conversation.id, "p-flagged")
     assert found is not None
     assert (found.input_flagged, found.input_sensitive_type) == (True, 5)
@@ -177,22 +180,19 @@ async def test_flagged_input_leaves_the_history_window(storage: Storage) -> None
 
 async def test_updating_a_deleted_message_is_a_no_op(storage: Storage) -> None:
     conversation = await storage.conversation("discord", "c1", default_character="aria")
-    message = await storage.add_message(said(conversation.id, "bye"))
-    await storage.set_platform_message_id(message.id, "p1")
+    message = await storage.add_message(shown(said(conversation.id, "bye"), "p1"))
     assert await storage.delete_message(conversation.id, "p1")
 
     await storage.flag_message(message.id, 2)
-    await storage.set_message_usage(message.id, 1, 2)
+    await storage.set_undelivered(message.id)
     assert await storage.history_window(conversation.id, 5) == []
 
 
 async def test_platform_message_ids_find_edit_and_delete(storage: Storage) -> None:
     conversation = await storage.conversation("telegram", "c1", default_character="aria")
     other = await storage.conversation("telegram", "c2", default_character="aria")
-    message = await storage.add_message(said(conversation.id, "helo"))
-    await storage.set_platform_message_id(message.id, "42")
-    elsewhere = await storage.add_message(said(other.id, "untouched"))
-    await storage.set_platform_message_id(elsewhere.id, "42")
+    message = await storage.add_message(shown(said(conversation.id, "helo"), "42"))
+    await storage.add_message(shown(said(other.id, "untouched"), "42"))
 
     found = await storage.find_by_platform_message_id(conversation.id, "42")
     assert found is not None
@@ -242,14 +242,6 @@ async def test_add_reply_stores_tokens_and_the_linked_call(storage: Storage) -> 
     assert (reply.prompt_tokens, reply.completion_tokens) == (321, 12)
     assert await storage.history_window(conversation.id, 1) == [reply]
     assert await storage.usage_totals(platform="discord") == UsageTotals(1, 321, 12, 333)
-
-
-async def test_set_message_usage(storage: Storage) -> None:
-    conversation = await storage.conversation("discord", "c1", default_character="aria")
-    reply = await storage.add_message(replied(conversation.id, "hi"))
-    await storage.set_message_usage(reply.id, 50, 5)
-    [stored] = await storage.history_window(conversation.id, 1)
-    assert (stored.prompt_tokens, stored.completion_tokens) == (50, 5)
 
 
 async def test_usage_totals_by_platform_user_and_chat(storage: Storage) -> None:
@@ -302,6 +294,15 @@ async def test_moderation_events_are_listed_newest_first_with_filters(storage: S
     assert await storage.moderation_events(since=datetime.now(UTC) + timedelta(minutes=1)) == []
 
 
+async def recent_flags(storage: Storage, platform: str, author_id: str, since: datetime) -> int:
+    """How many moderation events name the author since ``since``, as a turn reads it."""
+    conversation = await storage.conversation(platform, "c1", default_character="aria")
+    context = await storage.turn_context(
+        conversation.id, limit=0, platform=platform, author_id=author_id, flags_since=since
+    )
+    return context.recent_flags
+
+
 async def test_count_moderation_events_since(storage: Storage) -> None:
     conversation = await storage.conversation("discord", "c1", default_character="aria")
     start = datetime.now(UTC) - timedelta(seconds=1)
@@ -313,18 +314,18 @@ async def test_count_moderation_events_since(storage: Storage) -> None:
         NewModerationEvent(conversation.id, "discord", "c1", "u2", "input", 5, "abuse")
     )
 
-    assert await storage.count_moderation_events("discord", "u1", start) == 3
+    assert await recent_flags(storage, "discord", "u1", start) == 3
     # The same instant in another time zone means the same thing.
     plus_five = start.astimezone(timezone(timedelta(hours=5)))
-    assert await storage.count_moderation_events("discord", "u1", plus_five) == 3
+    assert await recent_flags(storage, "discord", "u1", plus_five) == 3
     later = datetime.now(UTC) + timedelta(seconds=5)
-    assert await storage.count_moderation_events("discord", "u1", later) == 0
-    assert await storage.count_moderation_events("telegram", "u1", start) == 0
+    assert await recent_flags(storage, "discord", "u1", later) == 0
+    assert await recent_flags(storage, "telegram", "u1", start) == 0
 
 
 async def test_a_naive_datetime_is_refused(storage: Storage) -> None:
     with pytest.raises(StorageError):
-        await storage.count_moderation_events("discord", "u1", datetime(2026, 1, 1))
+        await recent_flags(storage, "discord", "u1", datetime(2026, 1, 1))
 
 
 async def test_a_direction_other_than_input_or_output_is_refused(storage: Storage) -> None:
@@ -423,8 +424,9 @@ async def test_odd_unicode_round_trips_exactly(storage: Storage, text: str) -> N
     conversation = await storage.conversation(
         "discord", text[:50], text[:20], default_character=text[:30]
     )
-    stored = await storage.add_message(NewMessage(conversation.id, "user", text[:40], text, text))
-    await storage.set_platform_message_id(stored.id, text[:60])
+    stored = await storage.add_message(
+        NewMessage(conversation.id, "user", text[:40], text, text, platform_message_id=text[:60])
+    )
 
     [loaded] = await storage.history_window(conversation.id, 5)
     assert (loaded.author_id, loaded.author_name, loaded.text) == (text[:40], text, text)
@@ -503,6 +505,23 @@ async def test_everything_survives_a_restart(database_url: str) -> None:
         await second.close()
 
 
+async def test_a_write_under_way_finishes_when_its_caller_is_cancelled(database_url: str) -> None:
+    storage = await open_storage(database_url)
+    conversation = await storage.conversation("discord", "c1", default_character="aria")
+    writing = asyncio.create_task(storage.add_message(said(conversation.id, "said anyway")))
+    await asyncio.sleep(0)  # the write is handed to the database
+    writing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    await storage.close()  # waits for work under way
+
+    again = await open_storage(database_url)
+    try:
+        assert texts(await again.history_window(conversation.id, 5)) == ["said anyway"]
+    finally:
+        await again.close()
+
+
 async def test_a_closed_storage_says_so(database_url: str) -> None:
     storage = await open_storage(database_url)
     await storage.close()
@@ -513,8 +532,7 @@ async def test_a_closed_storage_says_so(database_url: str) -> None:
 
 async def test_ids_of_deleted_messages_are_never_reused(storage: Storage) -> None:
     conversation = await storage.conversation("discord", "c1", default_character="aria")
-    newest = await storage.add_message(said(conversation.id, "gone soon"))
-    await storage.set_platform_message_id(newest.id, "p1")
+    newest = await storage.add_message(shown(said(conversation.id, "gone soon"), "p1"))
     assert await storage.delete_message(conversation.id, "p1")
 
     after = await storage.add_message(said(conversation.id, "new"))

@@ -20,7 +20,7 @@ from bot.storage import (
     StorageError,
     open_storage,
 )
-from bot.storage.database import CHECKPOINT_EVERY, parse_url
+from bot.storage.database import parse_url
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ async def test_a_writer_waits_for_another_process_holding_the_lock(
     assert [m.id for m in await storage.history_window(conversation.id, 5)] == [stored.id]
 
 
-async def test_the_write_ahead_log_is_checkpointed_as_quick_writes_go_on(
+async def test_the_write_ahead_log_is_checkpointed_as_writes_go_on(
     sqlite_storage: tuple[Storage, Path],
 ) -> None:
     storage, path = sqlite_storage
@@ -102,14 +102,32 @@ async def test_the_write_ahead_log_is_checkpointed_as_quick_writes_go_on(
 
     async def write(count: int) -> None:
         for n in range(count):
-            await storage.add_message(NewMessage(conversation.id, "user", "u", "U", f"line {n}"))
+            text = f"line {n} " + "x" * 4000
+            await storage.add_message(NewMessage(conversation.id, "user", "u", "U", text))
 
-    await write(CHECKPOINT_EVERY - 10)
+    # A round writes more than SQLite's automatic checkpoint waits for (1,000 pages).
+    await write(500)
     one_round = wal.stat().st_size
-    await write(3 * CHECKPOINT_EVERY)
+    await write(1500)
     # After a checkpoint the log starts again at its beginning; without one it would have
     # grown to about four times its size after the first round.
     assert wal.stat().st_size < 2 * one_round
+
+
+async def test_writers_take_turns_in_the_order_they_came(
+    sqlite_storage: tuple[Storage, Path],
+) -> None:
+    # One SQLite file has one writer at a time; the others queue in the process, not in
+    # SQLite's busy handler, where they would go in any order or give up.
+    storage, _ = sqlite_storage
+    conversation = await storage.conversation("discord", "c", default_character="aria")
+    burst = await asyncio.gather(
+        *(
+            storage.add_message(NewMessage(conversation.id, "user", "u", "U", f"m{n}"))
+            for n in range(200)
+        )
+    )
+    assert [m.text for m in sorted(burst, key=lambda m: m.id)] == [f"m{n}" for n in range(200)]
 
 
 WRITER = """
@@ -151,8 +169,9 @@ async def test_several_processes_write_to_one_file(sqlite_url: str) -> None:
 @pytest.mark.parametrize(
     ("given", "driver"),
     [
-        ("sqlite:///x.sqlite3", "sqlite+pysqlite"),
-        ("sqlite+aiosqlite:///x.sqlite3", "sqlite+pysqlite"),
+        ("sqlite:///x.sqlite3", "sqlite+aiosqlite"),
+        ("sqlite+pysqlite:///x.sqlite3", "sqlite+aiosqlite"),
+        ("sqlite+aiosqlite:///x.sqlite3", "sqlite+aiosqlite"),
         ("postgres://u@h/db", "postgresql+asyncpg"),
         ("postgresql://u@h/db", "postgresql+asyncpg"),
         ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg"),

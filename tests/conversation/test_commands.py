@@ -200,6 +200,17 @@ def test_moderation_words_change_the_policy() -> None:
             commands.change_from_words(settings, words, here="-100")
 
 
+def test_the_cool_down_is_set_in_words_within_one_range() -> None:
+    settings = ServerSettings()
+    changed = commands.change_from_words(settings, ["cooldown", "3"], here="-100")
+    assert changed.moderation.cooldown_after == 3
+    never = commands.change_from_words(changed, ["COOLDOWN", "0"], here="-100")
+    assert never.moderation.cooldown_after == 0
+    for words in (["cooldown", "101"], ["cooldown", "-1"], ["cooldown", "often"]):
+        with pytest.raises(BadCommandWords, match=r"cooldown FLAGS \(0-100, 0: never\)"):
+            commands.change_from_words(settings, words, here="-100")
+
+
 def test_the_policy_in_plain_words() -> None:
     settings = ServerSettings()
     assert commands.describe_policy(settings, Mentions()).splitlines() == [

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
+from bot.conversation.commands.moderation import COOLDOWN_AFTER
+from bot.conversation.commands.triggers import BOT_TURNS_IN_A_ROW, FOLLOW_UP_SECONDS
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.moderation import ModerationAction
 from bot.llm.fake import FakeM2Her
+from bot.platforms.discord.admin import channel_group, moderation_group
 from bot.platforms.discord.checks import NOT_ADMIN
 from bot.platforms.discord.views import CANCEL_ID, CONFIRM_ID
 from tests.discord.conftest import Bot, World, command, eventually, final_reply
@@ -336,3 +341,14 @@ async def test_the_questions_buttons_say_what_they_do(
     prompt = await command(standin, world.general, world.alice, "forget-me")
     assert prompt.original.content.startswith("Erase everything stored about you")
     assert labels(prompt.original) == ["Yes, erase", "Cancel"]
+
+
+def test_discord_offers_the_command_layers_ranges() -> None:
+    def bounds(group: Any, command: str, option: str) -> tuple[float | None, float | None]:
+        [parameter] = [p for p in group.get_command(command).parameters if p.name == option]
+        return parameter.min_value, parameter.max_value
+
+    channel, moderation = channel_group(cast(Any, None)), moderation_group(cast(Any, None))
+    assert bounds(channel, "triggers", "max_bot_turns") == BOT_TURNS_IN_A_ROW
+    assert bounds(channel, "triggers", "follow_up_seconds") == FOLLOW_UP_SECONDS
+    assert bounds(moderation, "policy", "cooldown_after") == COOLDOWN_AFTER

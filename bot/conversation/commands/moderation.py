@@ -17,9 +17,12 @@ from bot.conversation.moderation import ModerationAction
 from bot.conversation.settings import ServerSettings
 from bot.errors import BadCommandWords
 
+#: How many flags within the window put a user on cool-down (0: never), on every platform.
+COOLDOWN_AFTER = (0, 100)
 #: The text form's usage, said when its words are wrong.
 MODERATION_USAGE = (
     f"Usage: /moderation input|output {'|'.join(action.value for action in ModerationAction)}, "
+    f"/moderation cooldown FLAGS ({COOLDOWN_AFTER[0]}-{COOLDOWN_AFTER[1]}, 0: never), "
     "or /moderation report here|off|CHAT_ID"
 )
 #: How far back a log filtered by chat looks across the platform.
@@ -68,7 +71,8 @@ def report_to(settings: ServerSettings, chat_id: str | None) -> ServerSettings:
 def change_from_words(
     settings: ServerSettings, words: Sequence[str], *, here: str
 ) -> ServerSettings:
-    """``settings`` with ``input|output ACTION`` or ``report here|off|CHAT_ID`` applied
+    """``settings`` with ``input|output ACTION``, ``cooldown FLAGS`` or
+    ``report here|off|CHAT_ID`` applied
     (``here``: this chat's id); :class:`~bot.errors.BadCommandWords` with the usage if the
     words say neither."""
     lowered = [word.lower() for word in words]
@@ -78,6 +82,10 @@ def change_from_words(
             return report_to(settings, here if value == "here" else None)
         if what == "report" and value.lstrip("-").isdigit():
             return report_to(settings, value)
+        if what == "cooldown" and value.isdigit():
+            flags = int(value)
+            if COOLDOWN_AFTER[0] <= flags <= COOLDOWN_AFTER[1]:
+                return change_policy(settings, cooldown_after=flags)
         if what in ("input", "output") and value in set(ModerationAction):
             action = ModerationAction(value)
             if what == "input":

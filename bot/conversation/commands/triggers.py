@@ -19,9 +19,16 @@ from bot.errors import BadCommandWords
 #: A change to a chat's trigger rules.
 TriggersChange = Callable[[TriggerSettings], TriggerSettings]
 
+# The ranges every platform's UI offers (Discord's slash options take them too).
+FOLLOW_UP_SECONDS = (0, 3600)
+RANDOM_CHANCE = (0, 1)
+HALF_LIFE_SECONDS = (1, 86400)
+BOT_TURNS_IN_A_ROW = (1, 20)
+
 TRIGGERS_USAGE = (
-    "answer_all on|off · follow_up SECONDS (0-3600) · random CHANCE (0-1) [HALF_LIFE_SECONDS] "
-    "· bots on|off [MAX_IN_A_ROW (1-20)]"
+    f"answer_all on|off · follow_up SECONDS ({FOLLOW_UP_SECONDS[0]}-{FOLLOW_UP_SECONDS[1]}) · "
+    f"random CHANCE ({RANDOM_CHANCE[0]}-{RANDOM_CHANCE[1]}) [HALF_LIFE_SECONDS] · "
+    f"bots on|off [MAX_IN_A_ROW ({BOT_TURNS_IN_A_ROW[0]}-{BOT_TURNS_IN_A_ROW[1]})]"
 )
 _SWITCH = {"on": True, "off": False, "yes": True, "no": False, "true": True, "false": False}
 
@@ -57,18 +64,19 @@ def change_triggers(settings: TriggerSettings, words: Sequence[str]) -> TriggerS
     if name == "answer_all" and len(values) == 1:
         return dataclasses.replace(settings, answer_all=_switch(values[0]))
     if name == "follow_up" and len(values) == 1:
-        return dataclasses.replace(settings, follow_up_seconds=_number(values[0], 0, 3600))
+        follow_up = _number(values[0], *FOLLOW_UP_SECONDS)
+        return dataclasses.replace(settings, follow_up_seconds=follow_up)
     if name == "random" and len(values) in (1, 2):
-        chance = _number(values[0], 0, 1)
+        chance = _number(values[0], *RANDOM_CHANCE)
         half_life = settings.random_half_life_seconds
         if len(values) == 2:
-            half_life = _number(values[1], 1, 86400)
+            half_life = _number(values[1], *HALF_LIFE_SECONDS)
         return dataclasses.replace(
             settings, random_chance=chance, random_half_life_seconds=half_life
         )
     if name == "bots" and len(values) in (1, 2):
         limit = (
-            int(_number(values[1], 1, 20))
+            int(_number(values[1], *BOT_TURNS_IN_A_ROW))
             if len(values) == 2
             else settings.max_consecutive_bot_turns
         )

@@ -14,6 +14,13 @@ from discord import app_commands
 
 from bot.conversation import commands
 from bot.conversation.commands import Caller
+from bot.conversation.commands.moderation import COOLDOWN_AFTER
+from bot.conversation.commands.triggers import (
+    BOT_TURNS_IN_A_ROW,
+    FOLLOW_UP_SECONDS,
+    HALF_LIFE_SECONDS,
+    RANDOM_CHANCE,
+)
 from bot.conversation.manager import ConversationManager
 from bot.conversation.moderation import ModerationAction
 from bot.errors import NotAllowed
@@ -39,6 +46,13 @@ class DiscordMentions:
 
 
 MENTIONS = DiscordMentions()
+
+# The command layer's ranges, as slash-command options.
+FollowUpSeconds = app_commands.Range[float, FOLLOW_UP_SECONDS[0], FOLLOW_UP_SECONDS[1]]
+RandomChance = app_commands.Range[float, RANDOM_CHANCE[0], RANDOM_CHANCE[1]]
+HalfLifeSeconds = app_commands.Range[float, HALF_LIFE_SECONDS[0], HALF_LIFE_SECONDS[1]]
+BotTurnsInARow = app_commands.Range[int, BOT_TURNS_IN_A_ROW[0], BOT_TURNS_IN_A_ROW[1]]
+CooldownAfter = app_commands.Range[int, COOLDOWN_AFTER[0], COOLDOWN_AFTER[1]]
 
 
 def caller_of(interaction: discord.Interaction, manager: ConversationManager) -> Caller:
@@ -83,11 +97,11 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
     async def triggers(
         interaction: discord.Interaction,
         answer_all: bool | None = None,
-        follow_up_seconds: app_commands.Range[float, 0, 3600] | None = None,
-        random_chance: app_commands.Range[float, 0, 1] | None = None,
-        random_half_life_seconds: app_commands.Range[float, 1, 86400] | None = None,
+        follow_up_seconds: FollowUpSeconds | None = None,
+        random_chance: RandomChance | None = None,
+        random_half_life_seconds: HalfLifeSeconds | None = None,
         allow_bots: bool | None = None,
-        max_bot_turns: app_commands.Range[int, 0, 50] | None = None,
+        max_bot_turns: BotTurnsInARow | None = None,
     ) -> None:
         changes: dict[str, Any] = {
             name: value
@@ -127,7 +141,7 @@ def moderation_group(manager: ConversationManager) -> app_commands.Group:
         interaction: discord.Interaction,
         on_blocked_input: ModerationAction | None = None,
         on_blocked_output: ModerationAction | None = None,
-        cooldown_after: app_commands.Range[int, 0, 100] | None = None,
+        cooldown_after: CooldownAfter | None = None,
     ) -> None:
         settings = await commands.moderation_settings(
             manager,

@@ -28,6 +28,9 @@ By hand, put a magic word in the last user message:
 =========================  ==========================================================
 
 A Bearer key of ``sk-invalid`` always gets 2049; a missing key gets 1004.
+
+``FakeM2Her(reject_advanced_roles=True)`` (``troupe fake-m2her --reject-advanced-roles``)
+answers HTTP 500 to any request holding ``user_system``, ``group`` or ``sample_message_*``.
 """
 
 from bot.llm.fake.reply import ECHO_CHARS, REPLY_TEMPLATE, long_text, reply_text

@@ -192,34 +192,16 @@ def test_troupe_config_without_a_key_needs_no_probe(tmp_path: Path) -> None:
 
 
 def test_troupe_preview_shows_the_folded_form_and_says_which(tmp_path: Path) -> None:
+    preview = ("preview", "aria", "--user", "Kit", "--message", "Hi")
     folded = preview_body(ARIA, user="Kit", message="Hi", fold_roles=True)
-    by_flag = troupe(
-        "preview",
-        "aria",
-        "--user",
-        "Kit",
-        "--message",
-        "Hi",
-        "--roles",
-        "folded",
-        tmp_path=tmp_path,
-    )
-    by_setting = troupe(
-        "preview",
-        "aria",
-        "--user",
-        "Kit",
-        "--message",
-        "Hi",
-        tmp_path=tmp_path,
-        env={"MINIMAX_ADVANCED_ROLES": "off"},
-    )
+    by_flag = troupe(*preview, "--roles", "folded", tmp_path=tmp_path)
+    by_setting = troupe(*preview, tmp_path=tmp_path, env={"MINIMAX_ADVANCED_ROLES": "off"})
     for result in (by_flag, by_setting):
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout) == folded
         assert "shown: the folded form" in result.stderr
     assert "MINIMAX_ADVANCED_ROLES=off" in by_setting.stderr
-    advanced = troupe("preview", "aria", "--user", "Kit", "--message", "Hi", tmp_path=tmp_path)
+    advanced = troupe(*preview, tmp_path=tmp_path)
     assert json.loads(advanced.stdout) == preview_body(ARIA, user="Kit", message="Hi")
     assert "shown: M2-her's advanced roles" in advanced.stderr
     assert "--roles folded shows the other form" in advanced.stderr

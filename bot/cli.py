@@ -12,9 +12,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-# bot.llm before bot.settings: bot.llm.client imports bot.settings, which imports
-# bot.llm.types; the other way round the cycle finds bot.settings half made.
-import bot.llm  # noqa: F401
 from bot import __version__
 from bot.settings import ConfigError, Settings, help_text
 

@@ -38,7 +38,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import TroupeError
-from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS
+from bot.llm.types import CONTEXT_WINDOW, DEFAULT_BASE_URL, MAX_COMPLETION_TOKENS, ApiStyle
 
 __all__ = [
     "AdvancedRoles",
@@ -56,7 +56,6 @@ __all__ = [
 
 #: Where the data goes when ``DATABASE_URL`` is unset: a file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///troupe.sqlite3"
-DEFAULT_M2HER_URL = "https://api.minimax.io"
 #: Seconds between two sends or edits in one Discord channel while streaming. Discord allows
 #: about five message operations per five seconds per channel; this stays under that.
 DEFAULT_DISCORD_EDIT_INTERVAL = 1.2
@@ -230,13 +229,18 @@ class M2HerSettings(_Section):
 
     api_key: SecretStr | None = _variable("MINIMAX_API_KEY")
     """The API key (platform.minimax.io); unset: the built-in fake M2-her answers."""
-    base_url: str = _variable("MINIMAX_BASE_URL", DEFAULT_M2HER_URL)
+    base_url: str = _variable("MINIMAX_BASE_URL", DEFAULT_BASE_URL)
     """The API's address (https://api.minimaxi.com for keys of the mainland-China site)."""
     advanced_roles: Annotated[AdvancedRoles, _one_of(get_args(AdvancedRoles), str.lower)] = (
         _variable("MINIMAX_ADVANCED_ROLES", "auto")
     )
     """Send the user persona, scene and examples as M2-her's own roles (on), fold them into the
     system message (off), or probe at start and fold only if M2-her refuses them (auto)."""
+    api_style: Annotated[ApiStyle, _one_of(get_args(ApiStyle), str.lower)] = _variable(
+        "MINIMAX_API_STYLE", "minimax"
+    )
+    """minimax (/v1/text/chatcompletion_v2), or openai (the OpenAI-compatible
+    /v1/chat/completions); the same model, roles and replies either way."""
 
 
 class ConversationSettings(_Section):

@@ -108,7 +108,7 @@ async def test_refused_roles_are_folded_at_start_and_unfolded_when_accepted_agai
     async with troupe_run(tmp_path, reject=True, reprobe_seconds=0.3) as run:
         detail = await run.roles_detail()
         assert (detail["form"], detail["verdict"]) == ("folded", "refused")
-        assert "M2-her refused them: HTTP 500" in detail["why"]
+        assert "M2-her refused them with HTTP 500" in detail["why"]
         assert (await run.health())["status"] == "ok"  # folded is no failure
         folding = [r for r in caplog.records if "folding user_system" in r.getMessage()]
         assert len(folding) == 1
@@ -179,7 +179,7 @@ async def test_troupe_config_shows_the_state_and_probes_when_asked(tmp_path: Pat
     )
     assert probed.returncode == 0, probed.stderr
     state = yaml.safe_load(probed.stdout)["m2her_advanced_roles"]
-    assert state.startswith("folded into the system message (M2-her refused them: HTTP 500")
+    assert state.startswith("folded into the system message (M2-her refused them with HTTP 500")
     assert "sk-api-for-the-fake" not in probed.stdout + probed.stderr
 
 

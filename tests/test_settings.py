@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "MINIMAX_API_KEY": None,
     "MINIMAX_BASE_URL": "https://api.minimax.io",
     "MINIMAX_ADVANCED_ROLES": "auto",
+    "MINIMAX_API_STYLE": "minimax",
     "TROUPE_CHARACTERS_DIR": Path("characters"),
     "TROUPE_DEFAULT_CHARACTER": None,
     "TROUPE_CONFIG": None,
@@ -122,6 +123,7 @@ def test_values_are_read_trimmed_and_blank_counts_as_unset() -> None:
         ("DISCORD_SHARD_IDS", "0,x", "DISCORD_SHARD_IDS must be numbers, got 'x'"),
         ("TROUPE_HEALTH_PORT", "0", "TROUPE_HEALTH_PORT must be between 1 and 65535, got 0"),
         ("TROUPE_LOG_LEVEL", "loud", "TROUPE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or"),
+        ("MINIMAX_API_STYLE", "anthropic", "MINIMAX_API_STYLE must be minimax or openai, got"),
     ],
 )
 def test_a_malformed_value_is_an_error_naming_the_variable(

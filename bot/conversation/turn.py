@@ -216,7 +216,7 @@ class TurnRunner:
         try:
             read = await read_capped(self._client.stream(prompt.request), cap, show)
         except M2HerError as error:
-            self._metrics.api_error(error.code, type(error).__name__)
+            self._metrics.api_error(error.code, type(error).__name__, http_status=error.http_status)
             await self._storage.record_model_call(self._model_call(turn, started, error=error))
             return await self._failed(turn, error, window)
         except Exception:

@@ -7,6 +7,10 @@
 ...         print(delta, end="")
 ...     print(stream.result.finish_reason)
 
+``api_style`` picks the route: ``"minimax"`` (MiniMax's own ``chatcompletion_v2``, the
+default) or ``"openai"`` (the OpenAI-compatible ``/v1/chat/completions``); both take the
+same body and are read by the same liberal rules (``docs/m2her-api.md`` §10).
+
 Every failure is an :class:`~bot.llm.errors.M2HerError`. Retries (see
 :class:`~bot.llm.retry.RetryPolicy`) happen only before any text reached the caller;
 a stream that fails later raises with the text so far in ``partial_text``.
@@ -20,7 +24,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 import orjson
@@ -36,16 +40,31 @@ from bot.llm.response import ReplyAssembler
 from bot.llm.retry import RetryPolicy, RetryState
 from bot.llm.sse import SSEDecoder
 from bot.llm.tokens import estimate_prompt_tokens
-from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS, ChatRequest, ChatResult
-from bot.settings import DEFAULT_M2HER_URL, M2HerSettings
+from bot.llm.types import (
+    CONTEXT_WINDOW,
+    DEFAULT_BASE_URL,
+    MAX_COMPLETION_TOKENS,
+    ApiStyle,
+    ChatRequest,
+    ChatResult,
+)
 
-__all__ = ["M2HerClient", "ReplyStream", "RetryPolicy", "Timeouts"]
+if TYPE_CHECKING:  # bot.settings imports this package's constants
+    from bot.settings import M2HerSettings
+
+__all__ = ["API_PATHS", "ApiStyle", "M2HerClient", "ReplyStream", "RetryPolicy", "Timeouts"]
 
 logger = logging.getLogger("bot.llm")
 
 #: A 1039 "token limit" counts as "context too long" once the estimated prompt plus the
 #: output allowance reaches this share of the window (``docs/m2her-api.md`` §2.3).
 NEAR_LIMIT_SHARE = 0.8
+
+#: The route of each API style.
+API_PATHS: dict[ApiStyle, str] = {
+    "minimax": "/v1/text/chatcompletion_v2",
+    "openai": "/v1/chat/completions",
+}
 
 
 @dataclass(frozen=True)
@@ -88,32 +107,38 @@ class _Deadline:
 
 
 class M2HerClient:
-    """Calls MiniMax M2-her's ``chatcompletion_v2``; use it as an async context manager.
+    """Calls MiniMax M2-her (``chatcompletion_v2``, or ``/v1/chat/completions`` with
+    ``api_style="openai"``); use it as an async context manager.
 
     The API key is kept only in the request headers and never shown by ``repr`` or
     in errors. Pass ``session`` to share an existing :class:`aiohttp.ClientSession`
     (the client then does not close it).
     """
 
-    DEFAULT_BASE_URL = DEFAULT_M2HER_URL
-    PATH = "/v1/text/chatcompletion_v2"
+    DEFAULT_BASE_URL = DEFAULT_BASE_URL
 
     def __init__(
         self,
         api_key: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
+        api_style: ApiStyle = "minimax",
         timeouts: Timeouts = Timeouts(),
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing is safe
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         if not api_key or not api_key.strip():
             raise ValueError("the M2-her API key is empty")
+        if api_style not in API_PATHS:
+            raise ValueError(f"unknown M2-her API style {api_style!r}")
         self.base_url = base_url.rstrip("/")
+        self.api_style = api_style
         self.timeouts = timeouts
         self.retry = retry
-        self._url = self.base_url + self.PATH
+        self._url = self.base_url + API_PATHS[api_style]
         self._headers = {"Authorization": f"Bearer {api_key.strip()}"}
+        # An error page may quote the key it refused; it is cut out before anything is read.
+        self._key_bytes = api_key.strip().encode()
         self._session = session
         self._owns_session = session is None
         self._client_timeout = aiohttp.ClientTimeout(
@@ -122,18 +147,23 @@ class M2HerClient:
 
     @classmethod
     def from_settings(cls, settings: M2HerSettings, **kwargs: Any) -> M2HerClient:
-        """A client configured from ``MINIMAX_API_KEY`` and ``MINIMAX_BASE_URL``.
+        """A client configured from ``MINIMAX_API_KEY``, ``MINIMAX_BASE_URL`` and
+        ``MINIMAX_API_STYLE``.
 
-        Keyword arguments (``timeouts``, ``retry``, ``session``, ``base_url``) win
-        over the settings.
+        Keyword arguments (``timeouts``, ``retry``, ``session``, ``base_url``,
+        ``api_style``) win over the settings.
         """
         if settings.api_key is None:
             raise ValueError("MINIMAX_API_KEY is not set")
         kwargs.setdefault("base_url", settings.base_url)
+        kwargs.setdefault("api_style", settings.api_style)
         return cls(settings.api_key.get_secret_value(), **kwargs)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<hidden>)"
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, "
+            f"api_style={self.api_style!r}, api_key=<hidden>)"
+        )
 
     async def __aenter__(self) -> Self:
         self._ensure_session()
@@ -236,7 +266,7 @@ class M2HerClient:
         assembler = self._assembler(request, streaming=False)
         async with await self._open(request, deadline, stream=False) as response:
             assembler.trace_id = response.headers.get("Trace-Id")
-            _check_http_status(response, assembler)
+            await self._check_http_status(response, deadline, assembler)
             body = await self._read_all(response, deadline)
             for obj in _decode_body(body, assembler):
                 assembler.add(obj)
@@ -249,7 +279,7 @@ class M2HerClient:
         deadline = _Deadline(self.timeouts)
         async with await self._open(request, deadline, stream=True) as response:
             assembler.trace_id = response.headers.get("Trace-Id")
-            _check_http_status(response, assembler)
+            await self._check_http_status(response, deadline, assembler)
             decoder = SSEDecoder()
             first = await self._read_stream_chunk(response, deadline, assembler)
             if response.content_type != "text/event-stream" or first.lstrip()[:1] == b"{":
@@ -268,6 +298,27 @@ class M2HerClient:
                 if not chunk:
                     return
                 chunk = await self._read_stream_chunk(response, deadline, assembler)
+
+    async def _check_http_status(
+        self, response: aiohttp.ClientResponse, deadline: _Deadline, assembler: ReplyAssembler
+    ) -> None:
+        """Raise the typed error of a non-2xx response: the one its body describes (an
+        ``error`` object or a ``base_resp``), else the one its status implies."""
+        if 200 <= response.status < 300:
+            return
+        assembler.http_status = response.status
+        try:
+            body = await self._read_all(response, deadline)
+        except M2HerError:
+            body = b""  # the body did not come: the status alone must say it
+        body = body.replace(self._key_bytes, b"***")
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            obj = None  # a gateway's HTML page, or nothing
+        if isinstance(obj, dict):
+            assembler.add(obj)  # raises the error the body describes
+        raise error_from_http(response.status, response.reason or "", trace_id=assembler.trace)
 
     async def _read_stream_chunk(
         self, response: aiohttp.ClientResponse, deadline: _Deadline, assembler: ReplyAssembler
@@ -356,11 +407,6 @@ class ReplyStream:
                 if delay is None:
                     raise
             await asyncio.sleep(delay)
-
-
-def _check_http_status(response: aiohttp.ClientResponse, assembler: ReplyAssembler) -> None:
-    if not 200 <= response.status < 300:
-        raise error_from_http(response.status, response.reason or "", trace_id=assembler.trace)
 
 
 def _load_event(payload: str, assembler: ReplyAssembler) -> object:

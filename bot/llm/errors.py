@@ -7,6 +7,9 @@ Every error carries the API ``code`` (``None`` for transport failures), the raw
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from bot.errors import TroupeError
 from bot.llm.types import SensitiveFlags, SensitiveType
 
@@ -196,11 +199,13 @@ def error_from_code(
     status_msg: str,
     *,
     trace_id: str | None = None,
+    http_status: int | None = None,
     partial_text: str = "",
     flags: SensitiveFlags | None = None,
     prompt_near_limit: bool = False,
 ) -> M2HerError:
-    """The typed error for a non-zero ``base_resp.status_code``.
+    """The typed error for a non-zero ``base_resp.status_code`` (or an API code found in
+    another error shape, see :func:`error_from_object`).
 
     ``prompt_near_limit`` says the request's estimated prompt is close to the context
     window, which turns an ambiguous 1039 "token limit" into :class:`ContextTooLong`.
@@ -209,25 +214,121 @@ def error_from_code(
     too_long = "context window" in status_msg.lower() if code == 2013 else prompt_near_limit
     if code in (2013, 1039) and too_long:
         cls = ContextTooLong
-    return cls(status_msg, code=code, trace_id=trace_id, partial_text=partial_text, flags=flags)
+    return cls(
+        status_msg,
+        code=code,
+        trace_id=trace_id,
+        http_status=http_status,
+        partial_text=partial_text,
+        flags=flags,
+    )
 
 
 def error_from_http(
     status: int, reason: str, *, trace_id: str | None = None, partial_text: str = ""
 ) -> M2HerError:
-    """The typed error for a non-2xx HTTP response (load balancer or gateway)."""
-    cls: type[M2HerError]
-    if status in (401, 403):
-        cls = AuthenticationError
-    elif status == 402:
-        cls = InsufficientBalance
-    elif status == 429:
-        cls = RateLimited
-    elif status in (408, 504):
-        cls = RequestTimeout
-    elif status >= 500:
-        cls = ServerError
-    else:
-        cls = UnknownError
+    """The typed error for a non-2xx HTTP response whose body says nothing more (a load
+    balancer's or gateway's page)."""
     message = f"HTTP {status} {reason}".strip()
-    return cls(message, trace_id=trace_id, http_status=status, partial_text=partial_text)
+    return _class_of_status(status)(
+        message, trace_id=trace_id, http_status=status, partial_text=partial_text
+    )
+
+
+def _class_of_status(status: int) -> type[M2HerError]:
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 402:
+        return InsufficientBalance
+    if status == 429:
+        return RateLimited
+    if status in (408, 504):
+        return RequestTimeout
+    if status >= 500:
+        return ServerError
+    return UnknownError
+
+
+#: MiniMax's gateway ends its messages with the API code: ``"invalid params, … (2013)"``.
+_TRAILING_CODE = re.compile(r"\((\d{3,6})\)\s*$")
+_DIGITS = re.compile(r"[0-9]{1,9}")
+#: Longest message kept from an error object; the rest of a runaway body is cut.
+MAX_ERROR_MESSAGE = 500
+
+#: The ``type`` (or string ``code``) of an error object, for when neither an API code nor
+#: an HTTP error status says more (an error event inside a 200 stream).
+_KIND_CLASSES: dict[str, type[M2HerError]] = {
+    "authentication_error": AuthenticationError,
+    "invalid_api_key": AuthenticationError,
+    "permission_error": AuthenticationError,
+    "insufficient_quota": InsufficientBalance,
+    "rate_limit_error": RateLimited,
+    "rate_limit_exceeded": RateLimited,
+    "bad_request_error": InvalidParams,
+    "invalid_request_error": InvalidParams,
+    "api_error": ServerError,
+    "overloaded_error": ServerError,
+    "server_error": ServerError,
+}
+
+
+def error_from_object(
+    error: dict[str, Any],
+    *,
+    http_status: int | None = None,
+    trace_id: str | None = None,
+    partial_text: str = "",
+    flags: SensitiveFlags | None = None,
+    prompt_near_limit: bool = False,
+) -> M2HerError:
+    """The typed error for an ``error`` object, the API's other error shape.
+
+    It comes as MiniMax's gateway sends it,
+    ``{"type": "error", "error": {"type", "message", "http_code"}}``, or as OpenAI's
+    ``{"error": {"message", "type", "code"}}`` (``docs/m2her-api.md`` §6.4).
+    ``http_status`` is the response's status when it is not 2xx; the object's
+    ``http_code`` stands in for it otherwise. The API code is a numeric ``code``, else
+    the bracketed number ending the message; a code of the table picks the class as
+    ``base_resp`` would, else the HTTP status does, else the object's ``type``.
+    """
+    message = _text(error.get("message"))[:MAX_ERROR_MESSAGE]
+    status = http_status if http_status is not None else _as_number(error.get("http_code"))
+    code = _as_number(error.get("code"))
+    if code is None and (found := _TRAILING_CODE.search(message)):
+        code = int(found.group(1))
+    if code is not None and code in _CODE_CLASSES:
+        return error_from_code(
+            code,
+            message,
+            trace_id=trace_id,
+            http_status=status,
+            partial_text=partial_text,
+            flags=flags,
+            prompt_near_limit=prompt_near_limit,
+        )
+    kind = _text(error.get("type")) or _text(error.get("code"))
+    if status is not None and not 200 <= status < 300:
+        cls = _class_of_status(status)
+    else:
+        cls = _KIND_CLASSES.get(kind, UnknownError)
+    return cls(
+        message or kind or "error",
+        code=code,
+        trace_id=trace_id,
+        http_status=status,
+        partial_text=partial_text,
+        flags=flags,
+    )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _as_number(value: object) -> int | None:
+    """An integer given as a JSON number or as digits in a string (``"http_code": "500"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        return int(value)
+    return None

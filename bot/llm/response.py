@@ -6,7 +6,9 @@ one :class:`ReplyAssembler`, which applies the liberal rules of §5.3 and §7 (J
 checked as ``dict``: a check against ``Mapping`` is several times slower, and a chunk
 runs several):
 
-* ``base_resp`` is checked on every object; a non-zero code raises its typed error;
+* ``base_resp`` is checked on every object; a non-zero code raises its typed error, and
+  so does an ``error`` object (the API's other error shape, MiniMax's gateway's or
+  OpenAI's: :func:`~bot.llm.errors.error_from_object`);
 * ``output_sensitive: true`` anywhere raises :class:`~bot.llm.errors.OutputBlocked`;
 * deltas are appended, while a ``message`` (the non-streaming body or the closing
   summary event) is the authoritative full text and is never appended to them;
@@ -26,6 +28,7 @@ from bot.llm.errors import (
     ServerError,
     StreamInterrupted,
     error_from_code,
+    error_from_object,
 )
 from bot.llm.types import ChatResult, SensitiveFlags, SensitiveType, Usage
 
@@ -95,10 +98,11 @@ def _as_int(value: object) -> int:
 class ReplyAssembler:
     """Accumulates one reply from its response objects.
 
-    ``trace_id`` is the ``Trace-Id`` response header, if any; the body ``id`` is the
-    fallback. ``prompt_near_limit`` is asked only when a 1039 arrives, and passed on to
-    :func:`error_from_code`. ``streaming`` only chooses how an incomplete reply is
-    reported.
+    ``trace_id`` is the ``Trace-Id`` response header, if any; the body ``id`` (or an error
+    body's ``request_id``) is the fallback. ``http_status`` is the response's status when
+    it is an error (the body then only explains it). ``prompt_near_limit`` is asked only
+    when an error arrives, and passed on to :func:`error_from_code`. ``streaming`` only
+    chooses how an incomplete reply is reported.
     """
 
     __slots__ = (
@@ -106,6 +110,7 @@ class ReplyAssembler:
         "_parts",
         "finish_reason",
         "flags",
+        "http_status",
         "name",
         "prompt_near_limit",
         "response_id",
@@ -125,6 +130,7 @@ class ReplyAssembler:
         self.streaming = streaming
         self.prompt_near_limit = prompt_near_limit
         self.response_id: str | None = None
+        self.http_status: int | None = None
         self.finish_reason: str | None = None
         self.usage = Usage()
         self.flags = SensitiveFlags()
@@ -153,8 +159,8 @@ class ReplyAssembler:
         if not isinstance(obj, dict):
             logger.debug("ignoring a non-object M2-her event (trace_id=%s)", self.trace)
             return ""
-        if self.response_id is None and isinstance(obj.get("id"), str):
-            self.response_id = obj["id"]
+        if self.response_id is None:
+            self.response_id = _as_str(obj.get("id") or obj.get("request_id")) or None
         self.flags = merge_flags(self.flags, obj)
         base_resp = obj.get("base_resp")
         if isinstance(base_resp, dict):
@@ -164,10 +170,21 @@ class ReplyAssembler:
                     code,
                     str(base_resp.get("status_msg") or ""),
                     trace_id=self.trace,
+                    http_status=self.http_status,
                     partial_text=self.text,
                     flags=self.flags,
                     prompt_near_limit=code == 1039 and self.prompt_near_limit(),
                 )
+        error = obj.get("error")
+        if isinstance(error, dict):
+            raise error_from_object(
+                error,
+                http_status=self.http_status,
+                trace_id=self.trace,
+                partial_text=self.text,
+                flags=self.flags,
+                prompt_near_limit=self.prompt_near_limit(),
+            )
         usage = parse_usage(obj.get("usage"))
         if usage is not None:
             self.usage = usage

@@ -30,10 +30,10 @@ from bot.llm.errors import (
     UsageWindowExceeded,
 )
 from bot.llm.types import ChatMessage, ChatRequest, Role
-from bot.settings import AdvancedRoles, M2HerSettings
 
 if TYPE_CHECKING:
     from bot.llm.client import M2HerClient
+    from bot.settings import AdvancedRoles, M2HerSettings
 
 __all__ = [
     "ADVANCED_ROLES",
@@ -146,9 +146,17 @@ class RoleSupport:
             except M2HerError as error:
                 self._found("unknown", f"the probe got no answer: {error}")
                 raise
-            self._found("refused", f"M2-her refused them: {refusal}")
+            answer = _answer(refusal)
+            if self._found("refused", f"M2-her refused them with {answer}"):
+                log.warning(
+                    "M2-her refused the advanced roles with %s: folding user_system, group and "
+                    "sample_message_* into the system message, asking again every %d min",
+                    answer,
+                    REPROBE_SECONDS // 60,
+                )
         else:
-            self._found("accepted", "M2-her accepted them")
+            if self._found("accepted", "M2-her accepted them"):
+                log.warning("M2-her accepts the advanced roles again: sending them as such")
 
     async def keep_probing(self, client: M2HerClient, interval: float = REPROBE_SECONDS) -> None:
         """Probe every ``interval`` seconds until M2-her accepts the roles (runs until then,
@@ -187,22 +195,21 @@ class RoleSupport:
             "why": self.describe(),
         }
 
-    def _found(self, verdict: Verdict, why: str) -> None:
+    def _found(self, verdict: Verdict, why: str) -> bool:
+        """Record a probe's ``verdict``; whether the form changed."""
         fold = verdict == "refused" or (verdict == "unknown" and self.fold)
         if not self._probing:
             fold = self.fold  # a forced form stays whatever a probe finds
-        if fold != self.fold:
-            if fold:
-                log.warning(
-                    "%s; folding user_system, group and sample_message_* into the system "
-                    "message, asking again every %d min",
-                    why,
-                    REPROBE_SECONDS // 60,
-                )
-            else:
-                log.warning("M2-her accepts the advanced roles again; sending them as such")
+        changed = fold != self.fold
         self.fold, self.verdict, self._why = fold, verdict, why
         self._checked_at = self._clock()
+        return changed
+
+
+def _answer(error: M2HerError) -> str:
+    """``HTTP 500 (the error)`` or ``code 2013 (the error)``: what M2-her answered."""
+    status = f"HTTP {error.http_status}" if error.http_status is not None else f"code {error.code}"
+    return f"{status} ({error})"
 
 
 def _refuses(error: M2HerError) -> bool:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 MODEL = "M2-her"
+#: The international endpoint; mainland-China keys use https://api.minimaxi.com.
+DEFAULT_BASE_URL = "https://api.minimax.io"
+#: The M2-her routes: MiniMax's own ``chatcompletion_v2``, or the OpenAI-compatible one.
+ApiStyle = Literal["minimax", "openai"]
 MAX_COMPLETION_TOKENS = 2048
 CONTEXT_WINDOW = 65_536
 

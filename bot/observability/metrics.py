@@ -104,7 +104,7 @@ class Metrics:
         self._api_errors = _by_labels(
             Counter(
                 "troupe_api_errors",
-                "Failed M2-her calls, by API status code and error kind.",
+                "Failed M2-her calls, by HTTP status or API status code, and error kind.",
                 ["code", "kind"],
                 registry=registry,
             )
@@ -195,10 +195,13 @@ class Metrics:
         self._tokens(platform, "out").inc(tokens_out)
         self._cost(platform).inc(self._prices.cost_usd(prompt, completion, total))
 
-    def api_error(self, code: int | None, kind: str) -> None:
-        """A failed M2-her call: ``code`` is the API status code (``None``: no code, e.g. a
-        timeout), ``kind`` the error class name."""
-        self._api_errors("none" if code is None else str(code), kind).inc()
+    def api_error(self, code: int | None, kind: str, *, http_status: int | None = None) -> None:
+        """A failed M2-her call, labelled by its ``http_status`` when the answer was an HTTP
+        error (401, 502 …), else by the API status ``code`` (an error inside a 200 answer),
+        else ``none``: no answer at all (a timeout, a dropped connection). ``kind`` is the
+        error class name."""
+        label = http_status if http_status is not None else code
+        self._api_errors("none" if label is None else str(label), kind).inc()
 
     def sensitive_flag(self, direction: str, type_name: str) -> None:
         """M2-her flagged the ``input`` or ``output`` of a call as ``type_name``."""

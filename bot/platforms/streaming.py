@@ -40,7 +40,7 @@ FINAL_ATTEMPTS = 6
 FIRST_PREVIEW_DELAY = 0.02
 
 
-class RateLimited(Exception):
+class WriteRateLimited(Exception):
     """Raised by a transport when the platform said "slow down" (HTTP 429)."""
 
     def __init__(self, retry_after: float) -> None:
@@ -354,7 +354,7 @@ class StreamingReply:
             self._last_preview = budget.clock()
             try:
                 await self._show_preview()
-            except RateLimited as limited:
+            except WriteRateLimited as limited:
                 budget.backoff(limited.retry_after)
                 self._changed.set()  # try again once the pause is over
             except PreviewUnavailable:
@@ -409,7 +409,7 @@ class StreamingReply:
             await self._budget.take()
             try:
                 return await operation()
-            except RateLimited as limited:
+            except WriteRateLimited as limited:
                 attempts += 1
                 if attempts == FINAL_ATTEMPTS:
                     raise
@@ -435,7 +435,7 @@ __all__ = [
     "Preview",
     "PreviewUnavailable",
     "Rate",
-    "RateLimited",
     "StreamingReply",
     "WriteBudget",
+    "WriteRateLimited",
 ]

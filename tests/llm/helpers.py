@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.llm.client import M2HerClient
+from bot.llm.client import API_PATHS, M2HerClient
 from bot.llm.errors import M2HerError
 from bot.llm.types import ChatMessage, ChatRequest, ChatResult, Role
 
@@ -117,8 +117,10 @@ class RawServer:
     def __init__(self) -> None:
         self.responses: deque[RawResponse] = deque()
         self.bodies: list[Any] = []
+        self.paths: list[str] = []
         app = web.Application()
-        app.router.add_post("/v1/text/chatcompletion_v2", self._handle)
+        for path in API_PATHS.values():
+            app.router.add_post(path, self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         self.base_url = ""
 
@@ -136,6 +138,7 @@ class RawServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.bodies.append(await request.json())
+        self.paths.append(request.path)
         raw = self.responses.popleft()
         response = web.StreamResponse(status=raw.status, headers=raw.headers)
         response.headers["Content-Type"] = raw.content_type

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.llm import errors
@@ -11,7 +9,7 @@ from bot.llm.client import M2HerClient, RetryPolicy
 from bot.llm.errors import M2HerError
 from bot.llm.fake import INVALID_API_KEY, Error, FakeM2Her, HttpError
 from bot.llm.types import ChatMessage, ChatRequest, Role, SensitiveType
-from tests.conftest import FAST_TIMEOUTS, TEST_API_KEY
+from tests.conftest import TEST_API_KEY
 from tests.llm.helpers import chat_request, stream_all
 
 # code → (class, retryable)
@@ -40,18 +38,6 @@ TABLE: list[tuple[int, type[M2HerError], bool]] = [
 ]
 
 MODES = ["json", "sse-event", "plain-json-on-stream"]
-
-
-@pytest.fixture
-async def one_try(fake_m2her: FakeM2Her) -> AsyncIterator[M2HerClient]:
-    """A client that never retries, so each error surfaces as it is."""
-    async with M2HerClient(
-        TEST_API_KEY,
-        base_url=fake_m2her.base_url,
-        retry=RetryPolicy(max_attempts=1),
-        timeouts=FAST_TIMEOUTS,
-    ) as client:
-        yield client
 
 
 async def call(client: M2HerClient, mode: str, request: ChatRequest | None = None) -> None:

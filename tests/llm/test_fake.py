@@ -301,7 +301,8 @@ async def test_delays_before_the_first_byte(
 
 
 async def test_other_paths_are_404(fake_m2her: FakeM2Her, http: aiohttp.ClientSession) -> None:
-    async with http.post(fake_m2her.base_url + "/v1/chat/completions", headers=AUTH) as response:
+    # (/v1/chat/completions is served too: the OpenAI-compatible route.)
+    async with http.post(fake_m2her.base_url + "/v1/responses", headers=AUTH) as response:
         assert response.status == 404
 
 

@@ -67,11 +67,11 @@ async def test_refused_roles_are_folded_with_one_log_line(
     assert (roles.fold, roles.verdict, roles.form) == (True, "refused", "folded")
     # The refusal was checked with a plain call, which went through.
     assert roles_of(fake_m2her.requests[-1].body) == {"system", "user"}
-    folding = [r for r in caplog.records if "folding" in r.getMessage()]
+    folding = [r for r in caplog.records if "folding user_system" in r.getMessage()]
     assert len(folding) == 1
     assert "HTTP 500" in folding[0].getMessage()
     assert roles.describe().startswith(
-        "folded into the system message (M2-her refused them: HTTP 500"
+        "folded into the system message (M2-her refused them with HTTP 500"
     )
     assert roles.describe().endswith("2026-05-04 12:00 UTC; asked again every 30 min)")
     assert roles.details()["form"] == "folded"
@@ -79,7 +79,7 @@ async def test_refused_roles_are_folded_with_one_log_line(
     # Probing again and finding the same logs nothing more.
     with caplog.at_level(logging.INFO, logger="bot.llm"):
         await roles.probe(m2her_client)
-    assert len([r for r in caplog.records if "folding" in r.getMessage()]) == 1
+    assert len([r for r in caplog.records if "folding user_system" in r.getMessage()]) == 1
 
 
 async def test_a_failure_that_says_nothing_about_roles_changes_nothing(
@@ -104,7 +104,7 @@ async def test_a_failure_that_says_nothing_about_roles_changes_nothing(
 
 
 async def test_re_probing_unfolds_once_m2her_accepts_them_and_then_stops(
-    fake_m2her: FakeM2Her, m2her_client: M2HerClient
+    fake_m2her: FakeM2Her, m2her_client: M2HerClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_m2her.reject_advanced_roles = True
     roles = auto()
@@ -121,6 +121,8 @@ async def test_re_probing_unfolds_once_m2her_accepts_them_and_then_stops(
     finally:
         probing.cancel()
     assert (roles.fold, roles.verdict) == (False, "accepted")
+    unfolding = [r for r in caplog.records if "accepts the advanced roles again" in r.getMessage()]
+    assert len(unfolding) == 1
 
 
 @pytest.mark.parametrize(("mode", "fold"), [("on", False), ("off", True)])

@@ -19,9 +19,9 @@ from bot.platforms.streaming import (
     Pace,
     PreviewUnavailable,
     Rate,
-    RateLimited,
     StreamingReply,
     WriteBudget,
+    WriteRateLimited,
 )
 from bot.platforms.text import split_message
 
@@ -262,7 +262,7 @@ async def test_a_429_is_waited_out_and_the_end_is_not_lost() -> None:
     transport = RecordingTransport()
     reply = StreamingReply(transport, budget())
     await stream(reply, ["one "], gap=0.02)
-    transport.fail_next = [RateLimited(0.2), RateLimited(0.1)]
+    transport.fail_next = [WriteRateLimited(0.2), WriteRateLimited(0.1)]
     before = time.monotonic()
     await reply.finish("one two three")
     assert transport.visible() == ["one two three"]
@@ -273,8 +273,8 @@ async def test_too_many_429s_on_the_final_text_give_up_loudly() -> None:
     transport = RecordingTransport()
     reply = StreamingReply(transport, budget())
     await reply.begin()
-    transport.fail_next = [RateLimited(0.0)] * 10
-    with pytest.raises(RateLimited):
+    transport.fail_next = [WriteRateLimited(0.0)] * 10
+    with pytest.raises(WriteRateLimited):
         await reply.finish("never shown")
 
 

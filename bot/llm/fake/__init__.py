@@ -22,7 +22,8 @@ By hand, put a magic word in the last user message:
                            ``[[flag:output:2]]`` the same for the output
 ``[[drop]]``               the connection drops (after two chunks when streaming)
 ``[[slow]]``               1 s before the first byte, 0.25 s between chunks
-``[[http:502]]``           a 502 HTML page (any status)
+``[[http:502]]``           a 502 HTML page (any status); ``[[http:500:json]]`` the
+                           gateway's JSON error ``unknown error, 999 (1000)``
 ``[[long:3000]]``          3,000 characters of prose (any length);
                            ``[[long:300:58]]`` streamed with 58 ms before each delta
 =========================  ==========================================================
@@ -31,12 +32,24 @@ A Bearer key of ``sk-invalid`` always gets 2049; a missing key gets 1004.
 
 ``FakeM2Her(reject_advanced_roles=True)`` (``troupe fake-m2her --reject-advanced-roles``)
 answers HTTP 500 to any request holding ``user_system``, ``group`` or ``sample_message_*``.
+The fake serves the OpenAI-compatible ``/v1/chat/completions`` too (``OPENAI_PATH``):
+the same requests and scripts, answered in that route's shapes (``docs/m2her-api.md`` §10).
 """
 
 from bot.llm.fake.reply import ECHO_CHARS, REPLY_TEMPLATE, long_text, reply_text
-from bot.llm.fake.script import Drop, Error, HttpError, Reply, Scripted, from_magic_words
+from bot.llm.fake.script import (
+    UNKNOWN_ERROR_MESSAGE,
+    Drop,
+    Error,
+    HttpError,
+    Reply,
+    Scripted,
+    from_magic_words,
+)
 from bot.llm.fake.server import (
     INVALID_API_KEY,
+    OPENAI_PATH,
+    PATH,
     FakeM2Her,
     RecordedRequest,
     StreamTimes,
@@ -47,7 +60,10 @@ from bot.llm.fake.server import (
 __all__ = [
     "ECHO_CHARS",
     "INVALID_API_KEY",
+    "OPENAI_PATH",
+    "PATH",
     "REPLY_TEMPLATE",
+    "UNKNOWN_ERROR_MESSAGE",
     "Drop",
     "Error",
     "FakeM2Her",

@@ -6,6 +6,7 @@ magic words of :func:`from_magic_words` in their last message instead.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -72,13 +73,61 @@ class Drop(Timing):
     after_chunks: int = 0
 
 
+#: The message of the 5xx JSON answer issue reports quote (the API code in brackets).
+UNKNOWN_ERROR_MESSAGE = "unknown error, 999 (1000)"
+
+#: The ``type`` MiniMax's gateway gives an error of each HTTP status (others: server_error).
+GATEWAY_ERROR_TYPES = {
+    400: "bad_request_error",
+    401: "authentication_error",
+    402: "insufficient_balance_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    429: "rate_limit_error",
+}
+
+
+def gateway_error_object(
+    status: int, message: str = UNKNOWN_ERROR_MESSAGE, *, request_id: str | None = None
+) -> dict[str, object]:
+    """MiniMax's gateway error body: ``{"type": "error", "error": {"type", "message",
+    "http_code"}}`` (``docs/m2her-api.md`` §6.4), with ``request_id`` if given."""
+    error = {
+        "type": GATEWAY_ERROR_TYPES.get(status, "server_error"),
+        "message": message,
+        "http_code": str(status),
+    }
+    body: dict[str, object] = {"type": "error", "error": error}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
+
+
 @dataclass(frozen=True)
 class HttpError(Timing):
-    """A non-2xx answer from the "load balancer", by default a 502 HTML page."""
+    """A non-2xx answer from the "load balancer", by default a 502 HTML page.
+
+    :meth:`gateway` and :meth:`openai` make the JSON error bodies of the other shapes.
+    """
 
     status: int = 502
     body: str = BAD_GATEWAY_HTML
     content_type: str = "text/html"
+
+    @classmethod
+    def gateway(cls, status: int = 500, message: str = UNKNOWN_ERROR_MESSAGE) -> HttpError:
+        """MiniMax's gateway JSON error, e.g. ``unknown error, 999 (1000)`` with a 500."""
+        body = json.dumps(gateway_error_object(status, message))
+        return cls(status, body, "application/json")
+
+    @classmethod
+    def openai(
+        cls, status: int, message: str, *, type_: str, code: str | int | None = None
+    ) -> HttpError:
+        """An OpenAI-style error: ``{"error": {"message", "type", "code"}}``."""
+        body = json.dumps({"error": {"message": message, "type": type_, "code": code}})
+        return cls(status, body, "application/json")
 
 
 Scripted = Reply | Error | Drop | HttpError
@@ -94,7 +143,8 @@ def from_magic_words(text: str) -> Scripted | None:
     input type T; ``[[sensitive:output:T]]`` 1027 with output type T after two chunks;
     ``[[flag:input:T]]`` / ``[[flag:output:T]]`` a flag with status 0; ``[[drop]]`` a
     dropped connection after two chunks; ``[[slow]]`` 1 s before the first byte and
-    0.25 s between chunks; ``[[http:STATUS]]`` a non-2xx page; ``[[long:N]]`` a reply of N
+    0.25 s between chunks; ``[[http:STATUS]]`` a non-2xx page (``[[http:STATUS:json]]`` the
+    gateway's JSON error, see :meth:`HttpError.gateway`); ``[[long:N]]`` a reply of N
     characters of prose (:func:`~bot.llm.fake.reply.long_text`), ``[[long:N:MS]]`` the same
     with MS milliseconds before each streamed delta.
     """
@@ -119,7 +169,7 @@ def from_magic_words(text: str) -> Scripted | None:
                 return Error(1026, input_sensitive_type=kind)
             return Error(1027, output_sensitive_type=kind, after_chunks=2)
         if word == "http" and first:
-            return HttpError(int(first))
+            return HttpError.gateway(int(first)) if second == "json" else HttpError(int(first))
         if word == "long" and first:
             return Reply(text=long_text(int(first)), chunk_delay=int(second or 0) / 1000)
     except ValueError:

@@ -5,6 +5,11 @@ request validation, the context-window check, the rate limiter, then either the 
 scripted item (:mod:`bot.llm.fake.script`), a magic word's fault, or the
 deterministic reply of :mod:`bot.llm.fake.reply`. Every business error is HTTP 200
 with a non-zero ``base_resp``; every response carries ``Trace-Id`` equal to its ``id``.
+
+``POST /v1/chat/completions`` (the OpenAI-compatible route) takes the same requests and
+scripts and answers in that route's shapes (``docs/m2her-api.md`` §10): no summary event
+but a closing usage chunk and ``data: [DONE]``, no ``base_resp``, and business errors as
+real HTTP statuses with the gateway's ``{"type": "error", …}`` body.
 """
 
 from __future__ import annotations
@@ -26,21 +31,51 @@ from aiohttp import web
 from bot.llm.errors import STATUS_MESSAGES
 from bot.llm.fake.limiter import RateLimiter
 from bot.llm.fake.reply import character_name, cut_to_tokens, reply_text
-from bot.llm.fake.script import Drop, Error, HttpError, Reply, Scripted, from_magic_words
+from bot.llm.fake.script import (
+    Drop,
+    Error,
+    HttpError,
+    Reply,
+    Scripted,
+    from_magic_words,
+    gateway_error_object,
+)
 from bot.llm.fake.validation import invalid_params, prompt_tokens
 from bot.llm.roles import ADVANCED_ROLES
 from bot.llm.tokens import estimate_text_tokens
 from bot.llm.types import MODEL
 
 PATH = "/v1/text/chatcompletion_v2"
+#: The OpenAI-compatible route (``MINIMAX_API_STYLE=openai``).
+OPENAI_PATH = "/v1/chat/completions"
+#: The HTTP status the OpenAI-compatible route gives each API code. Assumed, apart from
+#: 2013 → 400 and 1000 → 500, which issue reports show (``docs/m2her-api.md`` §6.4);
+#: codes not listed get 500.
+OPENAI_ROUTE_STATUS = {
+    1001: 408,
+    1002: 429,
+    1004: 401,
+    1008: 402,
+    1026: 400,
+    1027: 400,
+    1039: 429,
+    1041: 429,
+    1042: 400,
+    2013: 400,
+    2038: 401,
+    2045: 429,
+    2049: 401,
+    2056: 429,
+}
 #: A Bearer key that the fake always refuses with 2049 "invalid api key".
 INVALID_API_KEY = "sk-invalid"
 MISSING_KEY_MESSAGE = (
     "login fail: Please carry the API secret key in the 'Authorization' field of the request header"
 )
 REDACTED = "Bearer <redacted>"
-#: The answer of a deployment refusing the advanced roles: only its status was reported.
-ADVANCED_ROLES_REFUSED = HttpError(500, body="500 Internal Server Error", content_type="text/plain")
+#: The answer of a deployment refusing the advanced roles (only the status was reported; the
+#: body is the gateway's usual 5xx).
+ADVANCED_ROLES_REFUSED = HttpError.gateway(500)
 
 
 class StreamVariant(enum.Flag):
@@ -116,6 +151,7 @@ class FakeM2Her:
         self._runner: web.AppRunner | None = None
         app = web.Application()
         app.router.add_post(PATH, self._handle)
+        app.router.add_post(OPENAI_PATH, self._handle)
         self._app = app
 
     def __repr__(self) -> str:
@@ -222,6 +258,7 @@ class _Call:
         self.request = request
         self.body = body if isinstance(body, dict) else {}
         self.streaming = self.body.get("stream") is True
+        self.openai = request.path == OPENAI_PATH
         self.variant = variant
         self.chunk_chars = max(1, chunk_chars)
         self.id = uuid.uuid4().hex
@@ -298,16 +335,32 @@ class _Call:
 
     # -- answers --
 
-    def _json(self, body: dict[str, Any]) -> web.Response:
+    def _json(self, body: dict[str, Any], *, status: int = 200) -> web.Response:
         return web.Response(
+            status=status,
             body=json.dumps(body, ensure_ascii=False).encode(),
             content_type="application/json",
             charset="utf-8",
             headers={"Trace-Id": self.id},
         )
 
+    def _gateway_error_body(self, item: Error) -> dict[str, Any]:
+        """The OpenAI-compatible route's error: the gateway's shape, the code in brackets."""
+        message = item.message or STATUS_MESSAGES.get(item.code, "unknown error")
+        return gateway_error_object(
+            OPENAI_ROUTE_STATUS.get(item.code, 500),
+            f"{message} ({item.code})",
+            request_id=self.id,
+        )
+
     async def error(self, item: Error) -> web.StreamResponse:
-        """An error as JSON, or as one SSE event (after ``after_chunks`` deltas)."""
+        """An error as JSON, or as one SSE event (after ``after_chunks`` deltas).
+
+        On the OpenAI-compatible route an error before any delta is a real HTTP status.
+        """
+        if self.openai and not item.after_chunks:
+            status = OPENAI_ROUTE_STATUS.get(item.code, 500)
+            return self._json(self._gateway_error_body(item), status=status)
         if not self.streaming or item.as_json:
             return self._json(self._error_body(item))
         response = await self._open_stream()
@@ -315,11 +368,14 @@ class _Call:
             text, _, _ = self._text(Reply())
             for event in self._deltas(Reply(), text, None)[: item.after_chunks]:
                 await self._send(response, event, item.chunk_delay)
-        await self._send(response, self._error_body(item), item.chunk_delay)
+        event = self._gateway_error_body(item) if self.openai else self._error_body(item)
+        await self._send(response, event, item.chunk_delay)
         await response.write_eof()
         return response
 
     async def _reply(self, item: Reply) -> web.StreamResponse:
+        if self.openai:
+            return await self._openai_reply(item)
         text, finish_reason, usage = self._text(item)
         name = character_name(self.body["messages"])
         if not self.streaming:
@@ -349,6 +405,37 @@ class _Call:
             await self._send(response, self._summary(item, text, finish_reason, usage, name), 0)
         if StreamVariant.DONE in self.variant:
             await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def _openai_reply(self, item: Reply) -> web.StreamResponse:
+        """A reply in the OpenAI-compatible route's shape: OpenAI's fields, plus the
+        sensitive fields (assumed to come as on ``chatcompletion_v2``); no ``base_resp``,
+        ``audio_content`` or ``total_characters``."""
+        text, finish_reason, usage = self._text(item)
+        del usage["total_characters"]
+        name = character_name(self.body["messages"])
+        if not self.streaming:
+            message = {"role": "assistant", "content": text, "name": name}
+            choice = {"index": 0, "message": message, "finish_reason": finish_reason}
+            body = {
+                **self._envelope(),
+                "choices": [choice],
+                "usage": usage,
+                **self._flags(item, output=True),
+            }
+            return self._json(body)
+        response = await self._open_stream()
+        first_delta_at = 0.0
+        for event in self._deltas(item, text, finish_reason):
+            await self._send(response, event, item.chunk_delay)
+            first_delta_at = first_delta_at or time.monotonic()
+        self.streams.append(
+            StreamTimes(_last_user_text(self.body["messages"]), first_delta_at, time.monotonic())
+        )
+        usage_chunk = {**self._envelope(object_="chat.completion.chunk"), "choices": []}
+        await self._send(response, {**usage_chunk, "usage": usage}, 0)
+        await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
 
@@ -384,7 +471,10 @@ class _Call:
             delta: dict[str, Any] = {"content": piece, "role": "assistant"}
             choice: dict[str, Any] = {"index": 0, "delta": delta}
             flags = self._flags(item, output=last)
-            if rich:
+            if self.openai:
+                # OpenAI's chunks: usage null until the closing usage chunk.
+                flags = {**(flags if last else {}), "usage": None}
+            elif rich:
                 delta.update(name=name, audio_content="")
                 flags["usage"] = {"total_tokens": 0, "total_characters": 0} if i % 2 else None
             else:

@@ -34,7 +34,7 @@ from bot.platforms.discord.permissions import (
     channel_problems,
     has_message_content,
 )
-from bot.platforms.discord.sink import DiscordSink, Replies
+from bot.platforms.discord.sink import DiscordReplies, DiscordSink
 from bot.platforms.discord.transport import NO_PINGS
 from bot.platforms.discord.webhooks import Webhooks
 
@@ -103,7 +103,7 @@ class TroupeClient(discord.Client):
         self.config = config
         self.report = report
         self.webhooks = Webhooks(self)
-        self.replies = Replies(
+        self.replies = DiscordReplies(
             self.webhooks,
             edit_interval=config.edit_interval,
             typing_interval=config.typing_interval,

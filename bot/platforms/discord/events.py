@@ -20,7 +20,7 @@ from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.keyed import KeyedLocks
 from bot.conversation.manager import ConversationManager
 from bot.conversation.turn import tell
-from bot.platforms.discord.sink import Replies
+from bot.platforms.discord.sink import DiscordReplies
 
 log = logging.getLogger("bot.platforms.discord")
 
@@ -51,7 +51,7 @@ class MessageEvents:
     """Feeds one bot's messages to the engine; one task per message, drained on close."""
 
     def __init__(
-        self, client: discord.Client, manager: ConversationManager, replies: Replies
+        self, client: discord.Client, manager: ConversationManager, replies: DiscordReplies
     ) -> None:
         self._client = client
         self._manager = manager

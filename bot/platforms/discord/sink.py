@@ -24,8 +24,8 @@ from bot.platforms.streaming import (
     MessageTransport,
     Pace,
     Rate,
-    RateLimited,
     StreamingReply,
+    WriteRateLimited,
 )
 
 log = logging.getLogger("bot.platforms.discord")
@@ -48,7 +48,7 @@ WEBHOOK_TIP = (
 )
 
 
-class Replies:
+class DiscordReplies:
     """Makes sinks for channels; owns what they share: webhooks, and the write budgets of
     channels and webhooks. ``edit_interval`` is the least time between two updates of one
     reply while it streams."""
@@ -107,7 +107,7 @@ class Replies:
 class DiscordSink:
     """One conversation's replies in one Discord channel."""
 
-    def __init__(self, replies: Replies, channel: discord.abc.Messageable) -> None:
+    def __init__(self, replies: DiscordReplies, channel: discord.abc.Messageable) -> None:
         self._replies = replies
         self._channel = channel
         self._reply: StreamingReply | None = None
@@ -188,7 +188,7 @@ class DiscordSink:
         except discord.NotFound as error:
             gone = error.code == UNKNOWN_CHANNEL
             raise DeliveryFailed(f"{what} in channel {channel}: {error}", permanent=gone) from None
-        except (discord.HTTPException, RateLimited, OSError) as error:
+        except (discord.HTTPException, WriteRateLimited, OSError) as error:
             raise DeliveryFailed(f"Discord did not take the {what} in {channel}: {error}") from None
 
     def _streaming(self, transport: MessageTransport, header: str) -> StreamingReply:

@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 import discord
 from discord.utils import MISSING
 
-from bot.platforms.streaming import RateLimited
+from bot.platforms.streaming import WriteRateLimited
 
 log = logging.getLogger("bot.platforms.discord")
 
@@ -32,7 +32,7 @@ _T = TypeVar("_T")
 def _rate_limited(
     call: Callable[_P, Coroutine[Any, Any, _T]],
 ) -> Callable[_P, Coroutine[Any, Any, _T]]:
-    """Turn discord.py's "slow down" into :class:`~bot.platforms.streaming.RateLimited`.
+    """Turn discord.py's "slow down" into :class:`~bot.platforms.streaming.WriteRateLimited`.
 
     discord.py waits out ordinary 429s itself; it raises only when the wait would exceed
     ``max_ratelimit_timeout`` or after repeated 429s.
@@ -43,10 +43,10 @@ def _rate_limited(
         try:
             return await call(*args, **kwargs)
         except discord.RateLimited as error:
-            raise RateLimited(error.retry_after) from error
+            raise WriteRateLimited(error.retry_after) from error
         except discord.HTTPException as error:
             if error.status == 429:
-                raise RateLimited(_retry_after(error)) from error
+                raise WriteRateLimited(_retry_after(error)) from error
             raise
 
     return guarded

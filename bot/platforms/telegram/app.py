@@ -38,7 +38,7 @@ from bot.platforms.telegram.config import ConfigError, TelegramConfig
 from bot.platforms.telegram.handlers import PLATFORM, Updates
 from bot.platforms.telegram.moderation import ModerationReporter
 from bot.platforms.telegram.request import TelegramRequest
-from bot.platforms.telegram.sink import GROUP_RATE, Replies, TelegramSink
+from bot.platforms.telegram.sink import GROUP_RATE, TelegramReplies, TelegramSink
 from bot.platforms.telegram.transport import ChatTarget
 from bot.settings import Settings
 
@@ -103,7 +103,7 @@ class TelegramBot:
             .request(TelegramRequest(self.delivery))
             .build()
         )
-        self.replies = Replies(
+        self.replies = TelegramReplies(
             self.application.bot,
             manager,
             private_interval=private_interval,
@@ -211,7 +211,7 @@ async def run_telegram(services: PlatformServices, settings: Settings) -> None:
 
 
 async def _report_broken_characters(
-    replies: Replies, manager: ConversationManager, text: str
+    replies: TelegramReplies, manager: ConversationManager, text: str
 ) -> None:
     """A broken character edit: tell every moderators' chat (the log has it too)."""
     for chat_id in await manager.policies.moderators_chats(PLATFORM):

@@ -42,7 +42,7 @@ from bot.conversation.commands import Caller
 from bot.errors import NotAllowed, Refusal
 from bot.platforms.telegram.admins import Admins
 from bot.platforms.telegram.handlers import chat_target, conversation_key, is_private
-from bot.platforms.telegram.sink import Replies
+from bot.platforms.telegram.sink import TelegramReplies
 
 __all__ = ["ADMIN_COMMANDS", "COMMANDS", "Commands"]
 
@@ -85,7 +85,7 @@ character's message or say its name.
 class Commands:
     """Command and button handlers of one bot."""
 
-    def __init__(self, replies: Replies, admins: Admins) -> None:
+    def __init__(self, replies: TelegramReplies, admins: Admins) -> None:
         self._replies = replies
         self._admins = admins
         self._manager = replies.manager

@@ -22,7 +22,7 @@ from telegram.ext import BaseHandler, ChatMemberHandler, ContextTypes, MessageHa
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.turn import UNEXPECTED
 from bot.platforms.telegram.admins import Admins
-from bot.platforms.telegram.sink import Replies
+from bot.platforms.telegram.sink import TelegramReplies
 from bot.platforms.telegram.transport import PLATFORM, ChatTarget, UserBlocked
 
 __all__ = [
@@ -125,7 +125,7 @@ def _mentions(message: Message, bot: User) -> tuple[bool, bool]:
 class Updates:
     """The handlers of ordinary updates: new and edited messages, the bot's membership."""
 
-    def __init__(self, replies: Replies, admins: Admins) -> None:
+    def __init__(self, replies: TelegramReplies, admins: Admins) -> None:
         self._replies = replies
         self._admins = admins
 

@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 
 from bot.conversation.turn import ModerationReport
 from bot.platforms.telegram.handlers import PLATFORM
-from bot.platforms.telegram.sink import Replies
+from bot.platforms.telegram.sink import TelegramReplies
 from bot.platforms.telegram.transport import ChatTarget
 
 __all__ = ["ModerationReporter", "message_link", "moderation_record"]
@@ -50,7 +50,7 @@ def moderation_record(report: ModerationReport) -> str:
 class ModerationReporter:
     """An engine moderation hook posting Telegram events to the group's moderators' chat."""
 
-    def __init__(self, replies: Replies) -> None:
+    def __init__(self, replies: TelegramReplies) -> None:
         self._replies = replies
 
     async def __call__(self, report: ModerationReport) -> None:

@@ -25,9 +25,9 @@ from bot.platforms.streaming import (
     BudgetBook,
     Pace,
     Rate,
-    RateLimited,
     StreamingReply,
     WriteBudget,
+    WriteRateLimited,
 )
 from bot.platforms.telegram.drafts import DraftPreview
 from bot.platforms.telegram.formatting import escape_markdown
@@ -38,7 +38,7 @@ from bot.platforms.telegram.transport import (
     UserBlocked,
 )
 
-__all__ = ["CHAT_RATE", "DRAFT_RATE", "GROUP_RATE", "Replies", "TelegramSink"]
+__all__ = ["CHAT_RATE", "DRAFT_RATE", "GROUP_RATE", "TelegramReplies", "TelegramSink"]
 
 log = logging.getLogger("bot.platforms.telegram")
 
@@ -50,7 +50,7 @@ GROUP_RATE = Rate(3, 9.0)
 DRAFT_RATE = Rate(3, 3.0)
 
 
-class Replies:
+class TelegramReplies:
     """Makes the sinks of one bot: shares each chat's write budget, remembers whether drafts
     work. ``private_interval`` / ``group_interval`` are the least seconds between two updates
     of one reply while it streams."""
@@ -119,7 +119,7 @@ class TelegramSink:
     """Delivers one turn's reply (and notices) to one Telegram chat or topic."""
 
     def __init__(
-        self, replies: Replies, key: ConversationKey, target: ChatTarget, *, private: bool
+        self, replies: TelegramReplies, key: ConversationKey, target: ChatTarget, *, private: bool
     ) -> None:
         self._replies = replies
         self._key = key
@@ -184,7 +184,7 @@ class TelegramSink:
             raise DeliveryFailed(
                 f"chat {chat} refuses the bot: {blocked}", permanent=True
             ) from None
-        except (TelegramError, RateLimited) as error:
+        except (TelegramError, WriteRateLimited) as error:
             raise DeliveryFailed(
                 f"Telegram did not take the {what} in chat {chat}: {error}"
             ) from None

@@ -2,7 +2,7 @@
 
 :class:`TelegramTransport` is the :class:`~bot.platforms.streaming.MessageTransport` of one
 Telegram chat (or forum topic). It turns Telegram's answers into what the shared streaming
-code understands: a 429 becomes :class:`~bot.platforms.streaming.RateLimited`, "message is not
+code understands: a 429 becomes :class:`~bot.platforms.streaming.WriteRateLimited`, "message is not
 modified" is success, and refused formatting is sent again as plain text.
 """
 
@@ -22,7 +22,7 @@ from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.conversation.sink import DeliveryFailed
-from bot.platforms.streaming import RateLimited
+from bot.platforms.streaming import WriteRateLimited
 from bot.platforms.telegram.formatting import to_html
 
 #: The platform name in conversation keys and storage.
@@ -132,7 +132,7 @@ class TelegramTransport:
                     ChatAction.TYPING,
                     message_thread_id=self._target.thread_id,
                 )
-        except (UserBlocked, RateLimited):
+        except (UserBlocked, WriteRateLimited):
             pass
         except Exception as error:
             log.debug("typing action failed in %s: %s", self._target.chat_id, error)
@@ -180,7 +180,7 @@ class TelegramTransport:
         try:
             yield
         except RetryAfter as error:
-            raise RateLimited(retry_after(error)) from error
+            raise WriteRateLimited(retry_after(error)) from error
         except Forbidden as error:
             self.blocked = True
             raise UserBlocked(error.message) from error

@@ -44,10 +44,10 @@ class Engine:
     watcher: CharacterWatcher
     #: One line saying which M2-her this engine talks to (real or the built-in fake).
     backend: str
+    #: Whether requests carry M2-her's advanced roles or fold them into ``system``.
+    roles: RoleSupport
     #: The M2-her client the manager uses (for start-up checks).
     client: M2HerClient | None = None
-    #: Whether requests carry M2-her's advanced roles or fold them into ``system``.
-    roles: RoleSupport = dataclasses.field(default_factory=RoleSupport)
 
     def services(self, delivery: DeliveryMonitor) -> PlatformServices:
         """What a platform whose requests ``delivery`` watches gets of this engine."""
@@ -122,7 +122,9 @@ async def open_engine(
             backend = f"Using MiniMax M2-her at {client.base_url}."
         else:
             server = await stack.enter_async_context(FakeM2Her())
-            client = M2HerClient("fake-key", base_url=server.base_url)
+            client = M2HerClient(
+                "fake-key", base_url=server.base_url, api_style=settings.m2her.api_style
+            )
             reason = "--fake given" if force_fake else "MINIMAX_API_KEY is not set"
             backend = f"Using the built-in fake M2-her ({reason}); replies are canned echoes."
         await stack.enter_async_context(client)

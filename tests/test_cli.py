@@ -14,9 +14,11 @@ import aiohttp
 import pytest
 import yaml
 
+from bot.app import open_engine
 from bot.characters.loader import load_characters
 from bot.characters.prompt import preview_body
 from bot.cli import main
+from bot.llm.types import ChatMessage, ChatRequest, Role
 from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -276,3 +278,18 @@ def test_every_malformed_variable_is_one_clear_line(tmp_path: Path) -> None:
         "troupe: DISCORD_SHARD_COUNT must be a number or 'auto', got 'many'",
         "TROUPE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'",
     ]
+
+
+async def test_the_built_in_fake_is_called_in_the_configured_api_style(tmp_path: Path) -> None:
+    settings = Settings.from_environ(
+        {
+            "TROUPE_CHARACTERS_DIR": str(REPO / "characters"),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'style.sqlite3'}",
+            "MINIMAX_API_STYLE": "openai",
+        }
+    )
+    async with open_engine(settings) as engine:
+        assert engine.client is not None
+        assert engine.client.api_style == "openai"
+        hello = ChatRequest((ChatMessage(Role.USER, "Hello", "Sam"),))
+        assert "heard Sam" in (await engine.client.complete(hello)).text

@@ -23,7 +23,9 @@ from bot.conversation.manager import ConversationManager, ManagerSettings
 from bot.conversation.policy import PolicyTree
 from bot.conversation.services import BrokenCharactersHook, PlatformServices
 from bot.llm.client import M2HerClient
+from bot.llm.errors import M2HerError
 from bot.llm.fake import FakeM2Her
+from bot.llm.roles import REPROBE_SECONDS, RoleSupport
 from bot.observability.cost import Prices
 from bot.observability.delivery import DeliveryMonitor
 from bot.platforms.registry import PLATFORMS
@@ -42,6 +44,8 @@ class Engine:
     watcher: CharacterWatcher
     #: One line saying which M2-her this engine talks to (real or the built-in fake).
     backend: str
+    #: Whether requests carry M2-her's advanced roles or fold them into ``system``.
+    roles: RoleSupport
     #: The M2-her client the manager uses (for start-up checks).
     client: M2HerClient | None = None
 
@@ -98,23 +102,28 @@ def manager_settings(
 
 
 @asynccontextmanager
-async def open_engine(settings: Settings, *, force_fake: bool = False) -> AsyncIterator[Engine]:
+async def open_engine(
+    settings: Settings, *, force_fake: bool = False, reprobe_seconds: float = REPROBE_SECONDS
+) -> AsyncIterator[Engine]:
     """Open the engine ``settings`` describe.
 
     Uses M2-her when ``MINIMAX_API_KEY`` is set (and ``force_fake`` is not), otherwise starts
     the built-in fake M2-her on a loopback port for the engine's lifetime. Character files
-    are watched and reloaded while it runs.
+    are watched and reloaded while it runs; while M2-her refuses the advanced roles (or has
+    not said) they are probed again every ``reprobe_seconds``.
     """
     folder = settings.conversation.characters_dir
     characters = load_characters(folder)
     async with AsyncExitStack() as stack:
-        if settings.m2her.api_key is not None and not force_fake:
+        fake = settings.m2her.api_key is None or force_fake
+        roles = RoleSupport.from_settings(settings.m2her, fake=fake)
+        if not fake:
             client = M2HerClient.from_settings(settings.m2her)
             backend = f"Using MiniMax M2-her at {client.base_url}."
         else:
-            fake = await stack.enter_async_context(FakeM2Her())
+            server = await stack.enter_async_context(FakeM2Her())
             client = M2HerClient(
-                "fake-key", base_url=fake.base_url, api_style=settings.m2her.api_style
+                "fake-key", base_url=server.base_url, api_style=settings.m2her.api_style
             )
             reason = "--fake given" if force_fake else "MINIMAX_API_KEY is not set"
             backend = f"Using the built-in fake M2-her ({reason}); replies are canned echoes."
@@ -126,18 +135,42 @@ async def open_engine(settings: Settings, *, force_fake: bool = False) -> AsyncI
             characters=characters,
             client=client,
             settings=manager_settings(settings.conversation, characters=characters),
+            roles=roles,
         )
         stack.push_async_callback(manager.aclose)
         watcher = CharacterWatcher(folder, on_reload=manager.use_characters)
         watching = asyncio.create_task(watcher.run())
         stack.push_async_callback(_cancel, watching)
+        reprobing = asyncio.create_task(roles.keep_probing(client, reprobe_seconds))
+        stack.push_async_callback(_cancel, reprobing)
         yield Engine(
-            manager=manager, storage=storage, watcher=watcher, backend=backend, client=client
+            manager=manager,
+            storage=storage,
+            watcher=watcher,
+            backend=backend,
+            client=client,
+            roles=roles,
         )
 
 
-def describe_configuration(settings: Settings) -> dict[str, Any]:
-    """``troupe config``: the effective configuration, secrets masked, as plain data."""
+async def role_support(settings: Settings, *, probe: bool) -> RoleSupport:
+    """Whether requests carry M2-her's advanced roles, as the settings say or, with ``probe``
+    (and ``MINIMAX_ADVANCED_ROLES=auto`` and a key), as M2-her answers now."""
+    roles = RoleSupport.from_settings(settings.m2her, fake=settings.m2her.api_key is None)
+    if probe and roles.probing:
+        async with M2HerClient.from_settings(settings.m2her) as client:
+            # A probe that got no answer says so in the state it leaves.
+            with contextlib.suppress(M2HerError):
+                await roles.probe(client)
+    return roles
+
+
+def describe_configuration(
+    settings: Settings, *, roles: RoleSupport | None = None
+) -> dict[str, Any]:
+    """``troupe config``: the effective configuration, secrets masked, as plain data;
+    ``roles`` is what is known of M2-her's advanced roles (else what the settings say)."""
+    roles = roles or RoleSupport.from_settings(settings.m2her, fake=settings.m2her.api_key is None)
     characters = load_characters(settings.conversation.characters_dir)
     manager = manager_settings(settings.conversation, characters=characters)
     shown = settings.shown()
@@ -162,6 +195,7 @@ def describe_configuration(settings: Settings) -> dict[str, Any]:
             platform.name: "on" if platform.enabled(settings) else "off (no token)"
             for platform in PLATFORMS
         },
+        "m2her_advanced_roles": roles.describe(),
         "config_file": str(path) if path else "none (built-in defaults)",
         "characters": characters.ids(),
         "default_character": characters.default(manager.default_character).id,

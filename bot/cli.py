@@ -22,7 +22,7 @@ _READS: dict[str, tuple[str, ...]] = {
     "chat": ("logs", "storage", "m2her", "conversation"),
     "check": ("logs", "conversation.characters_dir"),
     "schema": ("logs",),
-    "preview": ("logs", "conversation.characters_dir"),
+    "preview": ("logs", "conversation.characters_dir", "m2her.advanced_roles"),
     "config": (),
     "upgrade": ("logs", "storage"),
     "fake-m2her": ("logs",),
@@ -89,12 +89,23 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("character")
     preview.add_argument("--user", default="User", help="the user's display name")
     preview.add_argument("--message", default="Hello!", help="the user's message")
+    preview.add_argument(
+        "--roles",
+        choices=("advanced", "folded"),
+        help="the form to show: M2-her's advanced roles, or folded into the system message "
+        "(default: folded if MINIMAX_ADVANCED_ROLES=off, else advanced)",
+    )
     preview.set_defaults(handler=_preview)
 
     config = _command(
         commands,
         "config",
         "print the effective configuration (secrets masked) and check troupe.yaml",
+    )
+    config.add_argument(
+        "--probe",
+        action="store_true",
+        help="ask M2-her now whether it takes the advanced roles (one tiny call)",
     )
     config.set_defaults(handler=_config)
 
@@ -107,6 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=8765)
     fake.add_argument("--api-key", help="accept only this key (default: any non-empty key)")
+    fake.add_argument(
+        "--reject-advanced-roles",
+        action="store_true",
+        help="answer HTTP 500 to user_system, group and sample_message_* (as some M2-her does)",
+    )
     fake.set_defaults(handler=_fake_m2her)
     return parser
 
@@ -171,22 +187,43 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
     from bot.characters.loader import load_characters
     from bot.characters.prompt import preview_body
 
+    form = args.roles or ("folded" if settings.m2her.advanced_roles == "off" else "advanced")
+
     def preview() -> int:
         character = load_characters(settings.conversation.characters_dir).get(args.character)
-        body = preview_body(character, user=args.user, message=args.message)
+        body = preview_body(
+            character, user=args.user, message=args.message, fold_roles=form == "folded"
+        )
         print(json.dumps(body, indent=2, ensure_ascii=False))
+        # On stderr, so that stdout stays the body alone.
+        print(_preview_form_note(form, settings), file=sys.stderr)
         return 0
 
     return _guard(preview)
 
 
+def _preview_form_note(form: str, settings: Settings) -> str:
+    """Which form ``troupe preview`` showed, and how to see the other."""
+    mode = settings.m2her.advanced_roles
+    if form == "folded":
+        shown = "the folded form: user persona, scene and examples inside the system message"
+    else:
+        shown = "M2-her's advanced roles (user_system, group, sample_message_*)"
+    note = f"troupe: shown: {shown}; MINIMAX_ADVANCED_ROLES={mode}"
+    if mode == "auto":
+        note += " (troupe run folds them if M2-her refuses them; troupe config --probe asks)"
+    other = "advanced" if form == "folded" else "folded"
+    return note + f"; --roles {other} shows the other form."
+
+
 def _config(args: argparse.Namespace, settings: Settings) -> int:
     import yaml
 
-    from bot.app import describe_configuration
+    from bot.app import describe_configuration, role_support
 
     def describe() -> int:
-        configuration = describe_configuration(settings)
+        roles = asyncio.run(role_support(settings, probe=args.probe))
+        configuration = describe_configuration(settings, roles=roles)
         text = yaml.safe_dump(configuration, sort_keys=False, allow_unicode=True)
         print(text, end="")
         return 0
@@ -208,7 +245,9 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def _fake_m2her(args: argparse.Namespace, settings: Settings) -> int:
     from bot.llm.fake import run_fake_server
 
-    return run_fake_server(args.host, args.port, args.api_key)
+    return run_fake_server(
+        args.host, args.port, args.api_key, reject_advanced_roles=args.reject_advanced_roles
+    )
 
 
 def _user_name() -> str:

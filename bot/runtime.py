@@ -23,7 +23,7 @@ from typing import TextIO
 
 from bot.app import Engine, open_engine
 from bot.llm.errors import AuthenticationError, InsufficientBalance, M2HerError
-from bot.llm.types import ChatMessage, ChatRequest, Role
+from bot.llm.roles import PLAIN_PROBE, REPROBE_SECONDS
 from bot.observability.delivery import DeliveryMonitor, DeliveryMonitors
 from bot.observability.health import HealthServer
 from bot.platforms.registry import enabled_platforms
@@ -45,16 +45,18 @@ async def run_bot(
     out: TextIO,
     stop: asyncio.Event | None = None,
     hard_exit: bool = False,
+    reprobe_seconds: float = REPROBE_SECONDS,
 ) -> int:
     """Run every platform ``settings`` turn on until ``stop`` is set (or a signal arrives).
 
     With ``hard_exit`` (the ``troupe run`` process, never a test's) the process is ended
-    :data:`HARD_EXIT_SECONDS` after the shutdown deadline if closing hangs.
+    :data:`HARD_EXIT_SECONDS` after the shutdown deadline if closing hangs. While M2-her
+    refuses the advanced roles they are probed again every ``reprobe_seconds``.
     """
     platforms = enabled_platforms(settings)
     deadline = settings.shutdown.seconds
     stop = stop or asyncio.Event()
-    async with open_engine(settings) as engine:
+    async with open_engine(settings, reprobe_seconds=reprobe_seconds) as engine:
         print(engine.backend, flush=True, file=out)
         await check_model_key(engine, settings)
         delivery = DeliveryMonitors.from_settings(
@@ -67,6 +69,7 @@ async def run_bot(
                     HealthServer(engine.manager.metrics, port=settings.health.port)
                 )
                 server.add_check("database", engine.storage.ping)
+                server.add_detail("m2her_advanced_roles", engine.roles.details)
                 print(f"Health and metrics on port {server.port}.", flush=True, file=out)
             _on_signals(stop)
             tasks = {
@@ -91,16 +94,17 @@ async def run_bot(
 async def check_model_key(engine: Engine, settings: Settings) -> None:
     """Start-up self-check: one tiny call, so a rejected key is explained before anyone chats.
 
-    Skipped with the built-in fake. A network problem only warns: the API may be back soon.
+    With ``MINIMAX_ADVANCED_ROLES=auto`` the call is the advanced-roles probe
+    (:meth:`RoleSupport.probe <bot.llm.roles.RoleSupport.probe>`). Skipped with the built-in
+    fake. A network problem only warns: the API may be back soon.
     """
     if settings.m2her.api_key is None or engine.client is None:
         return
-    probe = ChatRequest(
-        (ChatMessage(Role.SYSTEM, "Reply with one word.", "Check"), ChatMessage(Role.USER, "Hi")),
-        max_completion_tokens=1,
-    )
     try:
-        await engine.client.complete(probe)
+        if engine.roles.probing:
+            await engine.roles.probe(engine.client)
+        else:
+            await engine.client.complete(PLAIN_PROBE)
     except (AuthenticationError, InsufficientBalance) as error:
         raise ConfigError(
             f"M2-her refused the key: {error.status_msg} (code {error.code}). Fix: check "

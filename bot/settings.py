@@ -41,6 +41,7 @@ from bot.errors import TroupeError
 from bot.llm.types import CONTEXT_WINDOW, DEFAULT_BASE_URL, MAX_COMPLETION_TOKENS, ApiStyle
 
 __all__ = [
+    "AdvancedRoles",
     "ConfigError",
     "ConversationSettings",
     "DiscordSettings",
@@ -67,6 +68,8 @@ DEFAULT_UNHEALTHY_AFTER_SECONDS = 60.0
 #: What Telegram allows in ``secret_token``.
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: Whether requests use M2-her's advanced roles (``bot.llm.roles``): probed, always or never.
+AdvancedRoles = Literal["auto", "on", "off"]
 
 #: How ``troupe config`` shows a secret that is set.
 SECRET_SHOWN = "*** (set)"
@@ -228,6 +231,11 @@ class M2HerSettings(_Section):
     """The API key (platform.minimax.io); unset: the built-in fake M2-her answers."""
     base_url: str = _variable("MINIMAX_BASE_URL", DEFAULT_BASE_URL)
     """The API's address (https://api.minimaxi.com for keys of the mainland-China site)."""
+    advanced_roles: Annotated[AdvancedRoles, _one_of(get_args(AdvancedRoles), str.lower)] = (
+        _variable("MINIMAX_ADVANCED_ROLES", "auto")
+    )
+    """Send the user persona, scene and examples as M2-her's own roles (on), fold them into the
+    system message (off), or probe at start and fold only if M2-her refuses them (auto)."""
     api_style: Annotated[ApiStyle, _one_of(get_args(ApiStyle), str.lower)] = _variable(
         "MINIMAX_API_STYLE", "minimax"
     )

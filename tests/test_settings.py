@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": "sqlite+aiosqlite:///troupe.sqlite3",
     "MINIMAX_API_KEY": None,
     "MINIMAX_BASE_URL": "https://api.minimax.io",
+    "MINIMAX_ADVANCED_ROLES": "auto",
     "MINIMAX_API_STYLE": "minimax",
     "TROUPE_CHARACTERS_DIR": Path("characters"),
     "TROUPE_DEFAULT_CHARACTER": None,

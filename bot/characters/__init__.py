@@ -6,6 +6,8 @@
 * :mod:`bot.characters.watch`: :class:`CharacterWatcher`, live reload of a folder;
 * :mod:`bot.characters.prompt` and :mod:`bot.characters.budget`: the request a character and
   a history make (:func:`build_prompt`), kept inside the token :class:`Budget`;
+* :mod:`bot.characters.fold`: :func:`fold_advanced_roles`, the same request for an M2-her that
+  refuses its advanced roles;
 * :mod:`bot.characters.templates` and :mod:`bot.characters.names`: ``{{char}}`` / ``{{user}}``
   and the names M2-her accepts.
 
@@ -14,6 +16,7 @@ shared :mod:`bot.errors` and YAML helpers.
 """
 
 from bot.characters.budget import Budget, PromptTooLong
+from bot.characters.fold import fold_advanced_roles
 from bot.characters.library import CharacterLibrary, UnknownCharacter
 from bot.characters.loader import (
     CharacterLoadError,
@@ -54,6 +57,7 @@ __all__ = [
     "build_prompt",
     "character_json_schema",
     "check_paths",
+    "fold_advanced_roles",
     "load_character",
     "load_characters",
     "preview_body",

@@ -11,6 +11,9 @@ The mapping (``docs/design.md``) in the canonical order of ``docs/m2her-api.md``
 5. the history, oldest first: ``user`` messages named after each speaker, so several
    people stay distinct, and ``assistant`` messages named after the character.
 
+With ``fold_roles`` (an M2-her that refuses 2–4, see :mod:`bot.llm.roles`) 2–4 are written
+into the ``system`` message instead (:func:`~bot.characters.fold.fold_advanced_roles`).
+
 Names and message text are data. Each history entry becomes exactly one message whose
 role comes from the entry's ``role`` field, never from its text or name; nothing a
 user wrote is ever pasted into the ``system`` message. The only user-controlled text
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from bot.characters.budget import Budget, PromptTooLong, fit_newest
+from bot.characters.fold import fold_advanced_roles
 from bot.characters.names import sanitize_name
 from bot.characters.schema import Character
 from bot.characters.tokens import TokenEstimator
@@ -78,6 +82,7 @@ def build_prompt(
     group_name: str | None = None,
     budget: Budget = DEFAULT_BUDGET,
     estimator: TokenEstimator | None = None,
+    fold_roles: bool = False,
 ) -> Prompt:
     """The request for ``character`` answering ``history`` (oldest first).
 
@@ -85,12 +90,16 @@ def build_prompt(
     ``user_persona`` is their own persona, overriding the character's default;
     ``scene_text`` replaces the character's scene text; ``group_name`` (e.g. the
     channel's name) names the ``group`` message of a character that has no scene.
+    ``fold_roles`` writes the user persona, scene and examples into the ``system`` message.
     The oldest history is dropped until the estimate fits ``budget``.
     Raises :class:`PromptTooLong` when even the newest message does not fit.
     """
     estimator = estimator or TokenEstimator()
     user = sanitize_name(user_name)
     fixed = _character_messages(character, user, user_persona, group_name, scene_text)
+    if fold_roles:
+        # Before the estimate: the budget must count the form that is sent.
+        fixed = fold_advanced_roles(fixed)
 
     completion = character.generation.max_completion_tokens or budget.max_completion_tokens
     limit = budget.prompt_limit(completion)
@@ -127,11 +136,12 @@ def build_prompt(
 
 
 def preview_body(
-    character: Character, *, user: str = "User", message: str = "Hello!"
+    character: Character, *, user: str = "User", message: str = "Hello!", fold_roles: bool = False
 ) -> dict[str, Any]:
-    """``troupe preview``: the exact JSON body sent when ``user`` says ``message`` first."""
+    """``troupe preview``: the exact JSON body sent when ``user`` says ``message`` first
+    (in the folded form with ``fold_roles``)."""
     history = [HistoryEntry(role="user", name=user, text=message)]
-    prompt = build_prompt(character, history, user_name=user)
+    prompt = build_prompt(character, history, user_name=user, fold_roles=fold_roles)
     return prompt.request.to_wire(stream=True)
 
 

@@ -45,6 +45,7 @@ from bot.conversation.users import UserData
 from bot.conversation.visible import has_visible_text
 from bot.errors import MainCharacterStays
 from bot.llm.client import M2HerClient
+from bot.llm.roles import RoleSupport
 from bot.observability.cost import Prices
 from bot.observability.logs import new_turn_id
 from bot.observability.metrics import Metrics
@@ -121,6 +122,7 @@ class ConversationManager:
         metrics: Metrics | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         choose_greeting: GreetingChooser = random.choice,
+        roles: RoleSupport | None = None,
     ) -> None:
         self._storage = storage
         self._characters = characters
@@ -157,6 +159,7 @@ class ConversationManager:
             on_moderation=self._report_moderation,
             metrics=self.metrics,
             owe_notice=self._owed_notices.owe,
+            roles=roles or RoleSupport(),
         )
         self._moderation_hooks: list[ModerationHook] = [on_moderation] if on_moderation else []
         self._lanes: dict[ConversationKey, _Lane] = {}

@@ -31,6 +31,7 @@ from bot.conversation.sink import DeliveryFailed, ReplySink
 from bot.conversation.visible import has_visible_text
 from bot.llm.client import M2HerClient
 from bot.llm.errors import ContextTooLong, InputBlocked, M2HerError, OutputBlocked
+from bot.llm.roles import RoleSupport
 from bot.llm.tokens import estimate_text_tokens
 from bot.llm.types import MODEL, ChatResult, SensitiveType, Usage
 from bot.observability.metrics import Metrics
@@ -127,6 +128,7 @@ class TurnRunner:
         on_moderation: ModerationHook | None,
         metrics: Metrics,
         owe_notice: OweNotice,
+        roles: RoleSupport,
     ) -> None:
         self._storage = storage
         self._client = client
@@ -136,6 +138,7 @@ class TurnRunner:
         self._on_moderation = on_moderation
         self._metrics = metrics
         self._owe_notice = owe_notice
+        self._roles = roles
         self._estimator = TokenEstimator()
         # Who was told about their cool-down, each kept for their policy's window only.
         self._cooldown_told: TimedCache[tuple[str, str], bool] = TimedCache(
@@ -183,6 +186,7 @@ class TurnRunner:
                 group_name=incoming.channel_name,
                 budget=self._budget,
                 estimator=self._estimator,
+                fold_roles=self._roles.fold,
             )
         except PromptTooLong:
             too_long = ContextTooLong("prompt does not fit the token budget")

@@ -6,8 +6,10 @@
 
 ``/healthz`` runs every registered check at once, each bounded by ``check_timeout``, and
 answers 200 ``{"status": "ok", "checks": {...}}`` when all pass, else 503 with
-``"status": "unhealthy"`` and the failing checks' reasons. ``/metrics`` is
-:meth:`Metrics.render` for a Prometheus scraper. The server is off unless
+``"status": "unhealthy"`` and the failing checks' reasons. Details registered with
+:meth:`HealthServer.add_detail` (a state worth knowing that is no failure, such as M2-her's
+advanced roles being folded) are shown under ``"details"``, and never change the status.
+``/metrics`` is :meth:`Metrics.render` for a Prometheus scraper. The server is off unless
 ``TROUPE_HEALTH_PORT`` is set (:class:`~bot.settings.HealthSettings`).
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Self
 
@@ -24,12 +26,14 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from bot.observability.metrics import Metrics
 
-__all__ = ["HealthCheck", "HealthServer"]
+__all__ = ["HealthCheck", "HealthDetail", "HealthServer"]
 
 log = logging.getLogger("bot.observability")
 
 #: A health check: ``True`` or ``"ok"`` when healthy; ``False`` or a short reason when not.
 HealthCheck = Callable[[], Awaitable[bool | str]]
+#: A detail: plain data describing some state, read on every ``/healthz`` request.
+HealthDetail = Callable[[], Mapping[str, str]]
 
 #: Reasons longer than this are cut: a check should say what failed, not dump a page.
 MAX_REASON = 200
@@ -55,6 +59,7 @@ class HealthServer:
         self._requested_port = port
         self._check_timeout = check_timeout
         self._checks: dict[str, HealthCheck] = {}
+        self._details: dict[str, HealthDetail] = {}
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -63,6 +68,12 @@ class HealthServer:
         if name in self._checks:
             raise ValueError(f"a health check named {name!r} is already registered")
         self._checks[name] = check
+
+    def add_detail(self, name: str, detail: HealthDetail) -> None:
+        """Show ``detail()`` under ``"details"`` → ``name`` on every ``/healthz`` request."""
+        if name in self._details:
+            raise ValueError(f"a health detail named {name!r} is already registered")
+        self._details[name] = detail
 
     @property
     def port(self) -> int:
@@ -113,10 +124,10 @@ class HealthServer:
         results = await asyncio.gather(*(self._run_check(n, self._checks[n]) for n in names))
         checks = dict(zip(names, results, strict=True))
         healthy = all(result == "ok" for result in results)
-        return web.json_response(
-            {"status": "ok" if healthy else "unhealthy", "checks": checks},
-            status=200 if healthy else 503,
-        )
+        body: dict[str, object] = {"status": "ok" if healthy else "unhealthy", "checks": checks}
+        if self._details:
+            body["details"] = {name: dict(detail()) for name, detail in self._details.items()}
+        return web.json_response(body, status=200 if healthy else 503)
 
     async def _metrics_page(self, request: web.Request) -> web.Response:
         response = web.Response(body=self._metrics.render())

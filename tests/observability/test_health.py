@@ -195,6 +195,27 @@ async def test_a_check_added_after_start_is_used_and_names_are_unique(
     assert (await get_health(http, server))[0] == 503
 
 
+async def test_details_are_shown_and_never_change_the_status(
+    server: HealthServer, http: aiohttp.ClientSession
+) -> None:
+    state = {"form": "advanced"}
+    server.add_check("database", healthy)
+    server.add_detail("m2her_advanced_roles", lambda: state)
+    assert await get_health(http, server) == (
+        200,
+        {
+            "status": "ok",
+            "checks": {"database": "ok"},
+            "details": {"m2her_advanced_roles": {"form": "advanced"}},
+        },
+    )
+    state["form"] = "folded"  # read afresh on every request
+    status, body = await get_health(http, server)
+    assert (status, body["details"]) == (200, {"m2her_advanced_roles": {"form": "folded"}})
+    with pytest.raises(ValueError, match="already registered"):
+        server.add_detail("m2her_advanced_roles", lambda: state)
+
+
 async def test_metrics_are_served_in_prometheus_text(http: aiohttp.ClientSession) -> None:
     metrics = Metrics()
     metrics.turn_started("discord")

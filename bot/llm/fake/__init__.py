@@ -30,6 +30,8 @@ By hand, put a magic word in the last user message:
 
 A Bearer key of ``sk-invalid`` always gets 2049; a missing key gets 1004.
 
+``FakeM2Her(reject_advanced_roles=True)`` (``troupe fake-m2her --reject-advanced-roles``)
+answers HTTP 500 to any request holding ``user_system``, ``group`` or ``sample_message_*``.
 The fake serves the OpenAI-compatible ``/v1/chat/completions`` too (``OPENAI_PATH``):
 the same requests and scripts, answered in that route's shapes (``docs/m2her-api.md`` §10).
 """

@@ -41,6 +41,7 @@ from bot.llm.fake.script import (
     gateway_error_object,
 )
 from bot.llm.fake.validation import invalid_params, prompt_tokens
+from bot.llm.roles import ADVANCED_ROLES
 from bot.llm.tokens import estimate_text_tokens
 from bot.llm.types import MODEL
 
@@ -72,6 +73,9 @@ MISSING_KEY_MESSAGE = (
     "login fail: Please carry the API secret key in the 'Authorization' field of the request header"
 )
 REDACTED = "Bearer <redacted>"
+#: The answer of a deployment refusing the advanced roles (only the status was reported; the
+#: body is the gateway's usual 5xx).
+ADVANCED_ROLES_REFUSED = HttpError.gateway(500)
 
 
 class StreamVariant(enum.Flag):
@@ -115,7 +119,9 @@ class FakeM2Her:
     each streamed delta. ``rpm``/``tpm`` configure the limiter that answers 1002 (per
     minute, on the estimated prompt tokens); scripted items and magic words bypass it.
     ``stream_variant`` may be changed between requests. :attr:`streams` records when each
-    streamed reply's deltas went out.
+    streamed reply's deltas went out. With :attr:`reject_advanced_roles` (changeable between
+    requests too) any request holding ``user_system``, ``group`` or ``sample_message_*`` gets
+    an HTTP 500, as a deployment was reported to answer (``docs/m2her-api.md`` §3.6).
     """
 
     def __init__(
@@ -128,11 +134,13 @@ class FakeM2Her:
         rpm: int = 500,
         tpm: int = 20_000_000,
         chunk_chars: int = 12,
+        reject_advanced_roles: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.stream_variant = stream_variant
         self.chunk_chars = chunk_chars
+        self.reject_advanced_roles = reject_advanced_roles
         self.limiter = RateLimiter(rpm, tpm)
         self.requests: list[RecordedRequest] = []
         self.streams: list[StreamTimes] = []
@@ -206,6 +214,8 @@ class FakeM2Her:
         refusal = self._refusal(request, body)
         if refusal is not None:
             return await call.error(refusal)
+        if self.reject_advanced_roles and _has_advanced_roles(body["messages"]):
+            return await call.run(ADVANCED_ROLES_REFUSED)
         scripted = self._script.popleft() if self._script else None
         if scripted is None:
             scripted = from_magic_words(_last_user_text(body["messages"]))
@@ -502,6 +512,10 @@ class _Call:
         raise asyncio.CancelledError
 
 
+def _has_advanced_roles(messages: list[dict[str, Any]]) -> bool:
+    return any(message.get("role") in ADVANCED_ROLES for message in messages)
+
+
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
     for message in reversed(messages):
         if message.get("role") == "user":
@@ -509,11 +523,15 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-def run_fake_server(host: str, port: int, api_key: str | None) -> int:
+def run_fake_server(
+    host: str, port: int, api_key: str | None, *, reject_advanced_roles: bool = False
+) -> int:
     """Run the fake until Ctrl-C or SIGTERM; print its URL first. Returns the exit code."""
 
     async def serve() -> None:
-        async with FakeM2Her(api_key=api_key, host=host, port=port) as fake:
+        async with FakeM2Her(
+            api_key=api_key, host=host, port=port, reject_advanced_roles=reject_advanced_roles
+        ) as fake:
             print(f"Fake M2-her listening on {fake.base_url}", flush=True)
             print(f"  export MINIMAX_BASE_URL={fake.base_url}", flush=True)
             stop = asyncio.Event()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.app import open_engine
 from bot.conversation.moderation import ModerationAction, ModerationPolicy
+from bot.conversation.services import BrokenCharactersHook, PlatformServices
 from bot.conversation.settings import ServerSettings
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Error, Reply
@@ -140,6 +141,54 @@ async def test_a_broken_character_edit_is_reported_in_the_moderators_channel(
             assert notice.content.startswith("Character files have problems")
             assert "bram.yaml:1: description: field required" in notice.content
             assert engine.manager.characters.get("bram").name == "Bram Oakbarrel"
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+
+async def test_character_files_broken_at_start_are_reported_once_discord_is_connected(
+    standin: DiscordStandIn, world: World, characters_dir: Path, tmp_path: Path
+):
+    mods = standin.create_text_channel(world.guild, "mods")
+    (characters_dir / "pip.yaml").write_text("name: Pip\n", encoding="utf-8")
+    settings = Settings.from_environ(environ_for(standin, characters_dir, tmp_path / "s.sqlite3"))
+    async with open_engine(settings) as engine:
+        assert "pip" not in engine.manager.characters
+        await engine.manager.policies.set_server_settings(
+            "discord", str(world.guild.id), ServerSettings(moderators_chat_id=str(mods.id))
+        )
+        services = engine.services(DeliveryMonitor("discord"))
+        running = asyncio.create_task(run_discord(services, settings, report=lambda _: None))
+        try:
+            notice = await standin.wait_for_message(mods)
+            assert notice.content.startswith("Character files have problems")
+            assert "pip.yaml:1: description: field required" in notice.content
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+
+async def test_a_report_made_before_discord_connects_waits_for_the_connection(
+    standin: DiscordStandIn, world: World, characters_dir: Path, tmp_path: Path
+):
+    mods = standin.create_text_channel(world.guild, "mods")
+    settings = Settings.from_environ(environ_for(standin, characters_dir, tmp_path / "w.sqlite3"))
+    telling: list[asyncio.Task[None]] = []
+
+    def tell_at_once(hook: BrokenCharactersHook) -> None:
+        telling.append(asyncio.create_task(hook("Character files have problems: early")))
+
+    async with open_engine(settings) as engine:
+        await engine.manager.policies.set_server_settings(
+            "discord", str(world.guild.id), ServerSettings(moderators_chat_id=str(mods.id))
+        )
+        services = PlatformServices(engine.manager, DeliveryMonitor("discord"), tell_at_once)
+        running = asyncio.create_task(run_discord(services, settings, report=lambda _: None))
+        try:
+            notice = await standin.wait_for_message(mods)
+            assert notice.content == "Character files have problems: early"
         finally:
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -175,10 +175,10 @@ async def test_a_report_made_before_discord_connects_waits_for_the_connection(
 ):
     mods = standin.create_text_channel(world.guild, "mods")
     settings = Settings.from_environ(environ_for(standin, characters_dir, tmp_path / "w.sqlite3"))
-    telling: list[asyncio.Task[None]] = []
+    telling: list[asyncio.Future[None]] = []
 
     def tell_at_once(hook: BrokenCharactersHook) -> None:
-        telling.append(asyncio.create_task(hook("Character files have problems: early")))
+        telling.append(asyncio.ensure_future(hook("Character files have problems: early")))
 
     async with open_engine(settings) as engine:
         await engine.manager.policies.set_server_settings(

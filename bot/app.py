@@ -137,9 +137,11 @@ def token_budget(settings: ConversationSettings) -> Budget:
 
 def load_for_engine(settings: ConversationSettings) -> LoadReport:
     """The good characters of the folder, and what is wrong with the rest; raises
-    :class:`CharacterLoadError` when none is good (there is nothing to run)."""
+    :class:`CharacterLoadError` when none is good (there is nothing to run), or when the
+    configured default is missing and some file is broken (it may well be that one)."""
     report = read_characters(settings.characters_dir, budget=token_budget(settings))
-    if not len(report.library):
+    default = settings.default_character
+    if not len(report.library) or (report.problems and default and default not in report.library):
         raise report.error()
     return report
 

@@ -354,3 +354,13 @@ def test_an_avatar_symlink_out_of_the_folder_is_refused(tmp_path: Path) -> None:
     (folder / "face.png").unlink()
     (folder / "face.png").symlink_to(inside / "real.png")
     assert load_character(path).avatar == "face.png"
+
+
+async def test_a_configured_default_that_is_broken_stops_the_start_with_its_problems(
+    tmp_path: Path,
+) -> None:
+    folder = folder_with(tmp_path, pip=BROKEN)
+    configured = environ(folder, tmp_path, TROUPE_DEFAULT_CHARACTER="pip")
+    with pytest.raises(CharacterLoadError, match=r"pip\.yaml:2: descriptoin"):
+        async with open_engine(Settings.from_environ(configured)):
+            pass

@@ -326,13 +326,19 @@ class Storage:
 
     # -- messages --------------------------------------------------------------------------
 
-    async def add_message(self, message: NewMessage) -> StoredMessage:
-        """Store a message and return it as stored."""
+    async def add_message(self, message: NewMessage, *, owed: bool = False) -> StoredMessage:
+        """Store a message and return it as stored; with ``owed``, in the same transaction,
+        note that a turn is owed for it (as :meth:`want_turn`)."""
         params = _new_message_params(message)
-        row = await self._database.write(
-            lambda connection: connection.execute(_INSERT_MESSAGE, params).one()
-        )
-        return StoredMessage(*row)
+
+        def store(connection: Connection) -> StoredMessage:
+            stored = StoredMessage(*connection.execute(_INSERT_MESSAGE, params).one())
+            if owed:
+                wanted = {"in_conversation": stored.conversation_id, "through": stored.id}
+                connection.execute(self._want_turn, wanted)
+            return stored
+
+        return await self._database.write(store)
 
     async def add_reply(self, message: NewMessage, call: ModelCall) -> StoredMessage:
         """Store a character's reply and the model call that produced it, in one transaction.

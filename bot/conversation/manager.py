@@ -221,7 +221,7 @@ class ConversationManager:
                 policy = await self.policies.resolve(conversation)
                 decision = self._trigger.decide(incoming, scene, policy.trigger)
                 character = decision.character if decision.answer else None
-                # Shutting down, the message is kept owed a turn at the next start.
+                # While shutting down, an answered message is stored owed a turn for the next start.
                 answering = self._answering
                 refusal = None
                 if character is not None and answering:

@@ -223,6 +223,18 @@ class ConversationManager:
             # Taken before any other await, so messages are stored in the order they arrived.
             async with lane.intake:
                 conversation = await self._conversation(incoming.key, incoming.server_id)
+                scene = self._scene(conversation)
+                policy = await self.policies.resolve(conversation)
+                decision = self._trigger.decide(incoming, scene, policy.trigger)
+                character = decision.character if decision.answer else None
+                # While shutting down, an answered message is stored owed a turn for the next start.
+                answering = self._answering
+                refusal = None
+                if character is not None and answering:
+                    if character.id != conversation.character_id:
+                        policy = await self.policies.resolve(conversation, character.id)
+                    refusal = await self._limits.check(incoming, conversation, policy.limits)
+                # Stored owed its turn in one transaction: no crash can leave it unowed.
                 stored = await self._storage.add_message(
                     NewMessage(
                         conversation_id=conversation.id,
@@ -231,25 +243,16 @@ class ConversationManager:
                         author_name=incoming.author_name,
                         text=incoming.text,
                         platform_message_id=incoming.platform_message_id,
-                    )
+                    ),
+                    owed=character is not None and refusal is None,
                 )
-            scene = self._scene(conversation)
-            policy = await self.policies.resolve(conversation)
-            decision = self._trigger.decide(incoming, scene, policy.trigger)
-            if not decision.answer or decision.character is None:
+            if character is None:
                 return TurnOutcome(TurnStatus.IGNORED, stored.id)
-            if not self._answering:
-                # Shutting down: the message is kept, owed a turn at the next start.
-                await self._storage.want_turn(conversation.id, stored.id)
+            if not answering:
                 return TurnOutcome(TurnStatus.NOT_ANSWERED, stored.id)
-            character = decision.character
-            if character.id != conversation.character_id:
-                policy = await self.policies.resolve(conversation, character.id)
-            refusal = await self._limits.check(incoming, conversation, policy.limits)
             if refusal is not None:
                 await self._refuse(character, incoming, sink, refusal, policy.limits)
                 return TurnOutcome(TurnStatus.LIMITED, stored.id)
-            await self._storage.want_turn(conversation.id, stored.id)
             server = ServerSettings(policy.moderation, policy.moderators_chat_id)
 
             async def prepare() -> TurnRequest:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -155,9 +156,19 @@ def _window_query(columns: list[Any]) -> Select[Any]:
 
 #: The query behind :meth:`Storage.history_window` (public so tests can ``EXPLAIN`` it).
 HISTORY_WINDOW_QUERY = _window_query(_MESSAGE_COLUMNS)
-#: :data:`HISTORY_WINDOW_QUERY` for a turn: the columns of :class:`WindowMessage` only (the
-#: others' conversions took as long as the query).
-_TURN_WINDOW_QUERY = _window_query(_columns(_messages, WindowMessage))
+#: The window of :data:`HISTORY_WINDOW_QUERY` for a turn: the columns of :class:`WindowMessage`
+#: only (the others' conversions took as long as the query).
+_TURN_WINDOW = _window_query(_columns(_messages, WindowMessage)).subquery()
+_TURN_USER = select(
+    _GET_PERSONA.scalar_subquery().label("persona"),
+    _COUNT_FLAGS.scalar_subquery().label("recent_flags"),
+).subquery()
+#: Everything a turn reads, in one statement (each statement costs several trips to the
+#: driver's thread): a row per window message, each led by the author's persona and flag
+#: count; a single row with no message when the window is empty.
+_TURN_CONTEXT_QUERY = select(_TURN_USER, _TURN_WINDOW).select_from(
+    _TURN_USER.outerjoin(_TURN_WINDOW, true())
+)
 # Parameter names differ from the columns': an UPDATE takes its SET clause from the columns
 # named in its parameters.
 _UPDATE_MESSAGE = update(_messages).where(_messages.c.id == bindparam("message_id"))
@@ -315,13 +326,19 @@ class Storage:
 
     # -- messages --------------------------------------------------------------------------
 
-    async def add_message(self, message: NewMessage) -> StoredMessage:
-        """Store a message and return it as stored."""
+    async def add_message(self, message: NewMessage, *, owed: bool = False) -> StoredMessage:
+        """Store a message and return it as stored; with ``owed``, in the same transaction,
+        note that a turn is owed for it (as :meth:`want_turn`)."""
         params = _new_message_params(message)
-        row = await self._database.write(
-            lambda connection: connection.execute(_INSERT_MESSAGE, params).one()
-        )
-        return StoredMessage(*row)
+
+        def store(connection: Connection) -> StoredMessage:
+            stored = StoredMessage(*connection.execute(_INSERT_MESSAGE, params).one())
+            if owed:
+                wanted = {"in_conversation": stored.conversation_id, "through": stored.id}
+                connection.execute(self._want_turn, wanted)
+            return stored
+
+        return await self._database.write(store)
 
     async def add_reply(self, message: NewMessage, call: ModelCall) -> StoredMessage:
         """Store a character's reply and the model call that produced it, in one transaction.
@@ -366,18 +383,23 @@ class Storage:
         """Everything a turn reads, in one call: the history window (as
         :meth:`history_window`, with only the fields a prompt needs), the author's persona,
         and how many moderation events name the author since ``flags_since``."""
-        window = {"conversation_id": conversation_id, "limit": limit}
-        user = {"platform": platform, "user_id": author_id, "since": flags_since}
-
-        def read(connection: Connection) -> TurnContext:
-            rows = connection.execute(_TURN_WINDOW_QUERY, window).all() if limit > 0 else []
-            return TurnContext(
-                history=_in_conversation_order([WindowMessage(*row) for row in rows]),
-                persona=connection.execute(_GET_PERSONA, user).scalar_one_or_none(),
-                recent_flags=int(connection.execute(_COUNT_FLAGS, user).scalar() or 0),
-            )
-
-        return await self._database.read(read)
+        params = {
+            "conversation_id": conversation_id,
+            "limit": max(limit, 0),  # SQLite reads a negative limit as none
+            "platform": platform,
+            "user_id": author_id,
+            "since": flags_since,
+        }
+        rows = await self._database.read(
+            lambda connection: connection.execute(_TURN_CONTEXT_QUERY, params).all()
+        )
+        persona, recent_flags = rows[0][:2]
+        history = [WindowMessage(*row[2:]) for row in rows if row[2] is not None]
+        return TurnContext(
+            history=_in_conversation_order(history),
+            persona=persona,
+            recent_flags=int(recent_flags or 0),
+        )
 
     async def flag_message(self, message_id: int, sensitive_type: int) -> None:
         """Mark a message as sensitive input: it never goes into a prompt again.

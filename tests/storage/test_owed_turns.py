@@ -85,3 +85,19 @@ async def test_a_live_claim_hides_the_owed_turn_and_an_expired_one_does_not(
     assert await storage.claim_turn(conversation.id, "next", LEASE) == 0
     await storage.release_turn(conversation.id, "next", answered_through=said)
     assert await storage.owed_turns("t") == []
+
+
+async def test_a_message_stored_owed_is_owed_its_turn(storage: Storage) -> None:
+    conversation = await storage.conversation("t", "c", default_character="aria")
+    message = NewMessage(
+        conversation_id=conversation.id,
+        role="user",
+        author_id="u1",
+        author_name="Alice",
+        text="answer me",
+    )
+    await storage.add_message(message)
+    assert await storage.owed_turns("t") == []
+    stored = await storage.add_message(message, owed=True)
+    [owed] = await storage.owed_turns("t")
+    assert (owed.wanted_through, owed.message) == (stored.id, stored)

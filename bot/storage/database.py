@@ -85,9 +85,14 @@ class Database:
 
     def __init__(self, url: URL, *, foreign_keys: bool = True) -> None:
         self.url = url
-        self._engine = _create_engine(url)
-        #: Every engine this database disposes of.
-        self._engines = [self._engine]
+        # Every connection ends its own transaction: no rollback when it goes back to the pool.
+        self._engine: AsyncEngine = create_async_engine(
+            url,
+            poolclass=AsyncAdaptedQueuePool,  # a SQLite file's default only since 2.0.38
+            pool_size=10,
+            max_overflow=20,
+            pool_reset_on_return=None,
+        )
         self._reads: AsyncEngine
         self._writes: AsyncEngine
         self._notifications: NotificationListener | None = None
@@ -96,12 +101,7 @@ class Database:
             assert url.database is not None  # parse_url refuses in-memory databases
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
             _set_up_sqlite(self._engine, foreign_keys=foreign_keys)
-            # Reads never begin a transaction, so there is none to roll back when they end:
-            # an engine of their own skips that trip to the driver's thread.
-            reads = _create_engine(url, skip_autocommit_rollback=True)
-            _set_up_sqlite(reads, foreign_keys=foreign_keys)
-            self._engines.append(reads)
-            self._reads = reads.execution_options(troupe_begin=None)
+            self._reads = self._engine.execution_options(troupe_begin=None)
             self._writes = self._engine.execution_options(troupe_begin="BEGIN IMMEDIATE")
             # SQLite has one writer at a time: the others queue here, in order, rather than
             # in SQLite's busy handler, which polls.
@@ -172,20 +172,7 @@ class Database:
             await asyncio.wait(self._under_way)
         if self._notifications is not None:
             await self._notifications.close()
-        for engine in self._engines:
-            await engine.dispose()
-
-
-def _create_engine(url: URL, **options: Any) -> AsyncEngine:
-    # Every connection ends its own transaction: no rollback when it goes back to the pool.
-    return create_async_engine(
-        url,
-        poolclass=AsyncAdaptedQueuePool,  # a SQLite file's default only since 2.0.38
-        pool_size=10,
-        max_overflow=20,
-        pool_reset_on_return=None,
-        **options,
-    )
+        await self._engine.dispose()
 
 
 #: What a failing database raises, below :class:`StorageError`.

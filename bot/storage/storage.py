@@ -328,7 +328,9 @@ class Storage:
 
     async def add_message(self, message: NewMessage, *, owed: bool = False) -> StoredMessage:
         """Store a message and return it as stored; with ``owed``, in the same transaction,
-        note that a turn is owed for it (as :meth:`want_turn`)."""
+        note that a turn is owed for the conversation's messages up to it: it stays owed (see
+        :meth:`owed_turns`) until :meth:`mark_answered` or a released claim says a turn
+        answered them."""
         params = _new_message_params(message)
 
         def store(connection: Connection) -> StoredMessage:
@@ -482,13 +484,6 @@ class Storage:
 
     # -- turns owed ------------------------------------------------------------------------
 
-    async def want_turn(self, conversation_id: int, message_id: int) -> None:
-        """Note that a turn is owed for the conversation's messages up to ``message_id``: it
-        stays owed (see :meth:`owed_turns`) until :meth:`mark_answered` or a released claim
-        says a turn answered them."""
-        params = {"in_conversation": conversation_id, "through": message_id}
-        await self._execute(self._want_turn, params)
-
     async def mark_answered(self, conversation_id: int, through: int) -> None:
         """Note that a finished turn answered the conversation's messages up to ``through``
         (or that they are given up); never goes back."""
@@ -504,8 +499,8 @@ class Storage:
         return 0 if answered is None else int(answered)
 
     async def owed_turns(self, platform: str) -> list[OwedTurn]:
-        """The conversations on ``platform`` owed a turn (:meth:`want_turn` is ahead of what
-        was answered) that no process holds a live claim on, oldest first."""
+        """The conversations on ``platform`` owed a turn (a message stored ``owed`` is ahead of
+        what was answered) that no process holds a live claim on, oldest first."""
         claims, messages = _claims.c, _messages.c
         said = _messages.alias("said").c
         newest_unanswered = (

@@ -9,7 +9,9 @@ from bot.storage import NewMessage, Storage
 LEASE = timedelta(seconds=30)
 
 
-async def _say(storage: Storage, conversation_id: int, text: str, role: str = "user") -> int:
+async def _say(
+    storage: Storage, conversation_id: int, text: str, role: str = "user", *, owed: bool = False
+) -> int:
     stored = await storage.add_message(
         NewMessage(
             conversation_id=conversation_id,
@@ -18,7 +20,8 @@ async def _say(storage: Storage, conversation_id: int, text: str, role: str = "u
             author_name="Alice" if role == "user" else "Aria",
             text=text,
             platform_message_id=f"p-{text}",
-        )
+        ),
+        owed=owed,
     )
     return stored.id
 
@@ -26,11 +29,8 @@ async def _say(storage: Storage, conversation_id: int, text: str, role: str = "u
 async def test_a_wanted_message_is_owed_until_answered(storage: Storage) -> None:
     conversation = await storage.conversation("t", "c", default_character="aria", server_id="guild")
     first = await _say(storage, conversation.id, "first")
-    second = await _say(storage, conversation.id, "second")
     assert await storage.owed_turns("t") == []  # stored, but nobody wanted a turn
-
-    await storage.want_turn(conversation.id, second)
-    await storage.want_turn(conversation.id, first)  # never goes back
+    second = await _say(storage, conversation.id, "second", owed=True)
     [owed] = await storage.owed_turns("t")
     assert owed.conversation == conversation
     assert owed.wanted_through == second
@@ -53,12 +53,10 @@ async def test_the_owed_message_is_the_newest_human_one_after_the_answered(
     storage: Storage,
 ) -> None:
     conversation = await storage.conversation("t", "c", default_character="aria")
-    asked = await _say(storage, conversation.id, "asked")
-    await storage.want_turn(conversation.id, asked)
+    asked = await _say(storage, conversation.id, "asked", owed=True)
     await storage.mark_answered(conversation.id, asked)
-    later = await _say(storage, conversation.id, "later")
+    later = await _say(storage, conversation.id, "later", owed=True)
     await _say(storage, conversation.id, "a character line", role="assistant")
-    await storage.want_turn(conversation.id, later)
     [owed] = await storage.owed_turns("t")
     assert owed.message is not None
     assert owed.message.id == later
@@ -72,8 +70,7 @@ async def test_a_live_claim_hides_the_owed_turn_and_an_expired_one_does_not(
     storage: Storage,
 ) -> None:
     conversation = await storage.conversation("t", "c", default_character="aria")
-    said = await _say(storage, conversation.id, "hello")
-    await storage.want_turn(conversation.id, said)
+    said = await _say(storage, conversation.id, "hello", owed=True)
     assert await storage.claim_turn(conversation.id, "alive", LEASE) == 0
     assert await storage.owed_turns("t") == []  # someone is answering it right now
     await storage.release_turn(conversation.id, "alive", answered_through=0)

@@ -8,6 +8,12 @@ production cadences; the fake M2-her runs in another process; the stand-in and t
 users run here. Every chat says one message per round and the next round starts when every
 chat is answered (or after ``--round-timeout`` seconds).
 
+Every chat starts with a full history window (the bot's ``history_limit``, answered messages
+stored before the first round), as in a bot that has been talking for a while: a turn holds its
+window while it runs, so with fresh chats the turns' working set keeps growing until the windows
+are full (100 rounds at 2 messages a round), and RSS with it, which is no leak. ``--fresh``
+starts with empty chats instead.
+
 Figures per stand-in:
 
 * ``turns``: messages answered; ``unanswered``: messages sent and never answered;
@@ -15,6 +21,8 @@ Figures per stand-in:
   ``troupe_platform_request_failures_total``; ``null`` when the bot has no such metric);
 * ``unhealthy_polls``: ``/healthz`` answers other than 200 (polled once a round);
 * ``rss_growth_ratio``: the bot's RSS at the end over its RSS at half time (``/proc``);
+* ``context_half``, ``context_end``: the messages in the request of chat 0's reply at half
+  time and at the end, as the fake M2-her counts them (equal once the window is full);
 * ``duration_s``; ``stopped_early`` when a whole round got no answer at all (a wedged bot),
   so the run stops by itself instead of waiting out every remaining round.
 
@@ -46,7 +54,11 @@ sys.path.insert(0, str(ROOT))  # the stand-ins live in tests/
 
 from fake_process import fake_in_child, serve_until_stdin_closes  # noqa: E402
 
+from bot.characters.loader import load_characters  # noqa: E402
+from bot.conversation.manager import ManagerSettings  # noqa: E402
 from bot.llm.fake import FakeM2Her  # noqa: E402
+from bot.llm.fake.reply import REPLY_TEMPLATE  # noqa: E402
+from bot.storage import NewMessage, open_storage  # noqa: E402
 from tests.standins.discord import DiscordStandIn  # noqa: E402
 from tests.standins.discord.model import Channel  # noqa: E402
 from tests.standins.discord.model import User as DiscordUser  # noqa: E402
@@ -57,6 +69,21 @@ STANDS = ("telegram-polling", "telegram-webhook", "discord")
 #: The bot's counter of failed platform requests, as /metrics shows it.
 FAILURES_METRIC = "troupe_platform_request_failures_total"
 FAILURES = re.compile(rf"^{FAILURES_METRIC}\{{[^}}]*\}} (\S+)$", re.MULTILINE)
+#: How the fake M2-her's reply says how many messages its request had.
+CONTEXT = re.compile(r"(\d+) messages in context")
+CHARACTER = "aria"
+#: Stored messages a turn loads: a chat with this many is in its steady state.
+HISTORY_WINDOW = ManagerSettings().history_limit
+
+
+@dataclass(frozen=True)
+class ChatKey:
+    """How the bot knows a chat and its user."""
+
+    platform: str
+    chat_id: str
+    user_id: str
+    user_name: str
 
 
 class Stand(Protocol):
@@ -73,6 +100,12 @@ class Stand(Protocol):
 
     def answered(self, chat: int) -> int:
         """How many replies the bot has posted in chat number ``chat``."""
+
+    def last_reply(self, chat: int) -> str:
+        """The text of the bot's newest reply in chat number ``chat`` ("" if none)."""
+
+    def key(self, chat: int) -> ChatKey:
+        """Chat number ``chat`` as the bot stores it."""
 
 
 class TelegramStand:
@@ -111,6 +144,16 @@ class TelegramStand:
         """The bot's visible messages in the chat."""
         return len(self._chats[chat][0].bot_messages())
 
+    def last_reply(self, chat: int) -> str:
+        """The newest visible message of the bot in the chat ("" if none)."""
+        said = self._chats[chat][0].bot_messages()
+        return said[-1].text if said else ""
+
+    def key(self, chat: int) -> ChatKey:
+        """A private chat's id is its user's."""
+        where, user = self._chats[chat]
+        return ChatKey("telegram", str(where.id), str(user.id), user.first_name)
+
 
 class DiscordStand:
     """Direct messages on the Discord stand-in."""
@@ -144,6 +187,16 @@ class DiscordStand:
         """The bot's live messages in the DM."""
         return len(self._discord.bot_messages(self._chats[chat][0]))
 
+    def last_reply(self, chat: int) -> str:
+        """The newest live message of the bot in the DM ("" if none)."""
+        said = self._discord.bot_messages(self._chats[chat][0])
+        return said[-1].content if said else ""
+
+    def key(self, chat: int) -> ChatKey:
+        """A DM is keyed by its channel."""
+        channel, user = self._chats[chat]
+        return ChatKey("discord", str(channel.id), str(user.id), user.username)
+
 
 @dataclass
 class Figures:
@@ -154,6 +207,8 @@ class Figures:
     unanswered: int = 0
     unhealthy_polls: int = 0
     rss_growth_ratio: float = 0.0
+    context_half: int | None = None
+    context_end: int | None = None
     duration_s: float = 0.0
     stopped_early: bool = False
 
@@ -219,6 +274,61 @@ async def troupe_run(environ: dict[str, str], folder: Path) -> AsyncIterator[int
         err.close()
 
 
+async def seed_history(database_url: str, stand: Stand, chats: int, messages: int) -> None:
+    """Store ``messages`` answered messages in each chat, alternately the user's and the
+    character's, as the bot itself would have."""
+    character = load_characters(ROOT / "characters").get(CHARACTER)
+    storage = await open_storage(database_url)
+    lanes = asyncio.Semaphore(8)
+
+    async def seed(chat: int) -> None:
+        key = stand.key(chat)
+        async with lanes:
+            conversation = await storage.conversation(
+                key.platform, key.chat_id, default_character=CHARACTER
+            )
+            for n in range(messages):
+                said = f"earlier {n // 2}, chat {chat}: how are you?"
+                if n % 2 == 0:
+                    message = NewMessage(conversation.id, "user", key.user_id, key.user_name, said)
+                else:
+                    reply = REPLY_TEMPLATE.format(
+                        character=character.name, speaker=key.user_name, echo=said, count=n + 3
+                    )
+                    message = NewMessage(
+                        conversation.id,
+                        "assistant",
+                        f"character:{character.id}",
+                        character.name,
+                        reply,
+                        character_id=character.id,
+                    )
+                await storage.add_message(message)
+
+    try:
+        await asyncio.gather(*(seed(chat) for chat in range(chats)))
+    finally:
+        await storage.close()
+
+
+def context_size(reply: str) -> int | None:
+    """How many messages the fake M2-her's ``reply`` says its request had."""
+    match = CONTEXT.search(reply)
+    return int(match.group(1)) if match else None
+
+
+def check_seeded(reply: str) -> None:
+    """Fail if the bot's first ``reply`` was to less than a full history window (a soak that
+    measured fresh chats while it meant to measure full ones would report their warm-up as
+    growth)."""
+    context = context_size(reply)
+    if context is not None and context < HISTORY_WINDOW:
+        raise RuntimeError(
+            f"the bot did not answer from the stored history: its first reply had {context} "
+            f"messages in context, fewer than the {HISTORY_WINDOW} stored"
+        )
+
+
 async def health(session: aiohttp.ClientSession, port: int, page: str) -> tuple[int, str]:
     """The status and body of the bot's ``/healthz`` or ``/metrics``."""
     async with session.get(f"http://127.0.0.1:{port}/{page}") as response:
@@ -233,6 +343,7 @@ async def soak(
     rounds: int,
     round_timeout: float,
     sqlite: bool,
+    fresh: bool,
     on_round: Callable[[int, int], None],
 ) -> Figures:
     """Run the rounds against one stand-in through a fresh ``troupe run``."""
@@ -252,11 +363,13 @@ async def soak(
                 "MINIMAX_BASE_URL": fake_url,
                 "DATABASE_URL": database_url,
                 "TROUPE_CHARACTERS_DIR": str(ROOT / "characters"),
-                "TROUPE_DEFAULT_CHARACTER": "aria",
+                "TROUPE_DEFAULT_CHARACTER": CHARACTER,
                 "TROUPE_HEALTH_PORT": str(health_port),
             }
             async with troupe_run(environ, Path(folder)) as pid:
                 await stand.open_chats(chats)
+                if not fresh:
+                    await seed_history(database_url, stand, chats, HISTORY_WINDOW)
                 sent = [0] * chats
                 started = time.perf_counter()
                 half_rss = 0
@@ -274,13 +387,17 @@ async def soak(
                     figures.unhealthy_polls += status != 200
                     after = sum(stand.answered(chat) for chat in range(chats))
                     on_round(round_number, after)
+                    if round_number == 0 and not fresh:
+                        check_seeded(stand.last_reply(0))
                     if round_number == rounds // 2 - 1:
                         half_rss = rss_kib(pid)
+                        figures.context_half = context_size(stand.last_reply(0))
                     if after == before:
                         figures.stopped_early = True
                         break
                 figures.duration_s = round(time.perf_counter() - started, 1)
                 end_rss = rss_kib(pid)
+                figures.context_end = context_size(stand.last_reply(0))
                 _, metrics = await health(session, health_port, "metrics")
     figures.turns = sum(min(stand.answered(c), sent[c]) for c in range(chats))
     figures.unanswered = sum(sent) - figures.turns
@@ -318,6 +435,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     rounds=args.rounds,
                     round_timeout=args.round_timeout,
                     sqlite=args.sqlite,
+                    fresh=args.fresh,
                     on_round=progress if args.verbose else lambda _round, _answered: None,
                 )
             results[name] = vars(figures)
@@ -340,6 +458,9 @@ if __name__ == "__main__":
     parser.add_argument("--stands", nargs="+", choices=STANDS, default=list(STANDS))
     parser.add_argument("--round-timeout", type=float, default=60.0, help="seconds per round")
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file, not PostgreSQL")
+    parser.add_argument(
+        "--fresh", action="store_true", help="chats start empty, not with a full history window"
+    )
     parser.add_argument("--verbose", action="store_true", help="a line per round")
     arguments = parser.parse_args()
     if arguments.serve:

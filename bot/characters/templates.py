@@ -26,7 +26,7 @@ import re
 _PLACEHOLDER = re.compile(
     r"\{\{\s*(char|user)\s*\}\}|<(bot|user)>"
     r"|\{\{\s*(random|pick)\s*:(:?)(.*?)\}\}"
-    r"|\{\{\s*roll\s*:\s*(\d*)\s*d?\s*(\d+)\s*(?:([+-])\s*(\d+))?\s*\}\}"
+    r"|\{\{\s*roll\s*:\s*(?:(\d*)\s*d\s*)?(\d+)\s*(?:([+-])\s*(\d+))?\s*\}\}"
     r"|\{\{//.*?\}\}",
     re.IGNORECASE | re.DOTALL,
 )

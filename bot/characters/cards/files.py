@@ -64,7 +64,7 @@ def read_card_file(path: Path) -> CardFile:
     return CardFile(decode_card_text(data))
 
 
-def _card_chunk(texts: dict[str, str]) -> str | None:
+def _card_chunk(texts: dict[str, bytes]) -> bytes | None:
     # A V3 card also carries a V2 copy in 'chara'; the V3 one is the whole card.
     return texts.get("ccv3") or texts.get("chara")
 

@@ -12,7 +12,7 @@ import yaml
 
 from bot.characters.cards.files import CardFile, read_card_file
 from bot.characters.cards.validate import character_from_card
-from bot.characters.schema import Character
+from bot.characters.schema import Character, slugify
 from bot.errors import TroupeError
 from bot.yamlcheck import FileProblem
 
@@ -56,7 +56,11 @@ def import_card(source: Path, into: Path, *, overwrite: bool = False) -> Importe
     ext = card_file.image_ext if _SAFE_EXT.match(card_file.image_ext) else "png"
     # Validated once without files to learn the id, which names the files.
     draft, problems, warnings = character_from_card(
-        card_file, file=source, avatar=f"avatar.{ext}" if card_file.image else None, context={}
+        card_file,
+        file=source,
+        avatar=f"avatar.{ext}" if card_file.image else None,
+        context={},
+        fallback_id=slugify(source.stem) or "character",
     )
     if draft is None:
         raise CardImportError(problems)

@@ -25,9 +25,11 @@ def is_png(data: bytes) -> bool:
     return data.startswith(SIGNATURE)
 
 
-def text_chunks(data: bytes) -> dict[str, str]:
-    """Every text chunk's keyword and text (the first of a repeated keyword wins)."""
-    texts: dict[str, str] = {}
+def text_chunks(data: bytes) -> dict[str, bytes]:
+    """Every text chunk's keyword and text, inflated, as stored: Latin-1 in ``tEXt`` and
+    ``zTXt``, UTF-8 in ``iTXt`` (card writers put ASCII base64 or UTF-8 JSON in all three).
+    The first of a repeated keyword wins."""
+    texts: dict[str, bytes] = {}
     for kind, body in _chunks(data):
         if kind in _TEXT_TYPES:
             keyword, text = _decode_text(kind, body)
@@ -92,24 +94,20 @@ def _keyword(body: bytes) -> str:
     return body.split(b"\0", 1)[0].decode("latin-1")
 
 
-def _decode_text(kind: bytes, body: bytes) -> tuple[str, str]:
+def _decode_text(kind: bytes, body: bytes) -> tuple[str, bytes]:
     keyword, _, rest = body.partition(b"\0")
     name = keyword.decode("latin-1")
     if kind == b"tEXt":
-        return name, rest.decode("latin-1")
+        return name, rest
     if kind == b"zTXt":
-        return name, _inflate(name, rest[1:]).decode("latin-1")
+        return name, _inflate(name, rest[1:])
     # iTXt: compression flag, method, language tag\0, translated keyword\0, UTF-8 text.
     if len(rest) < 2:
         raise PngError(f"iTXt chunk {name!r} is truncated")
     compressed = rest[0] == 1
     _, _, after_language = rest[2:].partition(b"\0")
     _, _, text = after_language.partition(b"\0")
-    raw = _inflate(name, text) if compressed else text
-    try:
-        return name, raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PngError(f"iTXt chunk {name!r} is not UTF-8: {error.reason}") from None
+    return name, _inflate(name, text) if compressed else text
 
 
 def _inflate(name: str, data: bytes) -> bytes:

@@ -85,11 +85,10 @@ class CardReading:
     warnings: list[str] = field(default_factory=list)
 
 
-def decode_card_text(text: str | bytes) -> dict[str, Any]:
-    """A card from its JSON text, or from base64 of it (as PNG chunks carry it)."""
-    raw = text.encode("latin-1") if isinstance(text, str) else text
+def decode_card_text(raw: bytes) -> dict[str, Any]:
+    """A card from its UTF-8 JSON text, or from base64 of it (as PNG chunks carry it)."""
     stripped = raw.strip()
-    if not stripped.startswith(b"{"):
+    if not stripped.startswith((b"{", b"[")):
         try:
             stripped = base64.b64decode(stripped, validate=False).strip()
         except (binascii.Error, ValueError):
@@ -118,10 +117,11 @@ def read_card(card: Mapping[str, Any]) -> CardReading:
     else:
         values, paths, outside = _legacy_v1(card)
     kept: dict[str, Any] = {}
-    _copy_mapped(values, paths, reading)
-    _read_examples(values, paths, reading, kept)
-    _read_nickname(values, paths, reading)
-    _read_extensions(values, paths, reading, kept)
+    reader = _Reader(values, paths, reading, kept)
+    reader.copy_mapped()
+    reader.examples()
+    reader.nickname()
+    reader.extensions()
     for key, value in values.items():
         if key in CARD_TO_TROUPE or key in _READ_SPECIALLY:
             continue
@@ -198,69 +198,60 @@ def _legacy_v1(card: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str],
     return values, paths, outside
 
 
-def _copy_mapped(values: Mapping[str, Any], paths: Mapping[str, str], reading: CardReading) -> None:
-    for card_key, troupe_key in CARD_TO_TROUPE.items():
-        if card_key in values and values[card_key] is not None:
-            reading.fields[troupe_key] = values[card_key]
-            reading.origins[troupe_key] = paths[card_key]
+@dataclass(slots=True)
+class _Reader:
+    """Reads the card's values (with the JSON path of each) into ``reading`` and ``kept``."""
 
+    values: Mapping[str, Any]
+    paths: Mapping[str, str]
+    reading: CardReading
+    kept: dict[str, Any]
 
-def _read_examples(
-    values: Mapping[str, Any],
-    paths: Mapping[str, str],
-    reading: CardReading,
-    kept: dict[str, Any],
-) -> None:
-    text = values.get("mes_example")
-    if text is None:
-        return
-    reading.origins["examples"] = paths["mes_example"]
-    if not isinstance(text, str):
-        reading.fields["examples"] = text  # validation reports the wrong type
-        return
-    name = values.get("name")
-    examples = parse_examples(text, char=name if isinstance(name, str) else "{{char}}")
-    reading.fields["examples"] = examples
-    if format_examples([(e["user"], e["ai"]) for e in examples]) != text:
-        kept["mes_example"] = text  # the parse is lossy: keep the card's own text
+    def copy_mapped(self) -> None:
+        for card_key, troupe_key in CARD_TO_TROUPE.items():
+            if self.values.get(card_key) is not None:
+                self._set(troupe_key, self.values[card_key], self.paths[card_key])
 
+    def examples(self) -> None:
+        text = self.values.get("mes_example")
+        if text is None:
+            return
+        if not isinstance(text, str):
+            self._set("examples", text, self.paths["mes_example"])  # validation says why
+            return
+        name = self.values.get("name")
+        examples = parse_examples(text, char=name if isinstance(name, str) else "{{char}}")
+        self._set("examples", examples, self.paths["mes_example"])
+        if format_examples([(e["user"], e["ai"]) for e in examples]) != text:
+            self.kept["mes_example"] = text  # the parse is lossy: keep the card's own text
 
-def _read_nickname(
-    values: Mapping[str, Any], paths: Mapping[str, str], reading: CardReading
-) -> None:
-    nickname = values.get("nickname")
-    if nickname is None or nickname == "":
-        return
-    reading.fields["nicknames"] = [nickname] if isinstance(nickname, str) else nickname
-    reading.origins["nicknames"] = paths["nickname"]
+    def nickname(self) -> None:
+        nickname = self.values.get("nickname")
+        if nickname is not None and nickname != "":
+            value = [nickname] if isinstance(nickname, str) else nickname
+            self._set("nicknames", value, self.paths["nickname"])
 
+    def extensions(self) -> None:
+        extensions = self.values.get("extensions")
+        if extensions is None:
+            return
+        path = self.paths["extensions"]
+        if not isinstance(extensions, dict):
+            raise CardFormatError(f"expected an object, got {type(extensions).__name__}", path)
+        others = {key: value for key, value in extensions.items() if key != TROUPE_EXTENSION}
+        if others:
+            self.kept["extensions"] = others
+        troupe = extensions.get(TROUPE_EXTENSION)
+        if troupe is None:
+            return
+        path = f"{path}.{TROUPE_EXTENSION}"
+        if not isinstance(troupe, dict):
+            raise CardFormatError(f"expected an object, got {type(troupe).__name__}", path)
+        for key, value in troupe.items():
+            # The card's own field wins, except that the full list of nicknames does.
+            if key not in self.reading.fields or key == "nicknames":
+                self._set(key, value, f"{path}.{key}")
 
-def _read_extensions(
-    values: Mapping[str, Any],
-    paths: Mapping[str, str],
-    reading: CardReading,
-    kept: dict[str, Any],
-) -> None:
-    extensions = values.get("extensions")
-    if extensions is None:
-        return
-    path = paths["extensions"]
-    if not isinstance(extensions, dict):
-        raise CardFormatError(f"expected an object, got {type(extensions).__name__}", path)
-    others = {key: value for key, value in extensions.items() if key != TROUPE_EXTENSION}
-    if others:
-        kept["extensions"] = others
-    troupe = extensions.get(TROUPE_EXTENSION)
-    if troupe is None:
-        return
-    if not isinstance(troupe, dict):
-        message = f"expected an object, got {type(troupe).__name__}"
-        raise CardFormatError(message, f"{path}.{TROUPE_EXTENSION}")
-    for key, value in troupe.items():
-        if key in reading.fields:
-            continue  # the card's own field wins (nicknames: the full list wins, below)
-        reading.fields[key] = value
-        reading.origins[key] = f"{path}.{TROUPE_EXTENSION}.{key}"
-    if "nicknames" in troupe:
-        reading.fields["nicknames"] = troupe["nicknames"]
-        reading.origins["nicknames"] = f"{path}.{TROUPE_EXTENSION}.nicknames"
+    def _set(self, field_name: str, value: Any, path: str) -> None:
+        self.reading.fields[field_name] = value
+        self.reading.origins[field_name] = path

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from bot.characters.cards.files import CardFile
 from bot.characters.cards.v1v2v3 import CardFormatError, CardReading, read_card
-from bot.characters.schema import Character
+from bot.characters.schema import Character, slugify
 from bot.yamlcheck import FileProblem, describe_value, format_loc
 
 
@@ -19,10 +19,12 @@ def character_from_card(
     file: Path,
     avatar: str | None,
     context: dict[str, Any],
+    fallback_id: str = "",
 ) -> tuple[Character | None, list[FileProblem], list[str]]:
     """The character in ``card_file`` (read from ``file``), every problem, and warnings.
 
-    ``avatar`` (a path beside the character) is the card's picture, if it has one.
+    ``avatar`` (a path beside the character) is the card's picture, if it has one;
+    ``fallback_id`` is the id when no other is given and the name makes none (say, "ȴ").
     """
     try:
         reading = read_card(card_file.card)
@@ -34,6 +36,9 @@ def character_from_card(
         reading.origins.pop("avatar", None)
     else:
         fields.setdefault("avatar", _icon_url(card_file.card))
+    name = fields.get("name")
+    if fallback_id and "id" not in fields and not (isinstance(name, str) and slugify(name)):
+        fields["id"] = fallback_id
     try:
         character = Character.model_validate(fields, context=context)
     except ValidationError as error:

@@ -48,3 +48,13 @@ def format_examples(exchanges: list[tuple[str, str]]) -> str:
             lines.append(f"{{{{char}}}}: {ai}")
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
+
+
+def examples_text(exchanges: list[tuple[str, str]], original: object, *, char: str) -> str:
+    """The ``mes_example`` to export: the card's ``original`` text while it still says the same
+    as ``exchanges`` (its layout is kept), else the exchanges written anew."""
+    if isinstance(original, str):
+        parsed = [(e["user"], e["ai"]) for e in parse_examples(original, char=char)]
+        if parsed == exchanges:
+            return original
+    return format_examples(exchanges)

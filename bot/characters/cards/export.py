@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Any, Literal
 
+from bot.characters.cards.examples import examples_text
 from bot.characters.cards.png import blank_png, is_png, with_text_chunks
 from bot.characters.cards.v1v2v3 import (
     BLANK_DESCRIPTION,
@@ -14,7 +15,6 @@ from bot.characters.cards.v1v2v3 import (
     SPEC_V3,
     TROUPE_EXTENSION,
     V1_FIELDS,
-    mes_example_of,
 )
 from bot.characters.schema import Character, slugify
 
@@ -42,9 +42,7 @@ def card_json(character: Character, *, spec: Spec = "v3") -> dict[str, Any]:
         "personality": character.personality,
         "scenario": character.scenario,
         "first_mes": character.greeting,
-        "mes_example": mes_example_of(
-            examples, {"mes_example": original_examples}, char=character.name
-        ),
+        "mes_example": examples_text(examples, original_examples, char=character.name),
         "creator_notes": character.creator_notes,
         "system_prompt": character.rules,
         "post_history_instructions": kept.pop("post_history_instructions", ""),

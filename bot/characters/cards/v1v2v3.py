@@ -139,16 +139,6 @@ def read_card(card: Mapping[str, Any]) -> CardReading:
     return reading
 
 
-def mes_example_of(examples: list[tuple[str, str]], kept: Mapping[str, Any], *, char: str) -> str:
-    """The ``mes_example`` to export: the card's own text while it still says the same."""
-    original = kept.get("mes_example")
-    if isinstance(original, str):
-        parsed = [(e["user"], e["ai"]) for e in parse_examples(original, char=char)]
-        if parsed == examples:
-            return original
-    return format_examples(examples)
-
-
 def _version_warnings(spec: Any, version: Any) -> list[str]:
     warnings = []
     if spec not in (SPEC_V2, SPEC_V3):

@@ -12,6 +12,7 @@ import yaml
 
 from bot.characters.cards.files import CardFile, read_card_file
 from bot.characters.cards.validate import character_from_card
+from bot.characters.loader import CharacterLoadError, load_characters
 from bot.characters.schema import Character, slugify
 from bot.errors import TroupeError
 from bot.yamlcheck import FileProblem
@@ -64,6 +65,10 @@ def import_card(source: Path, into: Path, *, overwrite: bool = False) -> Importe
     )
     if draft is None:
         raise CardImportError(problems)
+    taken = _name_taken(draft, into)
+    if taken is not None:
+        message = f"{into} already has a character named {draft.name!r} ({taken}); rename one"
+        raise CardImportError([FileProblem(source, 0, "", message)])
     target = into / f"{draft.id}.yaml"
     avatar = into / f"{draft.id}.{ext}" if card_file.image is not None else None
     assets = _asset_targets(card_file, into / f"{draft.id}.assets")
@@ -88,6 +93,24 @@ def character_yaml(character: Character, *, source: str) -> str:
     fields.pop("id", None)
     text = yaml.dump(fields, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
     return f"# Imported from {source} by troupe import-card.\n{text}"
+
+
+def _name_taken(draft: Character, into: Path) -> Path | None:
+    """The file of another character in ``into`` that ``draft``'s name would clash with.
+
+    A character with ``draft``'s id is the one being replaced (the ``--force`` rule covers it);
+    a broken folder is not this import's business and is not checked.
+    """
+    if not into.is_dir():
+        return None
+    try:
+        library = load_characters(into)
+    except CharacterLoadError:
+        return None
+    if draft.name not in library:
+        return None
+    other = library.get(draft.name)
+    return other.source_path if other.id != draft.id else None
 
 
 def _asset_targets(card_file: CardFile, folder: Path) -> dict[Path, bytes]:

@@ -106,3 +106,10 @@ def test_import_refuses_to_replace_files(tmp_path: Path) -> None:
     ):
         import_card(CORPUS / "v1_root_only.json", tmp_path)
     import_card(CORPUS / "v1_root_only.json", tmp_path, overwrite=True)
+
+
+def test_import_refuses_a_name_the_folder_already_has(tmp_path: Path) -> None:
+    (tmp_path / "sera.yaml").write_text("name: Seraphina\ndescription: Another one.\n")
+    with pytest.raises(CardImportError, match="already has a character named 'Seraphina'"):
+        import_card(CORPUS / "v2_with_book.json", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sera.yaml"]

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot.characters.loader import CharacterLibrary, CharacterLoadError, load_characters
+from bot.characters.loader import (
+    CharacterLibrary,
+    CharacterLoadError,
+    LoadReport,
+    read_characters,
+)
 from bot.characters.prompt import Budget
 from bot.characters.watch import CharacterWatcher, broken_characters_notice
 from bot.configfile import config_path, load_config_file
@@ -48,6 +53,30 @@ class Engine:
     roles: RoleSupport
     #: The M2-her client the manager uses (for start-up checks).
     client: M2HerClient | None = None
+    #: What loading the character files said at start (the broken ones are left out).
+    loaded: LoadReport | None = None
+
+    def characters_summary(self) -> str:
+        """Lines for the start-up output: the characters, the default one and why, and the
+        files left out or warned about."""
+        manager = self.manager
+        configured = manager.configured_default
+        why = (
+            "TROUPE_DEFAULT_CHARACTER"
+            if configured
+            else "the first by id; set TROUPE_DEFAULT_CHARACTER to choose"
+        )
+        lines = [
+            f"Characters: {', '.join(manager.characters.ids())}; "
+            f"default: {manager.default_character.id} ({why})."
+        ]
+        if self.loaded is not None:
+            lines += [f"warning: {warning}" for warning in self.loaded.warnings]
+            if self.loaded.problems:
+                files = len({problem.path for problem in self.loaded.problems})
+                lines.append(f"Left out: {files} broken character file(s), until fixed:")
+                lines += [str(problem) for problem in self.loaded.problems]
+        return "\n".join(lines)
 
     def services(self, delivery: DeliveryMonitor) -> PlatformServices:
         """What a platform whose requests ``delivery`` watches gets of this engine."""
@@ -76,13 +105,7 @@ def manager_settings(
     """The manager's settings: the default character, the token budget, how long owed turns
     are resumed and a turn claim lasts, and the policy and prices of ``troupe.yaml``, whose
     character ids are checked against ``characters``."""
-    try:
-        budget = Budget(
-            context_window=settings.context_window,
-            max_completion_tokens=settings.max_reply_tokens,
-        )
-    except ValueError as error:
-        raise ConfigError(f"TROUPE_CONTEXT_WINDOW / TROUPE_MAX_REPLY_TOKENS: {error}") from None
+    budget = token_budget(settings)
     policy, prices = PolicyTree(), Prices()
     path = config_path(settings.config_file)
     if path is not None:
@@ -101,6 +124,28 @@ def manager_settings(
     )
 
 
+def token_budget(settings: ConversationSettings) -> Budget:
+    """The token budget of every request (and of the characters' check)."""
+    try:
+        return Budget(
+            context_window=settings.context_window,
+            max_completion_tokens=settings.max_reply_tokens,
+        )
+    except ValueError as error:
+        raise ConfigError(f"TROUPE_CONTEXT_WINDOW / TROUPE_MAX_REPLY_TOKENS: {error}") from None
+
+
+def load_for_engine(settings: ConversationSettings) -> LoadReport:
+    """The good characters of the folder, and what is wrong with the rest; raises
+    :class:`CharacterLoadError` when none is good (there is nothing to run), or when the
+    configured default is missing and some file is broken (it may well be that one)."""
+    report = read_characters(settings.characters_dir, budget=token_budget(settings))
+    default = settings.default_character
+    if not len(report.library) or (report.problems and default and default not in report.library):
+        raise report.error()
+    return report
+
+
 @asynccontextmanager
 async def open_engine(
     settings: Settings, *, force_fake: bool = False, reprobe_seconds: float = REPROBE_SECONDS
@@ -110,10 +155,12 @@ async def open_engine(
     Uses M2-her when ``MINIMAX_API_KEY`` is set (and ``force_fake`` is not), otherwise starts
     the built-in fake M2-her on a loopback port for the engine's lifetime. Character files
     are watched and reloaded while it runs; while M2-her refuses the advanced roles (or has
-    not said) they are probed again every ``reprobe_seconds``.
+    not said) they are probed again every ``reprobe_seconds``. Broken character files are
+    left out (and told to the moderators); none good is a :class:`CharacterLoadError`.
     """
     folder = settings.conversation.characters_dir
-    characters = load_characters(folder)
+    loaded = load_for_engine(settings.conversation)
+    characters = loaded.library
     async with AsyncExitStack() as stack:
         fake = settings.m2her.api_key is None or force_fake
         roles = RoleSupport.from_settings(settings.m2her, fake=fake)
@@ -138,7 +185,13 @@ async def open_engine(
             roles=roles,
         )
         stack.push_async_callback(manager.aclose)
-        watcher = CharacterWatcher(folder, on_reload=manager.use_characters)
+        watcher = CharacterWatcher(
+            folder,
+            on_reload=manager.use_characters,
+            library=characters,
+            problems=loaded.error() if loaded.problems else None,
+            budget=token_budget(settings.conversation),
+        )
         watching = asyncio.create_task(watcher.run())
         stack.push_async_callback(_cancel, watching)
         reprobing = asyncio.create_task(roles.keep_probing(client, reprobe_seconds))
@@ -150,6 +203,7 @@ async def open_engine(
             backend=backend,
             client=client,
             roles=roles,
+            loaded=loaded,
         )
 
 
@@ -171,7 +225,7 @@ def describe_configuration(
     """``troupe config``: the effective configuration, secrets masked, as plain data;
     ``roles`` is what is known of M2-her's advanced roles (else what the settings say)."""
     roles = roles or RoleSupport.from_settings(settings.m2her, fake=settings.m2her.api_key is None)
-    characters = load_characters(settings.conversation.characters_dir)
+    characters = load_for_engine(settings.conversation).library
     manager = manager_settings(settings.conversation, characters=characters)
     shown = settings.shown()
     shown["storage"]["DATABASE_URL"] = redacted(parse_url(settings.storage.database_url))

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -91,6 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("character")
     preview.add_argument("--user", default="User", help="the user's display name")
     preview.add_argument("--message", default="Hello!", help="the user's message")
+    preview.add_argument(
+        "--greeting",
+        metavar="N|none",
+        help="open with greeting N (1: `greeting`, then `alternate_greetings`, then in a group "
+        "`group_only_greetings`), or none (default: one at random, as a new conversation)",
+    )
+    preview.add_argument(
+        "--group",
+        action="store_true",
+        help="a group chat: its greetings include `group_only_greetings`",
+    )
     preview.add_argument(
         "--roles",
         choices=("advanced", "folded"),
@@ -182,6 +194,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     async def chat() -> int:
         async with open_engine(settings, force_fake=getattr(args, "fake", False)) as engine:
             print(engine.backend, flush=True)
+            print(engine.characters_summary(), flush=True)
             character = args.character or engine.manager.default_character.id
             return await run_console(
                 engine.manager,
@@ -195,9 +208,13 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import token_budget
     from bot.characters.loader import check_paths
 
-    return check_paths(args.paths or [settings.conversation.characters_dir], sys.stdout)
+    paths = args.paths or [settings.conversation.characters_dir]
+    return _guard(
+        lambda: check_paths(paths, sys.stdout, budget=token_budget(settings.conversation))
+    )
 
 
 def _schema(args: argparse.Namespace, settings: Settings) -> int:
@@ -208,18 +225,26 @@ def _schema(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _preview(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.characters.loader import load_characters
+    from bot.app import load_for_engine, token_budget
     from bot.characters.prompt import preview_body
 
     form = args.roles or ("folded" if settings.m2her.advanced_roles == "off" else "advanced")
 
     def preview() -> int:
-        character = load_characters(settings.conversation.characters_dir).get(args.character)
+        # The characters `troupe run` would load: a broken file leaves only itself out.
+        character = load_for_engine(settings.conversation).library.get(args.character)
+        greeting, greeting_note = _preview_greeting(character.greetings_for(group=args.group), args)
         body = preview_body(
-            character, user=args.user, message=args.message, fold_roles=form == "folded"
+            character,
+            user=args.user,
+            message=args.message,
+            greeting=greeting,
+            fold_roles=form == "folded",
+            budget=token_budget(settings.conversation),
         )
         print(json.dumps(body, indent=2, ensure_ascii=False))
         # On stderr, so that stdout stays the body alone.
+        print(greeting_note, file=sys.stderr)
         print(_preview_form_note(form, settings), file=sys.stderr)
         return 0
 
@@ -274,6 +299,31 @@ def _export_card(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return _guard(export)
+
+
+def _preview_greeting(candidates: list[str], args: argparse.Namespace) -> tuple[str | None, str]:
+    """The greeting ``troupe preview`` opens with (picked at random among ``candidates`` as
+    a new conversation does, unless ``--greeting`` says), and a note saying which."""
+    if not candidates:
+        return None, "troupe: the character has no greeting: the user's message comes first."
+    if args.greeting == "none":
+        return None, (
+            "troupe: shown without a greeting: a conversation started by a message, not by /start."
+        )
+    count = len(candidates)
+    if args.greeting is None:
+        index = random.randrange(count)
+        how = "picked at random, as a new conversation does"
+    else:
+        index = int(args.greeting) - 1 if args.greeting.isdigit() else -1
+        if not 0 <= index < count:
+            raise ConfigError(f"--greeting: the character has {count} greeting(s), 1..{count}")
+        how = "chosen with --greeting"
+    where = " (group chat)" if args.group else ""
+    return candidates[index], (
+        f"troupe: opened with greeting {index + 1} of {count}{where}, {how}; "
+        "--greeting N shows another, --greeting none none at all."
+    )
 
 
 def _preview_form_note(form: str, settings: Settings) -> str:

@@ -58,6 +58,7 @@ async def run_bot(
     stop = stop or asyncio.Event()
     async with open_engine(settings, reprobe_seconds=reprobe_seconds) as engine:
         print(engine.backend, flush=True, file=out)
+        print(engine.characters_summary(), flush=True, file=out)
         await check_model_key(engine, settings)
         delivery = DeliveryMonitors.from_settings(
             settings.health, on_failure=engine.manager.metrics.platform_request_failed

@@ -192,7 +192,7 @@ def test_troupe_config_without_a_key_needs_no_probe(tmp_path: Path) -> None:
 
 
 def test_troupe_preview_shows_the_folded_form_and_says_which(tmp_path: Path) -> None:
-    preview = ("preview", "aria", "--user", "Kit", "--message", "Hi")
+    preview = ("preview", "aria", "--user", "Kit", "--message", "Hi", "--greeting", "none")
     folded = preview_body(ARIA, user="Kit", message="Hi", fold_roles=True)
     by_flag = troupe(*preview, "--roles", "folded", tmp_path=tmp_path)
     by_setting = troupe(*preview, tmp_path=tmp_path, env={"MINIMAX_ADVANCED_ROLES": "off"})

@@ -111,7 +111,17 @@ def test_schema_is_json(tmp_path: Path) -> None:
 
 
 def test_preview_prints_the_exact_body(tmp_path: Path) -> None:
-    result = troupe("preview", "mara", "--user", "Kit", "--message", "Any news?", tmp_path=tmp_path)
+    result = troupe(
+        "preview",
+        "mara",
+        "--user",
+        "Kit",
+        "--message",
+        "Any news?",
+        "--greeting",
+        "none",
+        tmp_path=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     mara = load_characters(REPO / "characters").get("mara")
     assert json.loads(result.stdout) == preview_body(mara, user="Kit", message="Any news?")

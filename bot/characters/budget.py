@@ -12,7 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.characters.tokens import TokenEstimator
+from bot.llm.tokens import estimate_message_tokens
 from bot.llm.types import CONTEXT_WINDOW, MAX_COMPLETION_TOKENS, ChatMessage
+
+#: The newest message a character must always have room for: a few lines (256 characters,
+#: at the estimate's worst of a token per character). Only a longer one may be refused as
+#: too long, and then it is the message that is.
+NEWEST_MESSAGE_TOKENS = estimate_message_tokens("\u00e9" * 256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,17 @@ class Budget:
         reserved = completion_tokens or self.max_completion_tokens
         return self.context_window - reserved - self.safety_margin
 
+    def fixed_part_verdict(self, fixed_tokens: int, completion_tokens: int | None = None) -> str:
+        """What a character's fixed part of ``fixed_tokens`` leaves: ``"error"`` when the reply
+        and the newest message no longer fit beside it, ``"warning"`` past a quarter of the
+        window (little history fits, and M2-her may count more than the estimate), else ``"ok"``.
+        """
+        if fixed_tokens + NEWEST_MESSAGE_TOKENS > self.prompt_limit(completion_tokens):
+            return "error"
+        if fixed_tokens > self.context_window // 4:
+            return "warning"
+        return "ok"
+
 
 class PromptTooLong(ValueError):
     """Even the newest message (or the character alone) does not fit the budget.
@@ -53,6 +70,19 @@ class PromptTooLong(ValueError):
         super().__init__(f"{message} (about {needed} tokens, limit {limit})")
         self.needed = needed
         self.limit = limit
+
+
+class CharacterTooLong(PromptTooLong):
+    """The character's own part leaves no room: no user message is to blame.
+
+    ``troupe check`` and loading refuse such a character; this is only reached when M2-her's
+    counts (which calibrate the estimate) turn out higher than the check assumed.
+    """
+
+    user_message = (
+        "This character's description is too long for the model to answer right now; "
+        "the bot's owner needs to shorten it."
+    )
 
 
 def fit_newest(

@@ -41,12 +41,16 @@ class CharacterLibrary:
         known = ", ".join(self._by_id) or "none loaded"
         raise UnknownCharacter(f"no character {key!r}{hint} (known: {known})")
 
-    def default(self, preferred: str | None = None) -> Character:
-        """``preferred`` if given, else the only character, else the first by id."""
+    def default(self, preferred: str | None = None, *, keep: str | None = None) -> Character:
+        """``preferred`` (the configured one) if given; else ``keep`` (the id of the default
+        so far) while it is loaded, so that adding a file never moves it; else the first by id.
+        """
         if preferred:
             return self.get(preferred)
         if not self._by_id:
             raise UnknownCharacter("no characters are loaded")
+        if keep is not None and keep in self._by_id:
+            return self._by_id[keep]
         return next(iter(self._by_id.values()))
 
     def ids(self) -> list[str]:

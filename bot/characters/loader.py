@@ -12,14 +12,17 @@ fields, missing avatar files, and ids or names used by two characters.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic_core import ErrorDetails
 
+from bot.characters.budget import NEWEST_MESSAGE_TOKENS, Budget
 from bot.characters.cards.files import has_card, is_card_path
 from bot.characters.cards.load import load_card
 from bot.characters.library import CharacterLibrary, UnknownCharacter
+from bot.characters.prompt import DEFAULT_BUDGET, fixed_tokens
 from bot.characters.schema import SILLYTAVERN_FIELDS, Character, character_json_schema
 from bot.errors import TroupeError
 from bot.yamlcheck import FileProblem, validate_yaml_file
@@ -29,11 +32,13 @@ __all__ = [
     "CharacterLibrary",
     "CharacterLoadError",
     "CharacterProblem",
+    "LoadReport",
     "UnknownCharacter",
     "character_json_schema",
     "check_paths",
     "load_character",
     "load_characters",
+    "read_characters",
 ]
 
 #: File name patterns of character files inside a folder (a PNG counts if it holds a card).
@@ -60,11 +65,29 @@ def load_character(path: Path) -> Character:
     return character
 
 
-def load_characters(*paths: Path) -> CharacterLibrary:
-    """Load character files and folders (their ``*.yaml``/``*.yml``) into a library.
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """What reading character files gave: the good characters, and what is wrong.
 
-    Every file is read even after a broken one, and then every problem is raised at
-    once. An id or name (letter case ignored) used by two characters is a problem too.
+    A file with a problem is left out of ``library``; ``warnings`` leave it in.
+    """
+
+    library: CharacterLibrary
+    problems: list[CharacterProblem]
+    warnings: list[CharacterProblem]
+
+    def error(self) -> CharacterLoadError:
+        """The problems as one error (to raise or to report)."""
+        return CharacterLoadError(self.problems)
+
+
+def read_characters(*paths: Path, budget: Budget = DEFAULT_BUDGET) -> LoadReport:
+    """Read character files and folders (their ``*.yaml``/``*.yml``), keeping the good ones.
+
+    Every file is read even after a broken one. An id or name (letter case ignored) used by
+    two characters is a problem of the second file. A character whose fixed part leaves no
+    room in ``budget`` for a reply and the newest message is a problem too (it could never
+    answer); one past a quarter of the window is a warning.
     """
     files, problems = _collect_files(paths)
     loaded: list[tuple[Character, YamlDocument]] = []
@@ -74,24 +97,70 @@ def load_characters(*paths: Path) -> CharacterLibrary:
         if character is not None and document is not None:
             loaded.append((character, document))
     problems.extend(_duplicates(loaded))
-    if problems:
-        raise CharacterLoadError(problems)
-    return CharacterLibrary(character for character, _ in loaded)
+    warnings: list[CharacterProblem] = []
+    broken = {problem.path for problem in problems}
+    good = []
+    for character, _ in loaded:
+        path = character.source_path or Path("?")
+        if path in broken:
+            continue
+        verdict, problem = _fixed_part(character, path, budget)
+        if verdict == "error":
+            problems.append(problem)
+        else:
+            good.append(character)
+            if verdict == "warning":
+                warnings.append(problem)
+    return LoadReport(CharacterLibrary(good), problems, warnings)
 
 
-def check_paths(paths: Sequence[Path], out: TextIO) -> int:
-    """``troupe check``: print every problem (or ``ok: N characters``); exit code 0 or 1."""
-    try:
-        library = load_characters(*paths)
-    except CharacterLoadError as error:
-        for problem in error.problems:
+def load_characters(*paths: Path, budget: Budget = DEFAULT_BUDGET) -> CharacterLibrary:
+    """Like :func:`read_characters`, but every problem is raised at once
+    (:class:`CharacterLoadError`) unless there is none."""
+    report = read_characters(*paths, budget=budget)
+    if report.problems:
+        raise report.error()
+    return report.library
+
+
+def check_paths(paths: Sequence[Path], out: TextIO, *, budget: Budget = DEFAULT_BUDGET) -> int:
+    """``troupe check``: print every problem and warning (or ``ok: N characters``); exit code
+    1 when there is a problem, else 0."""
+    report = read_characters(*paths, budget=budget)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=out)
+    if report.problems:
+        for problem in report.problems:
             print(problem, file=out)
-        files = len({problem.path for problem in error.problems})
-        print(f"{len(error.problems)} problem(s) in {files} file(s)", file=out)
+        files = len({problem.path for problem in report.problems})
+        print(f"{len(report.problems)} problem(s) in {files} file(s)", file=out)
         return 1
+    library = report.library
     count = f"{len(library)} character{'' if len(library) == 1 else 's'}"
     print(f"ok: {count} ({', '.join(library.ids())})", file=out)
     return 0
+
+
+def _fixed_part(character: Character, path: Path, budget: Budget) -> tuple[str, CharacterProblem]:
+    """The budget verdict on ``character``'s fixed part, and the problem that says it."""
+    tokens = fixed_tokens(character)
+    completion = character.generation.max_completion_tokens or budget.max_completion_tokens
+    verdict = budget.fixed_part_verdict(tokens, completion)
+    window = budget.context_window
+    what = f"persona, user persona, scene and examples come to about {tokens:,} tokens"
+    if verdict == "error":
+        spare = budget.prompt_limit(completion) - NEWEST_MESSAGE_TOKENS
+        message = (
+            f"too long: {what}; with the reply ({completion:,}), the newest message "
+            f"({NEWEST_MESSAGE_TOKENS:,}) and a margin ({budget.safety_margin:,}) that is over "
+            f"the {window:,}-token window: cut at least {tokens - spare:,} tokens"
+        )
+    else:
+        message = (
+            f"long: {what}, over a quarter of the {window:,}-token window, so little "
+            "history fits and the conversation forgets fast"
+        )
+    return verdict, CharacterProblem(path, 0, "", message)
 
 
 def _collect_files(paths: Sequence[Path]) -> tuple[list[Path], list[CharacterProblem]]:

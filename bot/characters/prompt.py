@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from bot.characters.budget import Budget, PromptTooLong, fit_newest
+from bot.characters.budget import Budget, CharacterTooLong, PromptTooLong, fit_newest
 from bot.characters.fold import fold_advanced_roles
 from bot.characters.names import sanitize_name
 from bot.characters.schema import Character
@@ -36,11 +36,13 @@ from bot.llm.types import ChatMessage, ChatRequest, Role
 __all__ = [
     "DEFAULT_BUDGET",
     "Budget",
+    "CharacterTooLong",
     "HistoryEntry",
     "Prompt",
     "PromptTooLong",
     "TokenEstimator",
     "build_prompt",
+    "fixed_tokens",
     "preview_body",
     "system_text",
 ]
@@ -105,7 +107,7 @@ def build_prompt(
     limit = budget.prompt_limit(completion)
     fixed_tokens = estimator.estimate(fixed)
     if fixed_tokens > limit:
-        raise PromptTooLong(
+        raise CharacterTooLong(
             f"character {character.id!r} alone exceeds the token budget",
             needed=fixed_tokens,
             limit=limit,
@@ -135,13 +137,34 @@ def build_prompt(
     )
 
 
+def fixed_tokens(character: Character, *, estimator: TokenEstimator | None = None) -> int:
+    """The estimated tokens of what every request of ``character`` carries whatever the
+    history: persona, the default user persona, scene and examples, in the larger of the two
+    forms. (Constant lore, once there are lorebooks, joins this part and so this count.)"""
+    estimator = estimator or TokenEstimator()
+    fixed = _character_messages(character, "User", None, None, None)
+    return max(estimator.estimate(fixed), estimator.estimate(fold_advanced_roles(fixed)))
+
+
 def preview_body(
-    character: Character, *, user: str = "User", message: str = "Hello!", fold_roles: bool = False
+    character: Character,
+    *,
+    user: str = "User",
+    message: str = "Hello!",
+    greeting: str | None = None,
+    fold_roles: bool = False,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> dict[str, Any]:
-    """``troupe preview``: the exact JSON body sent when ``user`` says ``message`` first
-    (in the folded form with ``fold_roles``)."""
+    """``troupe preview``: the exact JSON body of the first turn, where ``user`` answers
+    ``greeting`` (the character's first message, templates not filled; ``None``: the
+    conversation opened without one) with ``message`` (in the folded form with
+    ``fold_roles``)."""
     history = [HistoryEntry(role="user", name=user, text=message)]
-    prompt = build_prompt(character, history, user_name=user, fold_roles=fold_roles)
+    if greeting is not None:
+        # Stored as the manager's greet stores it: filled for this user, said by the character.
+        opening = character.render(greeting, user=user)
+        history.insert(0, HistoryEntry(role="assistant", name=character.name, text=opening))
+    prompt = build_prompt(character, history, user_name=user, fold_roles=fold_roles, budget=budget)
     return prompt.request.to_wire(stream=True)
 
 

@@ -112,6 +112,9 @@ class Character(_Strict):
     alternate_greetings: list[str] = []
     """Other first messages: a new conversation opens with one of these or ``greeting``,
     picked at random (card: alternate_greetings)."""
+    group_only_greetings: list[str] = []
+    """First messages for group chats only, picked at random together with the others there
+    (card V3: group_only_greetings)."""
     examples: list[ExampleExchange] = []
     """Example exchanges showing the character's voice; 1-3 are best (card: mes_example)."""
     user_persona: str = ""
@@ -152,6 +155,12 @@ class Character(_Strict):
     def greetings(self) -> list[str]:
         """Every possible first message, the main greeting first (templates not filled)."""
         return [g for g in (self.greeting, *self.alternate_greetings) if g.strip()]
+
+    def greetings_for(self, *, group: bool) -> list[str]:
+        """The first messages a new conversation picks from: in a group chat the
+        ``group_only_greetings`` too."""
+        extra = [g for g in self.group_only_greetings if g.strip()] if group else []
+        return self.greetings + extra
 
     def render(self, text: str, *, user: str) -> str:
         """``text`` with ``{{char}}`` / ``{{user}}`` filled, e.g. a greeting for ``user``."""
@@ -203,9 +212,16 @@ class Character(_Strict):
             raise ValueError(f"only http(s) URLs or a file path are allowed, got {avatar!r}")
         source = _context_path(info)
         if source is not None:
-            file = source.parent / avatar
+            folder = source.parent.resolve()
+            # Resolved, symlinks too: a character file must not publish any file on the host.
+            file = (folder / avatar).resolve()
+            if not file.is_relative_to(folder):
+                raise ValueError(
+                    f"must be a file inside the characters folder {folder}, got {avatar!r} "
+                    f"(which is {file})"
+                )
             if not file.is_file():
-                raise ValueError(f"file not found: {file}")
+                raise ValueError(f"file not found: {source.parent / avatar}")
         return avatar
 
     @model_validator(mode="after")

@@ -1,7 +1,9 @@
 """Live reload: character files edited on disk take effect within seconds.
 
-A broken edit never takes a character away: the last good library stays in use and the
-problems are reported (logged, and handed to ``on_error`` for the owner to see).
+A broken edit never takes a character away: the last good version of a broken file stays in
+use beside the good files' new versions, and the problems are reported (logged, and handed
+to the error hooks for the owner to see). Problems found at start are told to each hook as
+it is added.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bot.characters.budget import Budget
 from bot.characters.library import CharacterLibrary
-from bot.characters.loader import CHARACTER_GLOBS, CharacterLoadError, load_characters
+from bot.characters.loader import CHARACTER_GLOBS, CharacterLoadError, LoadReport, read_characters
+from bot.characters.prompt import DEFAULT_BUDGET
 
 log = logging.getLogger("bot.characters")
 
@@ -44,6 +48,19 @@ def broken_characters_notice(error: CharacterLoadError, *, shown: int = 10) -> s
     return "Character files have problems; the last good versions stay in use:\n" + "\n".join(lines)
 
 
+def keep_last_good(report: LoadReport, last: CharacterLibrary) -> CharacterLibrary:
+    """``report``'s good characters, and the last good version of each broken file's one
+    (unless a good file now uses its id or name)."""
+    broken = {problem.path for problem in report.problems}
+    kept = list(report.library)
+    for character in last:
+        if character.source_path in broken and not (
+            character.id in report.library or character.name in report.library
+        ):
+            kept.append(character)
+    return CharacterLibrary(kept)
+
+
 class CharacterWatcher:
     """Polls a folder and hands every good new library to ``on_reload``."""
 
@@ -53,22 +70,39 @@ class CharacterWatcher:
         *,
         on_reload: Callable[[CharacterLibrary], None],
         interval: float = 2.0,
+        library: CharacterLibrary | None = None,
+        problems: CharacterLoadError | None = None,
+        budget: Budget = DEFAULT_BUDGET,
     ) -> None:
+        """``library`` is what is in use (the loaded part of the folder), ``problems`` what
+        made the rest of it fail at start; ``budget`` the token budget characters must fit."""
         self._folder = folder
         self._on_reload = on_reload
         self._error_hooks: list[ErrorHook] = []
         self._interval = interval
         self._seen = folder_signature(folder)
+        self._library = library
+        self._budget = budget
+        self._standing = problems
+        #: Hooks added while start-up problems stand, not yet told of them.
+        self._untold: list[ErrorHook] = []
 
     def add_error_hook(self, hook: ErrorHook) -> None:
-        """Also tell ``hook`` when an edit is broken (say, to post in a moderators' channel)."""
+        """Also tell ``hook`` when an edit is broken (say, to post in a moderators' channel),
+        and of the problems found at start, if they still stand."""
         self._error_hooks.append(hook)
+        if self._standing is not None:
+            self._untold.append(hook)
 
     async def run(self) -> None:
         """Check every ``interval`` seconds until cancelled."""
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.check()
+        # Telling may wait for a platform to connect: it must not hold the reloads up.
+        async with asyncio.TaskGroup() as telling:
+            while True:
+                while self._untold and self._standing is not None:
+                    telling.create_task(_tell(self._untold.pop(), self._standing))
+                await asyncio.sleep(self._interval)
+                await self.check()
 
     async def check(self) -> bool:
         """Reload if the folder changed; ``True`` when a new library was put in use."""
@@ -76,16 +110,28 @@ class CharacterWatcher:
         if signature == self._seen:
             return False
         self._seen = signature
-        try:
-            library = await asyncio.to_thread(load_characters, self._folder)
-        except CharacterLoadError as error:
+        report = await asyncio.to_thread(read_characters, self._folder, budget=self._budget)
+        library = report.library
+        self._standing = None
+        self._untold.clear()
+        if report.problems:
+            error = report.error()
             log.error("character files have problems; keeping the last good ones:\n%s", error)
             for hook in self._error_hooks:
-                try:
-                    await hook(error)
-                except Exception:
-                    log.exception("a character reload error hook failed")
-            return False
+                await _tell(hook, error)
+            if self._library is None or not len(library):
+                return False
+            library = keep_last_good(report, self._library)
+            if list(library) == list(self._library):
+                return False  # only broken files changed: what is in use stays as it was
+        self._library = library
         self._on_reload(library)
         log.info("reloaded %d characters from %s", len(library), self._folder)
         return True
+
+
+async def _tell(hook: ErrorHook, error: CharacterLoadError) -> None:
+    try:
+        await hook(error)
+    except Exception:
+        log.exception("a character reload error hook failed")

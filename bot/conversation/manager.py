@@ -190,6 +190,11 @@ class ConversationManager:
         return self._characters
 
     @property
+    def configured_default(self) -> str | None:
+        """The default character the owner configured, if any."""
+        return self._settings.default_character
+
+    @property
     def default_character(self) -> Character:
         """The character a new conversation starts with."""
         return self._default
@@ -200,7 +205,8 @@ class ConversationManager:
         Conversations bound to a character that is gone fall back to the default one.
         """
         self._characters = characters
-        self._default = characters.default(self._settings.default_character)
+        # Unconfigured, the default stays put while it exists: a new file never takes over.
+        self._default = characters.default(self._settings.default_character, keep=self._default.id)
 
     # -- messages -------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from bot.characters.prompt import (
     Budget,
+    CharacterTooLong,
     HistoryEntry,
     Prompt,
     PromptTooLong,
@@ -188,9 +189,12 @@ class TurnRunner:
                 estimator=self._estimator,
                 fold_roles=self._roles.fold,
             )
-        except PromptTooLong:
+        except PromptTooLong as error:
+            # A character too long is the owner's to fix: the user is not asked to shorten.
+            if isinstance(error, CharacterTooLong):
+                log.error("%s; `troupe check` measures it", error)
             too_long = ContextTooLong("prompt does not fit the token budget")
-            await tell(turn.sink, too_long.user_message)
+            await tell(turn.sink, error.user_message)
             return TurnOutcome(TurnStatus.FAILED, error=too_long), answered_through
         outcome = await self._call(turn, prompt, window, answered_through, first_token)
         return outcome, answered_through

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.app import open_engine
 from bot.conversation.moderation import ModerationAction, ModerationPolicy
+from bot.conversation.services import BrokenCharactersHook, PlatformServices
 from bot.conversation.settings import ServerSettings
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Error, Reply
@@ -144,3 +146,54 @@ async def test_a_broken_character_edit_is_reported_in_the_moderators_channel(
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running
+
+
+async def first_moderators_notice(
+    standin: DiscordStandIn,
+    world: World,
+    settings: Settings,
+    subscribe: Callable[[BrokenCharactersHook], None] | None = None,
+) -> tuple[str, list[str]]:
+    """Runs Discord on an engine of ``settings`` (hooks subscribed by ``subscribe``, else as
+    the engine does) until the first post in a new moderators' channel: its text, and the
+    characters in use."""
+    mods = standin.create_text_channel(world.guild, "mods")
+    async with open_engine(settings) as engine:
+        await engine.manager.policies.set_server_settings(
+            "discord", str(world.guild.id), ServerSettings(moderators_chat_id=str(mods.id))
+        )
+        services = engine.services(DeliveryMonitor("discord"))
+        if subscribe is not None:
+            services = PlatformServices(engine.manager, services.delivery, subscribe)
+        running = asyncio.create_task(run_discord(services, settings, report=lambda _: None))
+        try:
+            notice = await standin.wait_for_message(mods)
+            return notice.content, engine.manager.characters.ids()
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+
+async def test_character_files_broken_at_start_are_reported_once_discord_is_connected(
+    standin: DiscordStandIn, world: World, characters_dir: Path, tmp_path: Path
+):
+    (characters_dir / "pip.yaml").write_text("name: Pip\n", encoding="utf-8")
+    settings = Settings.from_environ(environ_for(standin, characters_dir, tmp_path / "s.sqlite3"))
+    notice, in_use = await first_moderators_notice(standin, world, settings)
+    assert "pip" not in in_use
+    assert notice.startswith("Character files have problems")
+    assert "pip.yaml:1: description: field required" in notice
+
+
+async def test_a_report_made_before_discord_connects_waits_for_the_connection(
+    standin: DiscordStandIn, world: World, characters_dir: Path, tmp_path: Path
+):
+    settings = Settings.from_environ(environ_for(standin, characters_dir, tmp_path / "w.sqlite3"))
+    telling: list[asyncio.Future[None]] = []
+
+    def tell_at_once(hook: BrokenCharactersHook) -> None:
+        telling.append(asyncio.ensure_future(hook("Character files have problems: early")))
+
+    notice, _ = await first_moderators_notice(standin, world, settings, tell_at_once)
+    assert notice == "Character files have problems: early"

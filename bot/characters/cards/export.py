@@ -52,8 +52,9 @@ def card_json(character: Character, *, spec: Spec = "v3") -> dict[str, Any]:
         "character_version": character.version,
         "extensions": _extensions(character, kept.pop("extensions", {})),
     }
-    if spec == "v3":
-        data["group_only_greetings"] = kept.pop("group_only_greetings", [])
+    if spec == "v3" or character.group_only_greetings:
+        # Required in V3; V2 has no such field, but its readers skip it and ours reads it.
+        data["group_only_greetings"] = list(character.group_only_greetings)
     if character.nicknames:
         data["nickname"] = character.nicknames[0]
     data.update(kept)

@@ -6,7 +6,7 @@
   falling back to the root when ``data`` lacks it. Every V2 field is read from a V3 card too.
 
 Whatever Troupe does not use itself (``character_book``, ``extensions``, ``assets``,
-``post_history_instructions``, ``group_only_greetings``, dates, unknown fields, and root fields
+``post_history_instructions``, dates, unknown fields, and root fields
 outside ``data``) is kept verbatim under the character's ``card`` key, which export writes
 back. Troupe's own fields that cards lack travel in ``data.extensions.troupe``.
 """
@@ -35,6 +35,7 @@ CARD_TO_TROUPE = {
     "scenario": "scenario",
     "first_mes": "greeting",
     "alternate_greetings": "alternate_greetings",
+    "group_only_greetings": "group_only_greetings",
     "system_prompt": "rules",
     "creator_notes": "creator_notes",
     "tags": "tags",
@@ -54,10 +55,7 @@ V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes
 #: Fields read into Troupe fields by special rules rather than copied.
 _READ_SPECIALLY = frozenset({"mes_example", "nickname", "extensions"})
 #: Kept fields whose value is the spec's default are not kept (export writes the default).
-_DEFAULTS: dict[str, Any] = {
-    "post_history_instructions": "",
-    "group_only_greetings": [],
-}
+_DEFAULTS: dict[str, Any] = {"post_history_instructions": ""}
 #: The extension that carries Troupe's own fields.
 TROUPE_EXTENSION = "troupe"
 #: The key under ``card`` for root fields outside ``data``.

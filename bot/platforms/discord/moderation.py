@@ -3,6 +3,7 @@ whom, and a link, but never the blocked content itself) and broken character edi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -12,6 +13,9 @@ from bot.conversation.turn import ModerationReport
 from bot.platforms.discord.events import PLATFORM
 from bot.platforms.discord.transport import MESSAGE_LIMIT, NO_PINGS
 from bot.platforms.text import split_message
+
+#: How often a report waits for the first connection to be checked.
+READY_POLL_SECONDS = 0.2
 
 log = logging.getLogger("bot.platforms.discord")
 
@@ -74,6 +78,10 @@ class BrokenCharactersReporter:
     async def __call__(self, text: str) -> None:
         """Post ``text`` in each moderators' channel this process can see (with shards in
         several processes, each posts in its own servers)."""
+        # Problems found at start are told before Discord has connected; discord.py's own
+        # ready event only exists once logging in has begun, so it cannot be awaited here.
+        while not self._client.is_ready():  # noqa: ASYNC110
+            await asyncio.sleep(READY_POLL_SECONDS)
         for target in await self._manager.policies.moderators_chats(PLATFORM):
             channel = self._client.get_channel(int(target))
             if channel is not None:  # None: another shard's, or gone

@@ -49,7 +49,7 @@ def test_v2_with_book(tmp_path: Path) -> None:
 def test_v3_with_assets_and_decorators(tmp_path: Path) -> None:
     kestrel = imported(CORPUS / "v3_assets_decorators.json", tmp_path)
     assert kestrel.nicknames == ["Captain"]
-    assert kestrel.card["group_only_greetings"] == ["Crew, meet our new passenger."]
+    assert kestrel.group_only_greetings == ["Crew, meet our new passenger."]
     assert kestrel.card["creation_date"] == 1700000000
     assert kestrel.card["assets"][1]["uri"] == "embeded://assets/emotion/happy.png"
     content = kestrel.card["character_book"]["entries"][0]["content"]

@@ -27,6 +27,8 @@ _READS: dict[str, tuple[str, ...]] = {
     "config": (),
     "upgrade": ("logs", "storage"),
     "fake-m2her": ("logs",),
+    "import-card": ("logs", "conversation.characters_dir"),
+    "export-card": ("logs", "conversation.characters_dir"),
 }
 
 
@@ -108,6 +110,28 @@ def _parser() -> argparse.ArgumentParser:
         "(default: folded if MINIMAX_ADVANCED_ROLES=off, else advanced)",
     )
     preview.set_defaults(handler=_preview)
+
+    import_card = _command(
+        commands,
+        "import-card",
+        "turn SillyTavern character cards (PNG, JSON, CHARX) into characters",
+    )
+    import_card.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    import_card.add_argument(
+        "--into", type=Path, help="the folder to write to (default: the characters folder)"
+    )
+    import_card.add_argument("--force", action="store_true", help="replace existing files")
+    import_card.set_defaults(handler=_import_card)
+
+    export_card = _command(commands, "export-card", "write a character as a SillyTavern card")
+    export_card.add_argument("character", help="file name without .yaml, or the name")
+    export_card.add_argument("--format", choices=("png", "json"), default="png")
+    export_card.add_argument("--spec", choices=("v2", "v3"), default="v3")
+    export_card.add_argument(
+        "-o", "--output", type=Path, help="the file to write (default: ID.card.png or .json here)"
+    )
+    export_card.add_argument("--force", action="store_true", help="replace an existing file")
+    export_card.set_defaults(handler=_export_card)
 
     config = _command(
         commands,
@@ -225,6 +249,56 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return _guard(preview)
+
+
+def _import_card(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.characters.cards.importing import CardImportError, import_card
+
+    into = args.into or settings.conversation.characters_dir
+    failed = 0
+    for file in args.files:
+        try:
+            imported = import_card(file, into, overwrite=args.force)
+        except CardImportError as error:
+            print(f"troupe: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        for warning in imported.warnings:
+            print(f"troupe: {file}: warning: {warning}", file=sys.stderr)
+        written = [imported.character, *([imported.avatar] if imported.avatar else [])]
+        assets = f" and {len(imported.assets)} asset file(s)" if imported.assets else ""
+        print(f"{file} -> {', '.join(str(p) for p in written)}{assets}")
+    return 1 if failed else 0
+
+
+def _export_card(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.characters.cards.export import card_json, card_png
+    from bot.characters.loader import load_characters
+
+    def export() -> int:
+        character = load_characters(settings.conversation.characters_dir).get(args.character)
+        output = args.output or Path(f"{character.id}.card.{args.format}")
+        if output.exists() and not args.force:
+            print(
+                f"troupe: {output} exists; choose another --output or pass --force", file=sys.stderr
+            )
+            return 1
+        if args.format == "json":
+            card = card_json(character, spec=args.spec)
+            output.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        else:
+            image, has_avatar = card_png(character, spec=args.spec)
+            output.write_bytes(image)
+            if not has_avatar:
+                print(
+                    f"troupe: {character.id} has no local PNG avatar; the card shows a blank "
+                    "picture",
+                    file=sys.stderr,
+                )
+        print(f"{character.id} -> {output}")
+        return 0
+
+    return _guard(export)
 
 
 def _preview_greeting(candidates: list[str], args: argparse.Namespace) -> tuple[str | None, str]:

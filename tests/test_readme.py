@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ TROUPE = ".venv/bin/troupe"
 
 #: Subcommands that touch neither a network nor a terminal.
 OFFLINE_SUBCOMMANDS = {"check", "config", "preview", "schema", "db"}
+#: Subcommands that write into the characters folder: run against a copy of it.
+WRITES_CHARACTERS = {"import-card"}
 #: Variables that would make a command reach a real service, or read someone's settings.
 OUTSIDE_WORLD = re.compile(r"^(MINIMAX_|DISCORD_|TELEGRAM_|DATABASE_URL$|TROUPE_)")
 
@@ -97,11 +100,11 @@ def _environment(tmp_path: Path) -> dict[str, str]:
     return environ
 
 
-def _run(command: str, tmp_path: Path) -> None:
+def _run(command: str, tmp_path: Path, extra: dict[str, str] | None = None) -> None:
     result = subprocess.run(
         ["bash", "-c", f"set -o pipefail; {command}"],
         cwd=ROOT,
-        env=_environment(tmp_path),
+        env={**_environment(tmp_path), **(extra or {})},
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -170,6 +173,12 @@ def test_readme_command_works(command: Command, tmp_path: Path) -> None:
         piped_fake_chat = subcommand == "chat" and "--fake" in troupe and "|" in command.text
         if subcommand in OFFLINE_SUBCOMMANDS or subcommand.startswith("-") or piped_fake_chat:
             _run(command.text, tmp_path)
+        elif subcommand in WRITES_CHARACTERS:
+            characters = tmp_path / "characters"
+            shutil.copytree(ROOT / "characters", characters)
+            _run(command.text, tmp_path, {"TROUPE_CHARACTERS_DIR": str(characters)})
+            # What it wrote is a valid character beside the others.
+            _run(f"{TROUPE} check", tmp_path, {"TROUPE_CHARACTERS_DIR": str(characters)})
         else:
             # Runs a bot or a server: check that the subcommand and its options parse.
             _run(f"{TROUPE} {subcommand} --help", tmp_path)

@@ -9,7 +9,9 @@
 * :mod:`bot.characters.fold`: :func:`fold_advanced_roles`, the same request for an M2-her that
   refuses its advanced roles;
 * :mod:`bot.characters.templates` and :mod:`bot.characters.names`: ``{{char}}`` / ``{{user}}``
-  and the names M2-her accepts.
+  and the other macros, and the names M2-her accepts;
+* :mod:`bot.characters.cards`: SillyTavern character cards in (``troupe import-card``, cards
+  in the folder) and out (``troupe export-card``).
 
 Below it is only :mod:`bot.llm` (the request types and the token estimate), besides the
 shared :mod:`bot.errors` and YAML helpers.

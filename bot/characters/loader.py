@@ -19,6 +19,8 @@ from typing import Any, TextIO
 from pydantic_core import ErrorDetails
 
 from bot.characters.budget import NEWEST_MESSAGE_TOKENS, Budget
+from bot.characters.cards.files import has_card, is_card_path
+from bot.characters.cards.load import load_card
 from bot.characters.library import CharacterLibrary, UnknownCharacter
 from bot.characters.prompt import DEFAULT_BUDGET, fixed_tokens
 from bot.characters.schema import SILLYTAVERN_FIELDS, Character, character_json_schema
@@ -39,8 +41,8 @@ __all__ = [
     "read_characters",
 ]
 
-#: File name patterns of character files inside a folder.
-CHARACTER_GLOBS = ("*.yaml", "*.yml")
+#: File name patterns of character files inside a folder (a PNG counts if it holds a card).
+CHARACTER_GLOBS = ("*.yaml", "*.yml", "*.png", "*.apng", "*.json", "*.charx")
 
 
 #: One problem in one character file (file, line, field path and message).
@@ -168,7 +170,9 @@ def _collect_files(paths: Sequence[Path]) -> tuple[list[Path], list[CharacterPro
         problems.append(CharacterProblem(Path("."), 0, "", "no character files or folders given"))
     for path in paths:
         if path.is_dir():
-            found = sorted({f for pattern in CHARACTER_GLOBS for f in path.glob(pattern)})
+            found = sorted(
+                {f for pattern in CHARACTER_GLOBS for f in path.glob(pattern) if has_card(f)}
+            )
             if not found:
                 message = "no character files (*.yaml, *.yml) in this folder"
                 problems.append(CharacterProblem(path, 0, "", message))
@@ -186,6 +190,8 @@ def _collect_files(paths: Sequence[Path]) -> tuple[list[Path], list[CharacterPro
 
 def _load_file(path: Path) -> tuple[Character | None, YamlDocument | None, list[FileProblem]]:
     """Parse and validate one file; never raises for a bad file, returns its problems."""
+    if is_card_path(path):
+        return load_card(path)
     return validate_yaml_file(
         path,
         Character,

@@ -140,6 +140,9 @@ class Character(_Strict):
     limit_reply: str = DEFAULT_LIMIT_REPLY
     """Sent in character when a rate limit or daily token budget stops the conversation
     (if the owner chose in-character notices)."""
+    card: dict[str, Any] = {}
+    """What an imported character card holds beyond these fields (``character_book``,
+    ``extensions``, ``assets``, …), kept as it was for ``troupe export-card``."""
 
     _source_path: Path | None = PrivateAttr(default=None)
 

@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+from scratch_postgres import scratch_postgres
 
 from bot.llm.fake import FakeM2Her
 from bot.storage import open_storage
 
 REPO = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("TROUPE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CHATS = 40
 MESSAGES = 10  # per conversation, in all
 
@@ -69,22 +66,8 @@ async def run_bots(database_url: str, fake_url: str, processes: int) -> dict[str
 
 
 async def on_postgres(fake_url: str, processes: int) -> dict[str, Any]:
-    name = f"troupe_scale_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_URL, timeout=5)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    try:
-        url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    async with scratch_postgres("troupe_scale") as url:
         return await run_bots(url, fake_url, processes)
-    finally:
-        admin = await asyncpg.connect(ADMIN_URL, timeout=5)
-        try:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def main() -> dict[str, Any]:

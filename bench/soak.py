@@ -40,19 +40,18 @@ import re
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
-import asyncpg  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the stand-ins live in tests/
 
 from fake_process import fake_in_child, serve_until_stdin_closes  # noqa: E402
+from scratch_postgres import scratch_postgres  # noqa: E402
 
 from bot.characters.loader import load_characters  # noqa: E402
 from bot.conversation.manager import ManagerSettings  # noqa: E402
@@ -64,7 +63,6 @@ from tests.standins.discord.model import Channel  # noqa: E402
 from tests.standins.discord.model import User as DiscordUser  # noqa: E402
 from tests.standins.telegram import Chat, TelegramStandIn, User, free_loopback_port  # noqa: E402
 
-ADMIN_URL = os.environ.get("TROUPE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 STANDS = ("telegram-polling", "telegram-webhook", "discord")
 #: The bot's counter of failed platform requests, as /metrics shows it.
 FAILURES_METRIC = "troupe_platform_request_failures_total"
@@ -229,21 +227,8 @@ async def scratch_database(sqlite: bool) -> AsyncIterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite:///{folder}/soak.sqlite3"
         return
-    name = f"troupe_soak_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_URL, timeout=5)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        dsn = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-        yield dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    finally:
-        admin = await asyncpg.connect(ADMIN_URL, timeout=5)
-        try:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_postgres("troupe_soak") as url:
+        yield url
 
 
 @contextlib.asynccontextmanager

@@ -210,7 +210,7 @@ async def open_engine(
 async def role_support(settings: Settings, *, probe: bool) -> RoleSupport:
     """Whether requests carry M2-her's advanced roles, as the settings say or, with ``probe``
     (and ``MINIMAX_ADVANCED_ROLES=auto`` and a key), as M2-her answers now."""
-    roles = RoleSupport.from_settings(settings.m2her, fake=settings.m2her.api_key is None)
+    roles = RoleSupport.from_settings(settings.m2her)
     if probe and roles.probing:
         async with M2HerClient.from_settings(settings.m2her) as client:
             # A probe that got no answer says so in the state it leaves.
@@ -224,7 +224,7 @@ def describe_configuration(
 ) -> dict[str, Any]:
     """``troupe config``: the effective configuration, secrets masked, as plain data;
     ``roles`` is what is known of M2-her's advanced roles (else what the settings say)."""
-    roles = roles or RoleSupport.from_settings(settings.m2her, fake=settings.m2her.api_key is None)
+    roles = roles or RoleSupport.from_settings(settings.m2her)
     characters = load_for_engine(settings.conversation).library
     manager = manager_settings(settings.conversation, characters=characters)
     shown = settings.shown()

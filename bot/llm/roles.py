@@ -114,8 +114,11 @@ class RoleSupport:
         self._why = ""
 
     @classmethod
-    def from_settings(cls, settings: M2HerSettings, *, fake: bool) -> RoleSupport:
-        """The state ``MINIMAX_ADVANCED_ROLES`` starts with; ``fake``: the built-in fake."""
+    def from_settings(cls, settings: M2HerSettings, *, fake: bool | None = None) -> RoleSupport:
+        """The state ``MINIMAX_ADVANCED_ROLES`` starts with; ``fake``: the built-in fake
+        answers (by default, when no API key is set)."""
+        if fake is None:
+            fake = settings.api_key is None
         return cls(settings.advanced_roles, probing=not fake)
 
     @property

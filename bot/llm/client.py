@@ -115,8 +115,6 @@ class M2HerClient:
     (the client then does not close it).
     """
 
-    DEFAULT_BASE_URL = DEFAULT_BASE_URL
-
     def __init__(
         self,
         api_key: str,

@@ -6,6 +6,7 @@ manager with the conversation's lane held, so at most one turn of a conversation
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from bot.characters.budget import NEWEST_MESSAGE_TOKENS
 from bot.characters.prompt import (
     Budget,
     CharacterTooLong,
@@ -33,7 +35,7 @@ from bot.conversation.visible import has_visible_text
 from bot.llm.client import M2HerClient
 from bot.llm.errors import ContextTooLong, InputBlocked, M2HerError, OutputBlocked
 from bot.llm.roles import RoleSupport
-from bot.llm.tokens import estimate_text_tokens
+from bot.llm.tokens import estimate_message_tokens, estimate_text_tokens
 from bot.llm.types import MODEL, ChatResult, SensitiveType, Usage
 from bot.observability.metrics import Metrics
 from bot.storage import (
@@ -178,26 +180,64 @@ class TurnRunner:
         if 0 < policy.cooldown_after <= context.recent_flags:
             await self._cooldown_notice(incoming, turn.sink, policy)
             return TurnOutcome(TurnStatus.COOLDOWN), answered_through
-        try:
-            prompt = build_prompt(
+        history = [_history_entry(message, turn.character) for message in window]
+
+        def prompt_within(budget: Budget) -> Prompt:
+            return build_prompt(
                 turn.character,
-                [_history_entry(message, turn.character) for message in window],
+                history,
                 user_name=incoming.author_name,
                 user_persona=context.persona,
                 group_name=incoming.channel_name,
-                budget=self._budget,
+                budget=budget,
                 estimator=self._estimator,
                 fold_roles=self._roles.fold,
             )
+
+        character_at_fault = False
+        try:
+            prompt = prompt_within(self._budget)
+            outcome = await self._call(turn, prompt, window, answered_through, first_token)
+            if isinstance(outcome.error, ContextTooLong):
+                # M2-her counts this prompt as longer than the estimate: once more with half
+                # the history (its refusal names no figure to calibrate from).
+                prompt = prompt_within(self._smaller_budget(prompt))
+                outcome = await self._call(turn, prompt, window, answered_through, first_token)
         except PromptTooLong as error:
-            # A character too long is the owner's to fix: the user is not asked to shorten.
-            if isinstance(error, CharacterTooLong):
-                log.error("%s; `troupe check` measures it", error)
+            character_at_fault = isinstance(error, CharacterTooLong)
             too_long = ContextTooLong("prompt does not fit the token budget")
-            await tell(turn.sink, error.user_message)
-            return TurnOutcome(TurnStatus.FAILED, error=too_long), answered_through
-        outcome = await self._call(turn, prompt, window, answered_through, first_token)
+            outcome = TurnOutcome(TurnStatus.FAILED, error=too_long)
+        if isinstance(outcome.error, ContextTooLong):
+            await tell(turn.sink, self._too_long_notice(turn, history, character_at_fault))
         return outcome, answered_through
+
+    def _smaller_budget(self, refused: Prompt) -> Budget:
+        """The budget that leaves the ``refused`` prompt half of its history's tokens (the
+        safety margin takes the rest), for the same reply size."""
+        kept = refused.request.messages[len(refused.request.messages) - refused.history_kept :]
+        target = refused.estimated_tokens - self._estimator.estimate(kept) // 2
+        completion = refused.request.max_completion_tokens or self._budget.max_completion_tokens
+        margin = self._budget.context_window - completion - target
+        return dataclasses.replace(
+            self._budget, max_completion_tokens=completion, safety_margin=margin
+        )
+
+    def _too_long_notice(
+        self, turn: TurnRequest, history: Sequence[HistoryEntry], character_at_fault: bool
+    ) -> str:
+        """What a turn too long for the model tells the chat: only a newest message longer
+        than the few lines every character leaves room for is the user's to shorten."""
+        newest_is_long = bool(history) and (
+            estimate_message_tokens(history[-1].text) > NEWEST_MESSAGE_TOKENS
+        )
+        if newest_is_long and not character_at_fault:
+            return PromptTooLong.user_message
+        log.error(
+            "character %r leaves no room in M2-her's window for a short message and its "
+            "reply; `troupe check` measures it",
+            turn.character.id,
+        )
+        return CharacterTooLong.user_message
 
     async def _call(
         self,
@@ -326,6 +366,8 @@ class TurnRunner:
         log.warning("M2-her call failed in %s: %s", turn.incoming.key, error)
         # A part-streamed reply must never pass for a complete one.
         await withdraw(turn.sink)
+        if isinstance(error, ContextTooLong):
+            return TurnOutcome(TurnStatus.FAILED, error=error)  # the turn says whose fault
         await tell(turn.sink, error.user_message)
         return TurnOutcome(TurnStatus.FAILED, error=error)
 

@@ -449,15 +449,17 @@ class ConversationManager:
             if self._turns_in_flight == 0:
                 self._idle.set()
 
-    async def greet(self, key: ConversationKey, sink: ReplySink, *, user_name: str) -> bool:
+    async def greet(
+        self, key: ConversationKey, sink: ReplySink, *, user_name: str, group: bool = False
+    ) -> bool:
         """Post one of the main character's greetings (``greeting`` or an
-        ``alternate_greetings`` entry) if the conversation has no history yet; whether it was
-        delivered."""
+        ``alternate_greetings`` entry, in a ``group`` chat a ``group_only_greetings`` one too)
+        if the conversation has no history yet; whether it was delivered."""
         conversation = await self._conversation(key)
         if await self._storage.history_window(conversation.id, 1):
             return False
         character = self._character(conversation.character_id)
-        greetings = character.greetings
+        greetings = character.greetings_for(group=group)
         if not greetings:
             return False
         text = character.render(self._choose_greeting(greetings), user=user_name)

@@ -111,7 +111,7 @@ class TroupeClient(discord.Client):
         )
         self.messages = MessageEvents(self, manager, self.replies)
         self.tree: app_commands.CommandTree[TroupeClient] = app_commands.CommandTree(self)
-        install_commands(self.tree, manager)
+        install_commands(self.tree, manager, self.replies)
         self._reported = False
         self._stop_reporting: Callable[[], None] | None = manager.add_moderation_hook(
             ModerationReporter(self)

@@ -130,8 +130,10 @@ class Commands:
         message = _message(update)
         user = message.from_user
         key = conversation_key(message)
-        sink = self._replies.sink(key, chat_target(message), private=is_private(message))
-        await self._manager.greet(key, sink, user_name=user.full_name if user else "friend")
+        private = is_private(message)
+        sink = self._replies.sink(key, chat_target(message), private=private)
+        name = user.full_name if user else "friend"
+        await self._manager.greet(key, sink, user_name=name, group=not private)
         await self._say(message, HELP.format(bot=context.bot.username))
 
     async def character(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

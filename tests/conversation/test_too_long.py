@@ -37,16 +37,22 @@ def test_the_long_message_is_longer_than_the_room_every_character_leaves() -> No
     assert estimate_message_tokens("and now?") <= NEWEST_MESSAGE_TOKENS
 
 
+async def answered_on_the_retry(engine: Engine) -> tuple[list[str], list[str]]:
+    """Say something short; it is answered without a notice. The refused request's history
+    and the answered one's."""
+    sink = RecordingSink()
+    outcome = await engine.manager.handle(said("and now?"), sink)
+    assert outcome.status is TurnStatus.ANSWERED
+    assert sink.of("notice") == []
+    return dialogue(engine, -2), dialogue(engine, -1)
+
+
 async def test_a_refusal_for_length_is_retried_once_with_half_the_history(engine: Engine) -> None:
     await chat_a_while(engine, 6)
     engine.fake.enqueue(TOO_LONG)
-    sink = RecordingSink()
 
-    outcome = await engine.manager.handle(said("and now?"), sink)
+    refused, retried = await answered_on_the_retry(engine)
 
-    assert outcome.status is TurnStatus.ANSWERED
-    assert sink.of("notice") == []
-    refused, retried = dialogue(engine, -2), dialogue(engine, -1)
     assert len(refused) == 13
     # The newest messages, a contiguous run, about half of what was refused.
     assert retried == refused[-len(retried) :]
@@ -105,13 +111,9 @@ async def test_a_budget_larger_than_the_models_window_recovers_on_the_retry(
                 text=f"{number}: {page}",
             )
         )
-    sink = RecordingSink()
 
-    outcome = await engine.manager.handle(said("and now?"), sink)
+    refused, answered = await answered_on_the_retry(engine)
 
-    assert outcome.status is TurnStatus.ANSWERED
-    assert sink.of("notice") == []
-    refused, answered = dialogue(engine, -2), dialogue(engine, -1)
     assert len(refused) == 19
     assert answered == refused[-len(answered) :]
     assert len(answered) < len(refused)

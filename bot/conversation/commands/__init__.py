@@ -12,6 +12,7 @@ terminal's lines.
 - :mod:`.usage`: tokens and cost.
 - :mod:`.triggers`: when characters speak in a chat.
 - :mod:`.moderation`: a server's moderation policy and recent events.
+- :mod:`.swipes`: regenerate, browse and continue a reply (who may; too late).
 """
 
 from bot.conversation.commands.caller import Caller
@@ -50,6 +51,15 @@ from bot.conversation.commands.scene import (
     make_main,
     toggle_in_scene,
 )
+from bot.conversation.commands.swipes import (
+    LABELS,
+    NOT_YOUR_REPLY,
+    NOTHING_TO_SWIPE,
+    TOO_LATE,
+    parse_swipe_data,
+    swipe,
+    swipe_data,
+)
 from bot.conversation.commands.triggers import (
     TRIGGERS_USAGE,
     change_triggers,
@@ -62,8 +72,12 @@ __all__ = [
     "CANCEL",
     "CANCELLED",
     "FORGET_QUESTION",
+    "LABELS",
+    "NOTHING_TO_SWIPE",
     "NOT_YOURS",
+    "NOT_YOUR_REPLY",
     "PERSONA_MAX",
+    "TOO_LATE",
     "TRIGGERS_USAGE",
     "Admit",
     "Caller",
@@ -86,11 +100,14 @@ __all__ = [
     "leave_scene",
     "make_main",
     "moderation_settings",
+    "parse_swipe_data",
     "persona_command",
     "report_to",
     "reset",
     "set_persona",
     "show_persona",
+    "swipe",
+    "swipe_data",
     "toggle_in_scene",
     "usage_line",
 ]

@@ -7,8 +7,8 @@ from typing import Any
 
 from bot.conversation import commands
 from bot.conversation.manager import ConversationManager
-from bot.llm.fake import FakeM2Her
 from bot.llm.errors import OutputBlocked
+from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Error, Reply
 from tests.standins.telegram import TelegramStandIn
 from tests.standins.telegram.model import Chat, Message, User

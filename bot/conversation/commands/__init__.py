@@ -52,6 +52,7 @@ from bot.conversation.commands.scene import (
     toggle_in_scene,
 )
 from bot.conversation.commands.swipes import (
+    GREETING_STAYS,
     LABELS,
     NOT_YOUR_REPLY,
     NOTHING_TO_SWIPE,
@@ -72,6 +73,7 @@ __all__ = [
     "CANCEL",
     "CANCELLED",
     "FORGET_QUESTION",
+    "GREETING_STAYS",
     "LABELS",
     "NOTHING_TO_SWIPE",
     "NOT_YOURS",

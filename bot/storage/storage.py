@@ -427,15 +427,7 @@ class Storage:
             "delivery": "delivered",
             "platform_message_id": ids[0] if ids else None,
         }
-        parts = [
-            {
-                "message_id": message.id,
-                "part": part,
-                "conversation_id": message.conversation_id,
-                "platform_message_id": platform_id,
-            }
-            for part, platform_id in enumerate(ids[1:], start=1)
-        ]
+        parts = _part_rows(message, ids)
 
         def store(connection: Connection) -> None:
             connection.execute(_UPDATE_MESSAGE, delivered)
@@ -955,17 +947,22 @@ def _replace_parts(
         return
     connection.execute(_UPDATE_MESSAGE, {"message_id": message.id, "platform_message_id": ids[0]})
     connection.execute(delete(_parts).where(_parts.c.message_id == message.id))
-    parts = [
+    if parts := _part_rows(message, ids):
+        connection.execute(_INSERT_PART, parts)
+
+
+def _part_rows(message: StoredMessage, platform_message_ids: list[str]) -> list[dict[str, Any]]:
+    """The ``message_parts`` rows of a reply shown as ``platform_message_ids``: every part
+    after the first (which is the message's own ``platform_message_id``)."""
+    return [
         {
             "message_id": message.id,
             "part": part,
             "conversation_id": message.conversation_id,
             "platform_message_id": platform_id,
         }
-        for part, platform_id in enumerate(ids[1:], start=1)
+        for part, platform_id in enumerate(platform_message_ids[1:], start=1)
     ]
-    if parts:
-        connection.execute(_INSERT_PART, parts)
 
 
 def _conversation(row: Sequence[Any]) -> Conversation:

@@ -19,6 +19,7 @@ from bot.llm.fake.script import Reply
 from bot.platforms.console import ConsoleChat
 from bot.storage import Storage, open_storage
 from tests.conversation.conftest import main_greeting
+from tests.platforms.test_console_commands import said
 
 CHARACTERS_DIR = Path(__file__).resolve().parents[2] / "characters"
 
@@ -52,13 +53,6 @@ async def chat_with(manager: ConversationManager) -> tuple[ConsoleChat, io.Strin
     chat = ConsoleChat(manager, character="aria", user_name="Sam", out=out, confirm=False)
     await chat.start()
     return chat, out
-
-
-async def said(chat: ConsoleChat, out: io.StringIO, line: str) -> str:
-    """What the terminal shows in answer to ``line``."""
-    shown = len(out.getvalue())
-    assert await chat.handle_line(line + "\n")
-    return out.getvalue()[shown:]
 
 
 async def history(storage: Storage) -> list[str]:

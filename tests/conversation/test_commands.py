@@ -310,11 +310,13 @@ def test_the_rules_in_plain_words() -> None:
         "Follow-up window: 90 s.",
         "Never joins in uninvited.",
         "Ignores other bots.",
+        "In a scene, one message leads to at most 2 character turns.",
     ]
-    busy = TriggerSettings(answer_all=True, random_chance=0.2, allow_bots=True)
+    busy = TriggerSettings(answer_all=True, random_chance=0.2, allow_bots=True, scene_turns=1)
     assert commands.describe_triggers(busy).splitlines() == [
         "Answers every message.",
         "Follow-up window: 90 s.",
         "Random chance to join in: 20%, halving every 600 s.",
         "Answers other bots, at most 3 in a row.",
+        "In a scene, characters do not answer each other.",
     ]

@@ -95,6 +95,15 @@ class Pick:
     reason: str
     scores: tuple[Score, ...] = ()
 
+    def explain(self) -> list[str]:
+        """Who speaks and why, then every score (best first), one line each."""
+        tied = len(self.scores) > 1 and self.scores[0].total == self.scores[1].total
+        tie = " (a tie, broken at random)" if tied else ""
+        return [
+            f"{self.character.name} answers: {self.reason}{tie}.",
+            *(f"  {score.explain()}" for score in self.scores),
+        ]
+
 
 @dataclass
 class Director:

@@ -20,7 +20,9 @@ chained answers are the fake's instant echoes. Figures per phase, p50 over the f
 ``finish_lag_p50_s`` (its last delta to the whole reply on screen), their ratios scene/solo,
 ``max_writes_per_channel_5s``, ``rate_limited`` (429s), ``cpu_ms_per_turn``; for the scene,
 ``turns_per_message_max`` (character messages between one human message and the next, counted
-after everything settled) and ``channels_over_budget``. The last line is one JSON object.
+after everything settled) and ``channels_over_budget``. Targets: both ratios at most 1.25, no
+channel over the budget, no 429; the delivery bench's absolute bounds are shown beside each
+phase (``delivery_targets_met``). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ SCENE_TURNS = 2
 #: Seconds the last chained turns get to end before the budget is counted.
 SETTLE = 3.0
 PHASES = ("solo", "scene")
+#: The scene's first answers keep the baseline's delivery: p50s within 25% of the solo phase's.
+MAX_RATIO = 1.25
 
 
 @dataclass
@@ -255,15 +259,29 @@ async def main(channels: int, rounds: int, pause: float) -> dict[str, Any]:
                 streams[tag.group()] = times
     result: dict[str, Any] = {phase: figures(phases[phase], streams) for phase in PHASES}
     solo, scene = result["solo"], result["scene"]
-    targets = {k: TARGETS["discord"][k] for k in ("first_visible_p50_s", "finish_lag_p50_s")}
-    result["scene_vs_solo"] = {
+    ratios = {
         "first_visible_ratio": ratio(scene["first_visible_p50_s"], solo["first_visible_p50_s"]),
         "finish_lag_ratio": ratio(scene["finish_lag_p50_s"], solo["finish_lag_p50_s"]),
     }
+    result["scene_vs_solo"] = ratios
     result["rate_limited"] = rate_limited
-    result["targets"] = {**targets, "channels_over_budget": 0, "rate_limited": 0}
+    # The delivery bench's own bounds, for reference: at 100 busy channels on a small machine
+    # the baseline itself may miss them, which is why the targets are ratios to the baseline.
+    delivery = {k: TARGETS["discord"][k] for k in ("first_visible_p50_s", "finish_lag_p50_s")}
+    result["delivery_targets"] = delivery
+    for phase in PHASES:
+        figures_ = result[phase]
+        figures_["delivery_targets_met"] = all(
+            figures_[k] is not None and figures_[k] <= bound for k, bound in delivery.items()
+        )
+    result["targets"] = {
+        "first_visible_ratio": MAX_RATIO,
+        "finish_lag_ratio": MAX_RATIO,
+        "channels_over_budget": 0,
+        "rate_limited": 0,
+    }
     result["targets_met"] = (
-        all(scene[k] is not None and scene[k] <= bound for k, bound in targets.items())
+        all(value is not None and value <= MAX_RATIO for value in ratios.values())
         and scene["channels_over_budget"] == 0
         and scene["turns_per_message_max"] == SCENE_TURNS  # the chains did happen
         and rate_limited == 0

@@ -27,11 +27,9 @@ phase (``delivery_targets_met``). The last line is one JSON object.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
 import json
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,22 +38,21 @@ from typing import Any
 
 from delivery import (
     DISCORD_WRITES,
-    KEY,
-    PAUSE,
     REPLY_TIMEOUT,
     START_TIMEOUT,
     STREAM,
     TAG,
     TARGETS,
     Sample,
+    command_line,
     cpu_seconds,
     discord_deletions,
+    discord_environ,
     discord_events,
     first_shown,
     full_since,
     max_in_window,
     p50,
-    serve,
     shown,
     troupe_run,
 )
@@ -128,12 +125,7 @@ async def run_discord(
         write_characters(folder / "characters")
         write_config(folder / "troupe.yaml", guild.id, rooms)
         environ = {
-            "DISCORD_TOKEN": standin.token,
-            "DISCORD_API_BASE_URL": standin.api_base_url,
-            "DISCORD_GATEWAY_URL": standin.gateway_url,
-            "DISCORD_GUILD_READY_TIMEOUT": "0.05",
-            "MINIMAX_API_KEY": KEY,
-            "MINIMAX_BASE_URL": fake_url,
+            **discord_environ(standin, fake_url),
             "TROUPE_CHARACTERS_DIR": str(folder / "characters"),
             "TROUPE_DEFAULT_CHARACTER": NAMES[0].lower(),
             "TROUPE_CONFIG": str(folder / "troupe.yaml"),
@@ -298,17 +290,13 @@ async def main(channels: int, rounds: int, pause: float) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", metavar="TIMINGS", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--channels", type=int, default=100, help="channels per phase")
-    parser.add_argument("--rounds", type=int, default=3, help="human messages per channel")
-    parser.add_argument(
-        "--pause", type=float, default=PAUSE, help="seconds from the last reply to the next message"
+    args = command_line(
+        __doc__,
+        channels=100,
+        channels_help="channels per phase",
+        rounds=3,
+        rounds_help="human messages per channel",
     )
-    args = parser.parse_args()
-    if args.serve is not None:
-        asyncio.run(serve(args.serve))
-        sys.exit(0)
     started = time.monotonic()
     result = asyncio.run(main(args.channels, args.rounds, args.pause))
     for phase in PHASES:

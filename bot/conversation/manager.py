@@ -4,7 +4,9 @@ Flow of a message (``docs/design.md``): store it → decide whether (and which c
 note that a turn is owed → wait for the conversation's lane → run the turn
 (:mod:`bot.conversation.turn`). Messages that arrive while a turn is in flight are all answered
 by the next turn, in order. A turn owed but never run (a crash, a restart, an outage) is
-resumed by :mod:`bot.conversation.recovery`.
+resumed by :mod:`bot.conversation.recovery`. In a scene the director
+(:mod:`bot.conversation.director`) picks who answers, and characters may answer each other
+after the first answer, within the chat's ``scene_turns``.
 """
 
 from __future__ import annotations
@@ -247,8 +249,9 @@ class ConversationManager:
     async def handle(self, incoming: Incoming, sink: ReplySink) -> TurnOutcome:
         """Store ``incoming`` and, if the trigger policy says so, answer it through ``sink``.
 
-        Returns once the turn that answers this message is over, whoever started it. A
-        message that shows no text is no turn: it is not even stored.
+        Returns once the turn that answers this message is over, whoever started it, and in a
+        scene once the characters stopped answering each other after it (the outcome is the
+        first answer's). A message that shows no text is no turn: it is not even stored.
         """
         if not has_visible_text(incoming.text):
             return TurnOutcome(TurnStatus.NO_TEXT)
@@ -334,6 +337,8 @@ class ConversationManager:
         the chain is not resumed.
         """
         for _ in range(turns):
+            if not self._answering:
+                return  # shutting down: no new turns
             lines = await self._scene_lines(chain.conversation.id)
             if chain.interrupted(lines, self._typing, self._now()):
                 return

@@ -201,3 +201,13 @@ async def test_a_resumed_turn_answers_the_message_without_a_chain(
     await asyncio.sleep(0.3)  # a chained turn would have started by now
     assert speakers(after) == ["Mara Quill"]
     assert await owed(after.storage) == []
+
+
+async def test_no_chained_turn_starts_once_shutdown_began(make_engine: EngineFactory) -> None:
+    engine = await scene(make_engine)
+    engine.fake.enqueue(Reply(delay=0.3))
+    handled = asyncio.create_task(engine.manager.handle(said("Aria, hello"), RecordingSink()))
+    await wait_for_requests(engine, 1)
+    engine.manager.stop_answering()
+    assert (await handled).status is TurnStatus.ANSWERED  # the turn in flight finishes
+    assert speakers(engine) == ["Aria"]

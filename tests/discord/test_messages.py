@@ -333,7 +333,7 @@ async def test_a_foreign_webhook_is_looked_up_but_no_webhook_is_made_for_it(
 async def test_a_reply_to_the_second_part_of_a_long_reply_goes_to_its_character(
     standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
 ):
-    await bot.manager.add_to_scene(conversation_key_of(world.general), "bram")
+    await one_answer_per_message(bot, world)
     tale = " ".join(f"Part of Bram's long tale, line {n}." for n in range(80)) + " The end."
     fake_m2her.enqueue(Reply(text=tale))
     called = await standin.user_says(world.general, world.alice, "Bram, a long tale please")

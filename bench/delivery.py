@@ -291,6 +291,18 @@ def discord_deletions(standin: DiscordStandIn) -> dict[int, float]:
     }
 
 
+def discord_environ(standin: DiscordStandIn, fake_url: str) -> dict[str, str]:
+    """What ``troupe run`` needs to talk to the Discord stand-in and the fake M2-her."""
+    return {
+        "DISCORD_TOKEN": standin.token,
+        "DISCORD_API_BASE_URL": standin.api_base_url,
+        "DISCORD_GATEWAY_URL": standin.gateway_url,
+        "DISCORD_GUILD_READY_TIMEOUT": "0.05",
+        "MINIMAX_API_KEY": KEY,
+        "MINIMAX_BASE_URL": fake_url,
+    }
+
+
 async def run_discord(
     fake_url: str, folder: Path, channels: int, rounds: int, pause: float
 ) -> PlatformRun:
@@ -304,14 +316,7 @@ async def run_discord(
         alice = standin.create_member(guild, "alice", global_name="Alice")
         for name, routes in DISCORD_WRITES.items():
             standin.rate_limits.limit(*routes, limit=5, per=5.0, bucket=name)
-        environ = {
-            "DISCORD_TOKEN": standin.token,
-            "DISCORD_API_BASE_URL": standin.api_base_url,
-            "DISCORD_GATEWAY_URL": standin.gateway_url,
-            "DISCORD_GUILD_READY_TIMEOUT": "0.05",
-            "MINIMAX_API_KEY": KEY,
-            "MINIMAX_BASE_URL": fake_url,
-        }
+        environ = discord_environ(standin, fake_url)
 
         def bot_side(room: DiscordChannel, after: int = 0) -> list[DiscordMessage]:
             return [m for m in room.messages if m.id > after and m.author is not alice]
@@ -532,11 +537,15 @@ async def main(channels: int, rounds: int, pause: float) -> dict[str, Any]:
     return {kind: figures(kind, run, streams) for kind, run in runs.items()} | {"setup": setup}
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def command_line(
+    doc: str, *, channels: int, channels_help: str, rounds: int, rounds_help: str
+) -> argparse.Namespace:
+    """A delivery bench's arguments (``--channels``, ``--rounds``, ``--pause``); started as the
+    fake's child (``--serve TIMINGS``), it serves the fake and exits instead."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--serve", metavar="TIMINGS", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--channels", type=int, default=10, help="channels per platform")
-    parser.add_argument("--rounds", type=int, default=5, help="replies per channel and mode")
+    parser.add_argument("--channels", type=int, default=channels, help=channels_help)
+    parser.add_argument("--rounds", type=int, default=rounds, help=rounds_help)
     parser.add_argument(
         "--pause", type=float, default=PAUSE, help="seconds from a whole reply to the next message"
     )
@@ -544,6 +553,17 @@ if __name__ == "__main__":
     if args.serve is not None:
         asyncio.run(serve(args.serve))
         sys.exit(0)
+    return args
+
+
+if __name__ == "__main__":
+    args = command_line(
+        __doc__,
+        channels=10,
+        channels_help="channels per platform",
+        rounds=5,
+        rounds_help="replies per channel and mode",
+    )
     started = time.monotonic()
     result = asyncio.run(main(args.channels, args.rounds, args.pause))
     for kind in TARGETS:

@@ -10,11 +10,15 @@ import os
 import random
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.settings import ConfigError, Settings, help_text
+
+if TYPE_CHECKING:
+    from bot.characters.schema import Character
 
 #: The settings sections (or single fields) each command reads, listed by its ``--help``;
 #: every command reads the logs section, and ``run`` and ``config`` read everything.
@@ -79,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("character", nargs="?", help="file name without .yaml, or the name")
     chat.add_argument("--user", default=_user_name(), help="your name")
     chat.add_argument("--fake", action="store_true", help="use the built-in fake M2-her")
+    chat.add_argument(
+        "--scene",
+        metavar="NAME[,NAME…]",
+        type=_names,
+        default=(),
+        help="bring these characters into the scene too (they stay until /scene sends them out)",
+    )
     chat.set_defaults(handler=_chat)
 
     check = _command(commands, "check", "validate character files or folders")
@@ -108,6 +119,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=("advanced", "folded"),
         help="the form to show: M2-her's advanced roles, or folded into the system message "
         "(default: folded if MINIMAX_ADVANCED_ROLES=off, else advanced)",
+    )
+    preview.add_argument(
+        "--scene",
+        metavar="NAME[,NAME…]",
+        type=_names,
+        help="a scene with these characters besides CHARACTER (the main one): print who would "
+        "answer --message and why (the director's scores) instead of the body",
     )
     preview.set_defaults(handler=_preview)
 
@@ -202,6 +220,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
                 user_name=args.user,
                 stdin=sys.stdin,
                 out=sys.stdout,
+                scene=args.scene,
             )
 
     return _guard(lambda: asyncio.run(chat()))
@@ -232,8 +251,14 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
 
     def preview() -> int:
         # The characters `troupe run` would load: a broken file leaves only itself out.
-        character = load_for_engine(settings.conversation).library.get(args.character)
+        library = load_for_engine(settings.conversation).library
+        character = library.get(args.character)
         greeting, greeting_note = _preview_greeting(character.greetings_for(group=args.group), args)
+        if args.scene is not None:
+            scene = [character, *(library.get(name) for name in args.scene)]
+            print("\n".join(_scene_preview(scene, greeting, args.user, args.message)))
+            print(greeting_note, file=sys.stderr)
+            return 0
         body = preview_body(
             character,
             user=args.user,
@@ -299,6 +324,36 @@ def _export_card(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return _guard(export)
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """A comma-separated list of character names or ids."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+def _scene_preview(
+    scene: list[Character], greeting: str | None, user: str, message: str
+) -> list[str]:
+    """``troupe preview --scene``: who would answer ``message`` in a new conversation of
+    ``scene`` (the main character first, opening with ``greeting``) and why."""
+    from bot.conversation.director import Director, SceneLine
+
+    now = datetime.now(UTC)
+    lines = [SceneLine(None, message, now)]
+    if greeting is not None:
+        lines.insert(0, SceneLine(scene[0].id, scene[0].render(greeting, user=user), now))
+    pick = Director().first(scene, lines, now)
+    weights = Director().weights
+    return [
+        f"Scene: {', '.join(c.name for c in scene)} (main: {scene[0].name}).",
+        f"{user}: {message}",
+        *pick.explain(),
+        f"Scores: relevance x{weights.relevance:g} + quiet x{weights.quiet:g} + "
+        f"talkativeness x{weights.talkativeness:g}.",
+        "Then characters may answer each other, up to the channel's scene_turns (2 by "
+        "default): the one named, else the best-scored other with a chance of its "
+        "talkativeness.",
+    ]
 
 
 def _preview_greeting(candidates: list[str], args: argparse.Namespace) -> tuple[str | None, str]:

@@ -73,6 +73,8 @@ class TriggerOverrides(_Strict):
     """Answer other bots and webhooks."""
     max_consecutive_bot_turns: int | None = Field(default=None, ge=0)
     """With allow_bots: bot messages answered in a row before a human must speak."""
+    scene_turns: int | None = Field(default=None, ge=1, le=10)
+    """In a scene: character turns one human message may lead to, the first answer included."""
 
 
 class ModerationOverrides(_Strict):

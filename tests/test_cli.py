@@ -303,3 +303,38 @@ async def test_the_built_in_fake_is_called_in_the_configured_api_style(tmp_path:
         assert engine.client.api_style == "openai"
         hello = ChatRequest((ChatMessage(Role.USER, "Hello", "Sam"),))
         assert "heard Sam" in (await engine.client.complete(hello)).text
+
+
+def test_chat_with_a_scene_lets_the_characters_answer_each_other(tmp_path: Path) -> None:
+    said = "Aria, what does Mara think?\n"
+    result = troupe(
+        "chat", "aria", "--scene", "mara", "--user", "Sam", stdin=said, tmp_path=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "* Talking to Aria with Mara Quill as Sam. /help for commands." in lines
+    replies = [line for line in lines if " heard " in line]
+    # Aria, named, answers; her line names Mara, who answers her: the budget of two turns.
+    assert [line.split(":", 1)[0] for line in replies] == ["Aria", "Mara Quill"]
+    assert replies[1].startswith("Mara Quill: Mara Quill heard Aria:")
+
+
+def test_preview_scene_says_who_would_answer_and_why(tmp_path: Path) -> None:
+    named = troupe(
+        "preview", "aria", "--scene", "bram,mara", "--message", "Is the detective in?",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    assert named.returncode == 0, named.stderr
+    assert "Mara Quill answers: addressed by name." in named.stdout.splitlines()
+    unnamed = troupe(
+        "preview", "aria", "--scene", "bram", "--message", "evening", "--greeting", "1",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    lines = unnamed.stdout.splitlines()
+    # Aria just greeted: Bram, quiet longest, answers.
+    assert lines[2] == "Bram Oakbarrel answers: the best score."
+    assert lines[3] == "  Bram Oakbarrel: 0.38 (relevance 0.00, quiet 1.00, talkativeness 0.50)"
+    assert lines[4] == "  Aria: 0.12 (relevance 0.00, quiet 0.00, talkativeness 0.50)"
+    unknown = troupe("preview", "aria", "--scene", "nobody", tmp_path=tmp_path)
+    assert unknown.returncode != 0
+    assert "nobody" in unknown.stderr

@@ -99,6 +99,9 @@ class Character(_Strict):
     """The character's name, as the model and the users see it."""
     nicknames: list[str] = []
     """Other names people call it; saying one in a group chat gets its attention."""
+    talkativeness: float = Field(default=0.5, ge=0, le=1)
+    """How readily it speaks up unaddressed in a scene of several characters, from 0 (only
+    when addressed) to 1 (whenever it can); 0.5 by default (card: talkativeness)."""
     description: str = Field(min_length=1)
     """The persona: who the character is, its looks, history and knowledge (card: description)."""
     personality: str = ""

@@ -4,13 +4,16 @@ Flow of a message (``docs/design.md``): store it → decide whether (and which c
 note that a turn is owed → wait for the conversation's lane → run the turn
 (:mod:`bot.conversation.turn`). Messages that arrive while a turn is in flight are all answered
 by the next turn, in order. A turn owed but never run (a crash, a restart, an outage) is
-resumed by :mod:`bot.conversation.recovery`.
+resumed by :mod:`bot.conversation.recovery`. In a scene the director
+(:mod:`bot.conversation.director`) picks who answers, and characters may answer each other
+after the first answer, within the chat's ``scene_turns``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -23,6 +26,7 @@ from bot.characters.prompt import Budget
 from bot.characters.schema import Character
 from bot.conversation.cache import TimedCache
 from bot.conversation.claims import Claim, TurnClaims
+from bot.conversation.director import Director, SceneLine, TypingNotes
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.limits import LimitGuard
 from bot.conversation.notices import NoticeRetry, OwedNotices
@@ -115,6 +119,33 @@ class _Lane:
     answered_through: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    """Characters answering each other after one human message in a scene."""
+
+    conversation: Conversation
+    scene: list[Character]
+    #: The human's message: the chained turns are paid by and addressed to its author.
+    incoming: Incoming
+    sink: ReplySink
+    message_id: int
+    arrived: datetime
+
+    def interrupted(self, lines: Sequence[SceneLine], typing: TypingNotes, now: datetime) -> bool:
+        """Whether the chain must stop: a newer human message, a human typing since the
+        message arrived, or the last line not a character's (its reply was not delivered)."""
+        if not lines or lines[-1].character_id is None:
+            return True
+        if any(line.character_id is None and line.message_id > self.message_id for line in lines):
+            return True
+        return typing.typing_since(self.conversation_key, self.arrived, now)
+
+    @property
+    def conversation_key(self) -> ConversationKey:
+        """Where the chain happens."""
+        return self.incoming.key
+
+
 class ConversationManager:
     """Turns incoming messages into character replies. Platform-neutral; one per process.
 
@@ -135,8 +166,13 @@ class ConversationManager:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         choose_greeting: GreetingChooser = random.choice,
         roles: RoleSupport | None = None,
+        director: Director | None = None,
     ) -> None:
         self._storage = storage
+        self._now = now
+        #: Who speaks in scenes of several characters.
+        self.director = director or Director()
+        self._typing = TypingNotes()
         self._characters = characters
         self._settings = settings = settings or ManagerSettings()
         self._trigger = trigger or TriggerPolicy()
@@ -225,8 +261,9 @@ class ConversationManager:
     async def handle(self, incoming: Incoming, sink: ReplySink) -> TurnOutcome:
         """Store ``incoming`` and, if the trigger policy says so, answer it through ``sink``.
 
-        Returns once the turn that answers this message is over, whoever started it. A
-        message that shows no text is no turn: it is not even stored.
+        Returns once the turn that answers this message is over, whoever started it, and in a
+        scene once the characters stopped answering each other after it (the outcome is the
+        first answer's). A message that shows no text is no turn: it is not even stored.
         """
         if not has_visible_text(incoming.text):
             return TurnOutcome(TurnStatus.NO_TEXT)
@@ -266,14 +303,85 @@ class ConversationManager:
                 await self._refuse(character, incoming, sink, refusal, policy.limits)
                 return TurnOutcome(TurnStatus.LIMITED, stored.id)
             server = ServerSettings(policy.moderation, policy.moderators_chat_id)
+            arrived = self._now()
 
             async def prepare() -> TurnRequest:
                 # Looked up once the previous turn is over: it may be the very message
                 # replied to, and its platform id is stored when its turn ends.
                 speaker = await self._replied_character(conversation, incoming, scene)
+                if speaker is None:
+                    speaker = await self._scene_speaker(conversation, scene, incoming.text)
                 return TurnRequest(conversation, speaker or character, incoming, sink, server)
 
-            return await self._turn(lane, conversation, stored.id, prepare)
+            outcome = await self._turn(lane, conversation, stored.id, prepare)
+            if len(scene) > 1 and outcome.status is TurnStatus.ANSWERED:
+                chain = _Chain(conversation, scene, incoming, sink, stored.id, arrived)
+                await self._chain(lane, chain, policy.trigger.scene_turns - 1)
+            return outcome
+
+    def human_typing(self, key: ConversationKey) -> None:
+        """A human started typing in ``key`` (where the platform reports it): a scene's chain
+        of characters answering each other stops before its next turn."""
+        self._typing.note(key, self._now())
+
+    async def _scene_speaker(
+        self, conversation: Conversation, scene: list[Character], text: str
+    ) -> Character | None:
+        """In a scene, the director's pick for a human message ``text`` that names no
+        character; ``None`` outside scenes or when a character is named."""
+        if len(scene) < 2 or addressed_character(text, scene) is not None:
+            return None
+        lines = await self._scene_lines(conversation.id)
+        return self.director.first(scene, lines, self._now()).character
+
+    async def _scene_lines(self, conversation_id: int) -> list[SceneLine]:
+        """The scene's recent lines, oldest first, as the director reads them."""
+        window = await self._storage.history_window(
+            conversation_id, self.director.weights.recent_lines
+        )
+        return [SceneLine(m.character_id, m.text, m.created_at, m.id) for m in window]
+
+    async def _chain(self, lane: _Lane, chain: _Chain, turns: int) -> None:
+        """Let characters answer each other after a human's message was answered: at most
+        ``turns`` more, ending as soon as a human writes or types, or nobody takes it up.
+
+        Chained turns are not owed: after a crash the human's message stays answered and
+        the chain is not resumed.
+        """
+        for _ in range(turns):
+            if not self._answering:
+                return  # shutting down: no new turns
+            lines = await self._scene_lines(chain.conversation.id)
+            if chain.interrupted(lines, self._typing, self._now()):
+                return
+            outcome = await self._chained_turn(lane, chain, lines[-1].message_id)
+            if outcome.status is not TurnStatus.ANSWERED:
+                return
+
+    async def _chained_turn(self, lane: _Lane, chain: _Chain, said_last: int) -> TurnOutcome:
+        """One turn of ``chain``, answering the character's line ``said_last``, through the
+        lane and the claim like any turn; ``IGNORED`` when nobody speaks after all."""
+        conversation = chain.conversation
+
+        async def prepare() -> TurnRequest | None:
+            # Checked again with the lane held: a human may have spoken meanwhile.
+            lines = await self._scene_lines(conversation.id)
+            now = self._now()
+            if chain.interrupted(lines, self._typing, now) or lines[-1].message_id != said_last:
+                return None
+            pick = self.director.next(chain.scene, lines, now)
+            if pick is None:
+                return None
+            policy = await self.policies.resolve(conversation, pick.character.id)
+            # The human's message counted against the rate limit already; chained turns
+            # spend tokens only, and stop at the daily budgets.
+            limits = dataclasses.replace(policy.limits, user_messages_per_minute=0)
+            if await self._limits.check(chain.incoming, conversation, limits) is not None:
+                return None
+            server = ServerSettings(policy.moderation, policy.moderators_chat_id)
+            return TurnRequest(conversation, pick.character, chain.incoming, chain.sink, server)
+
+        return await self._turn(lane, conversation, said_last, prepare)
 
     def resume_with(self, platform: str, make_sink: SinkFactory) -> None:
         """``platform`` is connected: resume its owed turns (now, and whenever a claim may
@@ -300,7 +408,10 @@ class ConversationManager:
         try:
             with self._lane(key) as lane:
                 scene = self._scene(conversation)
-                character = addressed_character(message.text, scene) or scene[0]
+                # A resumed turn answers the message only: no chain follows it (design.md).
+                character = addressed_character(message.text, scene) or (
+                    await self._scene_speaker(conversation, scene, message.text) or scene[0]
+                )
                 policy = await self.policies.resolve(conversation, character.id)
                 server = ServerSettings(policy.moderation, policy.moderators_chat_id)
 
@@ -329,10 +440,11 @@ class ConversationManager:
         lane: _Lane,
         conversation: Conversation,
         message_id: int,
-        prepare: Callable[[], Awaitable[TurnRequest]],
+        prepare: Callable[[], Awaitable[TurnRequest | None]],
     ) -> TurnOutcome:
         """Run the turn that answers ``message_id``, once the lane and the claim are ours,
-        unless an earlier turn answered it; ``prepare`` makes the request."""
+        unless an earlier turn answered it; ``prepare`` makes the request (``None``: no
+        turn after all, e.g. a chain a human interrupted)."""
         waiting_since = time.monotonic()
         async with self._queued(conversation.platform, lane):
             if lane.answered_through >= message_id:
@@ -346,7 +458,10 @@ class ConversationManager:
                     # already answered this message.
                     lane.answered_through = claim.answered_through
                     return TurnOutcome(TurnStatus.ANSWERED_BY_BATCH, message_id)
-                ran = await self._run(await prepare())
+                request = await prepare()
+                if request is None:
+                    return TurnOutcome(TurnStatus.IGNORED, message_id)
+                ran = await self._run(request)
                 if ran is None:
                     return TurnOutcome(TurnStatus.NOT_ANSWERED, message_id)
                 outcome, answered_through = ran

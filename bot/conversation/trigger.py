@@ -45,6 +45,9 @@ class TriggerSettings:
     allow_bots: bool = False
     #: With ``allow_bots``: how many bot messages in a row may be answered before a human speaks.
     max_consecutive_bot_turns: int = 3
+    #: In a scene: how many character turns one human message may lead to, the first answer
+    #: included (1: characters never answer each other).
+    scene_turns: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +150,13 @@ def addressed_character(text: str, characters: Sequence[Character]) -> Character
         for alias in (character.name, *character.nicknames):
             if not alias.strip():
                 continue
-            match = _alias_pattern(alias).search(text)
+            match = alias_pattern(alias).search(text)
             if match and (best is None or match.start() < best[0]):
                 best = (match.start(), character)
     return best[1] if best else None
 
 
 @functools.lru_cache(maxsize=1024)
-def _alias_pattern(alias: str) -> re.Pattern[str]:
+def alias_pattern(alias: str) -> re.Pattern[str]:
+    """A pattern finding ``alias`` as a whole word, whatever its case."""
     return re.compile(rf"(?<!\w){re.escape(alias.strip())}(?!\w)", re.IGNORECASE)

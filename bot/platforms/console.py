@@ -278,8 +278,11 @@ class ConsoleChat:
         user_name: str,
         out: TextIO,
         confirm: bool = True,
+        scene: Sequence[str] = (),
     ) -> None:
         self._manager = manager
+        #: Characters brought into the scene at the start, besides ``character``.
+        self._scene = scene
         self._user = user_name
         self._key = ConversationKey(PLATFORM, manager.characters.get(character).id)
         self._caller = Caller(self._key, user_name)
@@ -291,7 +294,13 @@ class ConsoleChat:
     async def start(self) -> None:
         """Bind the chosen character and greet when the conversation is new."""
         character = await self._manager.set_character(self._key, self._key.chat_id)
-        await self._sink.notice(f"Talking to {character.name} as {self._user}. /help for commands.")
+        for name in self._scene:
+            await self._manager.add_to_scene(self._key, name)
+        others = [c.name for c in await self._manager.scene(self._key)][1:]
+        with_them = f" with {', '.join(others)}" if others else ""
+        await self._sink.notice(
+            f"Talking to {character.name}{with_them} as {self._user}. /help for commands."
+        )
         await self._manager.greet(self._key, self._sink, user_name=self._user)
 
     async def handle_line(self, line: str) -> bool:
@@ -371,6 +380,7 @@ async def run_console(
     user_name: str,
     stdin: TextIO,
     out: TextIO,
+    scene: Sequence[str] = (),
 ) -> int:
     """Run a chat until ``/quit`` or end of input. Returns the exit code.
 
@@ -379,7 +389,12 @@ async def run_console(
     """
     interactive = stdin.isatty()
     chat = ConsoleChat(
-        manager, character=character, user_name=user_name, out=out, confirm=interactive
+        manager,
+        character=character,
+        user_name=user_name,
+        out=out,
+        confirm=interactive,
+        scene=scene,
     )
     await chat.start()
     lines = LineReader(stdin)

@@ -23,7 +23,13 @@ def system_name(engine: Engine) -> str:
     return str(request_messages(engine)[0]["name"])
 
 
+async def one_answer_per_message(engine: Engine) -> None:
+    """Characters of this chat's scene do not answer each other (``scene_turns`` 1)."""
+    await engine.manager.policies.set_chat_settings(KEY, TriggerSettings(scene_turns=1))
+
+
 async def test_in_a_scene_the_named_character_answers(engine: Engine) -> None:
+    await one_answer_per_message(engine)
     await engine.manager.add_to_scene(KEY, "bram")
     assert [c.id for c in await engine.manager.scene(KEY)] == ["aria", "bram"]
 
@@ -32,10 +38,11 @@ async def test_in_a_scene_the_named_character_answers(engine: Engine) -> None:
     await engine.manager.handle(
         said("hey there", mentions_bot=True, is_direct=False), RecordingSink()
     )
-    assert system_name(engine) == "Aria"  # nobody named: the main character
+    assert system_name(engine) == "Aria"  # nobody named: the director's pick, quiet longest
 
 
 async def test_a_reply_to_a_characters_message_goes_to_that_character(engine: Engine) -> None:
+    await one_answer_per_message(engine)
     await engine.manager.add_to_scene(KEY, "bram")
     sink = RecordingSink()
     await engine.manager.handle(said("Bram?", is_direct=False), sink)

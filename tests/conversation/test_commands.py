@@ -281,6 +281,8 @@ DEFAULTS = TriggerSettings()
         (["random", "0.1", "60"], TriggerSettings(random_chance=0.1, random_half_life_seconds=60)),
         (["bots", "on"], TriggerSettings(allow_bots=True)),
         (["bots", "on", "2"], TriggerSettings(allow_bots=True, max_consecutive_bot_turns=2)),
+        (["scene_turns", "4"], TriggerSettings(scene_turns=4)),
+        (["scene_turns", "1"], TriggerSettings(scene_turns=1)),
     ],
 )
 def test_words_change_one_rule(words: list[str], expected: TriggerSettings) -> None:
@@ -296,6 +298,8 @@ def test_words_change_one_rule(words: list[str], expected: TriggerSettings) -> N
         (["follow_up", "7200"], "7200 is not between 0 and 3600"),
         (["random", "2"], "2 is not between 0 and 1"),
         (["bots", "on", "50"], "50 is not between 1 and 20"),
+        (["scene_turns", "0"], "0 is not between 1 and 10"),
+        (["scene_turns", "many"], "'many' is not a number"),
         (["volume", "11"], "Unknown setting 'volume 11'"),
     ],
 )
@@ -310,11 +314,13 @@ def test_the_rules_in_plain_words() -> None:
         "Follow-up window: 90 s.",
         "Never joins in uninvited.",
         "Ignores other bots.",
+        "In a scene, one message leads to at most 2 character turns.",
     ]
-    busy = TriggerSettings(answer_all=True, random_chance=0.2, allow_bots=True)
+    busy = TriggerSettings(answer_all=True, random_chance=0.2, allow_bots=True, scene_turns=1)
     assert commands.describe_triggers(busy).splitlines() == [
         "Answers every message.",
         "Follow-up window: 90 s.",
         "Random chance to join in: 20%, halving every 600 s.",
         "Answers other bots, at most 3 in a row.",
+        "In a scene, characters do not answer each other.",
     ]

@@ -33,7 +33,7 @@ platforms:
         moderation: {moderators_chat: "mods", cooldown_minutes: 5}
         channels:
           "room-1":
-            trigger: {answer_all: true}
+            trigger: {answer_all: true, scene_turns: 3}
             characters: [bram, mara]
 characters:
   mara:
@@ -56,7 +56,7 @@ def test_each_layer_overrides_only_what_it_sets(tmp_path: Path) -> None:
     tree = tree_from(tmp_path)
     channel = tree.resolve(Scope("console", "guild-1", "room-1", "bram"))
     assert channel.trigger == TriggerSettings(
-        answer_all=True, follow_up_seconds=30, random_chance=0.2
+        answer_all=True, follow_up_seconds=30, random_chance=0.2, scene_turns=3
     )
     assert channel.moderation.on_blocked_input is ModerationAction.SILENT
     assert channel.moderation.cooldown_window == timedelta(minutes=5)
@@ -94,6 +94,10 @@ def test_each_layer_overrides_only_what_it_sets(tmp_path: Path) -> None:
         (
             "moderation:\n  on_blocked_output: shout\n",
             "troupe.yaml:2: moderation.on_blocked_output: input should be 'in_character', 'notice'",
+        ),
+        (
+            "trigger:\n  scene_turns: 0\n",
+            "troupe.yaml:2: trigger.scene_turns: input should be greater than or equal to 1",
         ),
         ("trigger: [1, 2]\n", "troupe.yaml:1: trigger: "),
         ("trigger:\n\tanswer_all: true\n", "troupe.yaml:2: "),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import discord
 
 from bot.conversation.notices import UNDELIVERED_NOTICE
+from bot.conversation.trigger import TriggerSettings
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Reply
 from bot.platforms.discord.events import conversation_key as conversation_key_of
@@ -57,7 +58,10 @@ async def test_a_reply_to_a_later_part_finds_its_character_without_reading_histo
     # Without Read Message History the bot cannot walk back to a reply's first part.
     bot_role = next(r for r in world.guild.roles.values() if r.bot_id == standin.bot.id)
     standin.set_overwrite(world.general, bot_role, deny=Permission.READ_MESSAGE_HISTORY)
-    await bot.manager.add_to_scene(conversation_key_of(world.general), "bram")
+    key = conversation_key_of(world.general)
+    await bot.manager.add_to_scene(key, "bram")
+    # Only Bram answers here: characters do not answer each other.
+    await bot.manager.policies.set_chat_settings(key, TriggerSettings(scene_turns=1))
     tale = " ".join(f"Part of Bram's long tale, line {n}." for n in range(150)) + " The end."
     fake_m2her.enqueue(Reply(text=tale))
     called = await standin.user_says(world.general, world.alice, "Bram, a long tale please")

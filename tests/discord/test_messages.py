@@ -70,17 +70,24 @@ async def test_replying_to_a_character_message_needs_no_mention(
     assert "“and then?”" in second.content
 
 
+async def one_answer_per_message(bot: Bot, world: World) -> None:
+    """Bram joins Aria in the channel; characters do not answer each other there."""
+    key = conversation_key_of(world.general)
+    await bot.manager.add_to_scene(key, "bram")
+    await bot.manager.policies.set_chat_settings(key, TriggerSettings(scene_turns=1))
+
+
 async def test_saying_a_name_or_nickname_gets_that_character(
     standin: DiscordStandIn, world: World, bot: Bot
 ):
-    await bot.manager.add_to_scene(conversation_key_of(world.general), "bram")
+    await one_answer_per_message(bot, world)
     called = await standin.user_says(world.general, world.alice, "barkeep, an ale please")
     reply = await final_reply(standin, world.general, called)
     assert reply.author.username == "Bram Oakbarrel"
     named = await standin.user_says(world.general, world.alice, "Ari, are you there?")
     reply = await final_reply(standin, world.general, named)
     assert reply.author.username == "Aria"
-    # Nobody named: the main character answers a mention.
+    # Nobody named: the director's pick answers a mention (Aria, named last).
     asked = await standin.user_says(world.general, world.alice, "anyone?", mentions=[standin.bot])
     reply = await final_reply(standin, world.general, asked)
     assert reply.author.username == "Aria"
@@ -89,7 +96,7 @@ async def test_saying_a_name_or_nickname_gets_that_character(
 async def test_a_reply_to_one_characters_message_goes_to_that_character(
     standin: DiscordStandIn, world: World, bot: Bot
 ):
-    await bot.manager.add_to_scene(conversation_key_of(world.general), "bram")
+    await one_answer_per_message(bot, world)
     called = await standin.user_says(world.general, world.alice, "Bram, a stew")
     bram = await final_reply(standin, world.general, called)
     follow = await standin.user_says(world.general, world.alice, "more salt", reply_to=bram)
@@ -326,7 +333,7 @@ async def test_a_foreign_webhook_is_looked_up_but_no_webhook_is_made_for_it(
 async def test_a_reply_to_the_second_part_of_a_long_reply_goes_to_its_character(
     standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
 ):
-    await bot.manager.add_to_scene(conversation_key_of(world.general), "bram")
+    await one_answer_per_message(bot, world)
     tale = " ".join(f"Part of Bram's long tale, line {n}." for n in range(80)) + " The end."
     fake_m2her.enqueue(Reply(text=tale))
     called = await standin.user_says(world.general, world.alice, "Bram, a long tale please")

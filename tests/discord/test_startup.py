@@ -113,7 +113,9 @@ async def test_start_prints_the_invite_link_and_explains_missing_permissions(
     (session,) = standin.gateway.ready_sessions
     assert session.intents & Intent.MESSAGE_CONTENT
     assert session.intents & Intent.GUILD_MESSAGES
-    assert not session.intents & (Intent.GUILD_MESSAGE_TYPING | Intent.GUILD_MEMBERS)
+    # Typing ends a scene's chain of characters; members and presences stay off.
+    assert session.intents & Intent.GUILD_MESSAGE_TYPING
+    assert not session.intents & (Intent.GUILD_MEMBERS | Intent.GUILD_PRESENCES)
 
 
 async def test_without_the_message_content_intent_start_stops_with_an_explanation(

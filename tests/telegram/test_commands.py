@@ -116,6 +116,8 @@ async def test_a_scene_heads_each_reply_with_the_speaker_and_replies_go_to_that_
     tg: TelegramStandIn, bot: TelegramBot, group: tuple[User, User, Chat]
 ) -> None:
     alice, bob, chat = group
+    tg.user_says(chat, alice, "/triggers scene_turns 1")  # characters do not answer each other
+    await _said(tg, chat, "In a scene, characters do not answer each other.")
     tg.user_says(chat, alice, "/character")
     menu = await _said(tg, chat, "Main character: Aria")
     await _answered(tg, tg.press(menu, alice, "char:scene:bram"))

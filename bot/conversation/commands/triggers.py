@@ -24,11 +24,13 @@ FOLLOW_UP_SECONDS = (0, 3600)
 RANDOM_CHANCE = (0, 1)
 HALF_LIFE_SECONDS = (1, 86400)
 BOT_TURNS_IN_A_ROW = (1, 20)
+SCENE_TURNS = (1, 10)
 
 TRIGGERS_USAGE = (
     f"answer_all on|off · follow_up SECONDS ({FOLLOW_UP_SECONDS[0]}-{FOLLOW_UP_SECONDS[1]}) · "
     f"random CHANCE ({RANDOM_CHANCE[0]}-{RANDOM_CHANCE[1]}) [HALF_LIFE_SECONDS] · "
-    f"bots on|off [MAX_IN_A_ROW ({BOT_TURNS_IN_A_ROW[0]}-{BOT_TURNS_IN_A_ROW[1]})]"
+    f"bots on|off [MAX_IN_A_ROW ({BOT_TURNS_IN_A_ROW[0]}-{BOT_TURNS_IN_A_ROW[1]})] · "
+    f"scene_turns N ({SCENE_TURNS[0]}-{SCENE_TURNS[1]})"
 )
 _SWITCH = {"on": True, "off": False, "yes": True, "no": False, "true": True, "false": False}
 
@@ -48,6 +50,11 @@ def describe_triggers(settings: TriggerSettings) -> str:
             f"Answers other bots, at most {settings.max_consecutive_bot_turns} in a row."
             if settings.allow_bots
             else "Ignores other bots."
+        ),
+        (
+            f"In a scene, one message leads to at most {settings.scene_turns} character turns."
+            if settings.scene_turns > 1
+            else "In a scene, characters do not answer each other."
         ),
     ]
     return "\n".join(lines)
@@ -83,6 +90,8 @@ def change_triggers(settings: TriggerSettings, words: Sequence[str]) -> TriggerS
         return dataclasses.replace(
             settings, allow_bots=_switch(values[0]), max_consecutive_bot_turns=limit
         )
+    if name == "scene_turns" and len(values) == 1:
+        return dataclasses.replace(settings, scene_turns=int(_number(values[0], *SCENE_TURNS)))
     raise BadCommandWords(f"Unknown setting {' '.join(words)!r}. Settings: {TRIGGERS_USAGE}")
 
 

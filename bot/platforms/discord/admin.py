@@ -20,6 +20,7 @@ from bot.conversation.commands.triggers import (
     FOLLOW_UP_SECONDS,
     HALF_LIFE_SECONDS,
     RANDOM_CHANCE,
+    SCENE_TURNS,
 )
 from bot.conversation.manager import ConversationManager
 from bot.conversation.moderation import ModerationAction
@@ -52,6 +53,7 @@ FollowUpSeconds = app_commands.Range[float, FOLLOW_UP_SECONDS[0], FOLLOW_UP_SECO
 RandomChance = app_commands.Range[float, RANDOM_CHANCE[0], RANDOM_CHANCE[1]]
 HalfLifeSeconds = app_commands.Range[float, HALF_LIFE_SECONDS[0], HALF_LIFE_SECONDS[1]]
 BotTurnsInARow = app_commands.Range[int, BOT_TURNS_IN_A_ROW[0], BOT_TURNS_IN_A_ROW[1]]
+SceneTurns = app_commands.Range[int, SCENE_TURNS[0], SCENE_TURNS[1]]
 CooldownAfter = app_commands.Range[int, COOLDOWN_AFTER[0], COOLDOWN_AFTER[1]]
 
 
@@ -93,6 +95,7 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
         random_half_life_seconds="The chance halves after this many seconds",
         allow_bots="Answer other bots and webhooks",
         max_bot_turns="Bot messages answered in a row before a human must speak",
+        scene_turns="Character turns one message may lead to in a scene (1: no chains)",
     )
     async def triggers(
         interaction: discord.Interaction,
@@ -102,6 +105,7 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
         random_half_life_seconds: HalfLifeSeconds | None = None,
         allow_bots: bool | None = None,
         max_bot_turns: BotTurnsInARow | None = None,
+        scene_turns: SceneTurns | None = None,
     ) -> None:
         changes: dict[str, Any] = {
             name: value
@@ -112,6 +116,7 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
                 ("random_half_life_seconds", random_half_life_seconds),
                 ("allow_bots", allow_bots),
                 ("max_consecutive_bot_turns", max_bot_turns),
+                ("scene_turns", scene_turns),
             )
             if value is not None
         }

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -56,9 +57,17 @@ class DiscordSetupError(RuntimeError):
 
 
 def troupe_intents() -> discord.Intents:
-    """Guilds, guild and direct messages, and their content (a privileged intent); nothing
-    else, so that a bot in thousands of servers is not flooded with typing or voice events."""
-    return discord.Intents(guilds=True, guild_messages=True, dm_messages=True, message_content=True)
+    """Guilds, guild and direct messages, their content (a privileged intent) and typing (a
+    human typing ends a scene's chain of characters answering each other); nothing else, so
+    that a bot in thousands of servers is not flooded with presence or voice events."""
+    return discord.Intents(
+        guilds=True,
+        guild_messages=True,
+        dm_messages=True,
+        message_content=True,
+        guild_typing=True,
+        dm_typing=True,
+    )
 
 
 @contextmanager
@@ -165,6 +174,12 @@ class TroupeClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         """Every new message goes to the engine (which decides whether to answer)."""
         await self.messages.on_message(message)
+
+    async def on_typing(
+        self, channel: discord.abc.Messageable, user: discord.abc.User, when: datetime
+    ) -> None:
+        """A human typing: a scene's characters stop answering each other."""
+        self.messages.on_typing(channel, user)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         """A user's edit is reflected in the history."""

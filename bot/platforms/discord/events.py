@@ -76,6 +76,11 @@ class MessageEvents:
             # Let the turn task take its place in the engine's queue before the next message.
             await asyncio.sleep(0)
 
+    def on_typing(self, channel: discord.abc.Messageable, user: discord.abc.User) -> None:
+        """A human started typing in ``channel`` (bots and webhooks do not count)."""
+        if not user.bot:
+            self._manager.human_typing(conversation_key(channel))
+
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         """A user edited a message: the history the characters see follows, and the
         character's reply to it is written again if nothing came after that reply."""

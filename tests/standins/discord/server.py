@@ -395,6 +395,20 @@ class DiscordStandIn:
         )
         return await self._post(message)
 
+    async def user_types(self, channel: Channel, author: User) -> None:
+        """``author`` starts typing in ``channel``; TYPING_START goes to the bot."""
+        data: dict[str, Any] = {
+            "channel_id": str(channel.id),
+            "user_id": str(author.id),
+            "timestamp": int(time.time()),
+        }
+        guild = channel.guild
+        if guild is not None:
+            data["guild_id"] = str(guild.id)
+            data["member"] = guild.member(author.id).to_payload()
+        self.gateway.dispatch("TYPING_START", data, guild_id=guild.id if guild else None)
+        await self._settle()
+
     async def webhook_says(self, channel: Channel, name: str, content: str) -> Message:
         """A message from someone else's webhook (not the bot's) in ``channel``."""
         assert channel.guild is not None

@@ -113,6 +113,11 @@ class TurnRequest:
     incoming: Incoming
     sink: ReplySink
     server: ServerSettings
+    #: An instruction for this turn alone (a character speaking first), sent at the end of
+    #: the ``system`` message.
+    note: str | None = None
+    #: What the model call is for, in usage: ``reply`` or ``nudge``.
+    kind: str = "reply"
 
 
 class TurnRunner:
@@ -188,6 +193,7 @@ class TurnRunner:
                 budget=self._budget,
                 estimator=self._estimator,
                 fold_roles=self._roles.fold,
+                note=turn.note,
             )
         except PromptTooLong as error:
             # A character too long is the owner's to fix: the user is not asked to shorten.
@@ -428,6 +434,7 @@ class TurnRunner:
             trace_id=result.trace_id if result else error.trace_id if error else None,
             latency_ms=round((time.monotonic() - started) * 1000),
             cut=read is not None and read.cut,
+            kind=turn.kind,
         )
 
 

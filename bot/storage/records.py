@@ -93,6 +93,8 @@ class ModelCall:
     #: The reply ran far past ``max_completion_tokens`` and was cut while streaming; the
     #: token counts are then estimates.
     cut: bool = False
+    #: ``reply`` (answering people) or ``nudge`` (a character speaking first).
+    kind: str = "reply"
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from bot.storage.models import (
     TurnClaimRow,
     UserPersonaRow,
 )
+from bot.storage.nudges import NudgeStore
 from bot.storage.records import (
     Conversation,
     ForgetReport,
@@ -223,6 +224,8 @@ class Storage:
         self._dialect_insert: Callable[[Table], Any] = (
             postgresql.insert if database.dialect_name == "postgresql" else sqlite.insert
         )
+        #: Characters that speak first: each conversation's nudge settings and state.
+        self.nudges = NudgeStore(database, self._dialect_insert)
         # Built once, like the module's statements: the values come as parameters.
         self._create_conversation = self._dialect_insert(_conversations).on_conflict_do_nothing(
             index_elements=["platform", "chat_id", "thread_id"]
@@ -620,9 +623,10 @@ class Storage:
         chat_id: str | None = None,
         server_id: str | None = None,
         since: datetime | None = None,
+        kind: str | None = None,
     ) -> UsageTotals:
         """Calls and tokens summed over a platform, optionally for one user, chat and/or
-        server, and from ``since`` on."""
+        server, from ``since`` on, and of one ``kind`` (``reply``, ``nudge``)."""
         query = (
             select(
                 func.count(_model_calls.c.id),
@@ -641,6 +645,8 @@ class Storage:
             query = query.where(_conversations.c.server_id == server_id)
         if since is not None:
             query = query.where(_model_calls.c.created_at >= since)
+        if kind is not None:
+            query = query.where(_model_calls.c.kind == kind)
         calls, prompt, completion, total = await self._database.read(
             lambda connection: connection.execute(query).one()
         )

@@ -54,6 +54,8 @@ from bot.storage import (
     Conversation,
     NewMessage,
     NudgePlan,
+    NudgeSettings,
+    NudgeState,
     OwedTurn,
     Storage,
     StorageError,
@@ -355,6 +357,18 @@ class ConversationManager:
                 async with self._claimed(conversation.id):
                     ran = await self._run(request)
         return TurnOutcome(TurnStatus.NOT_ANSWERED) if ran is None else ran[0]
+
+    async def nudge_plan(self, key: ConversationKey) -> NudgePlan:
+        """Whether and when characters speak first in ``key``'s conversation (settings never
+        set: nudges off, the defaults)."""
+        conversation = await self._conversation(key)
+        plan = await self.nudges.plan(conversation.id)
+        return plan or NudgePlan(conversation, NudgeSettings(), NudgeState(), None, False)
+
+    async def set_nudges(self, key: ConversationKey, settings: NudgeSettings) -> None:
+        """Store ``key``'s nudge settings (checked by the caller); the scheduler follows."""
+        conversation = await self._conversation(key)
+        await self.nudges.save(conversation.id, settings)
 
     @contextlib.contextmanager
     def _lane(self, key: ConversationKey) -> Iterator[_Lane]:

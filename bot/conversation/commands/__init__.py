@@ -12,6 +12,7 @@ terminal's lines.
 - :mod:`.usage`: tokens and cost.
 - :mod:`.triggers`: when characters speak in a chat.
 - :mod:`.moderation`: a server's moderation policy and recent events.
+- :mod:`.nudges`: whether and when characters speak first.
 """
 
 from bot.conversation.commands.caller import Caller
@@ -35,6 +36,7 @@ from bot.conversation.commands.moderation import (
     moderation_settings,
     report_to,
 )
+from bot.conversation.commands.nudges import NUDGES_USAGE, describe_nudges, nudges_command
 from bot.conversation.commands.persona import (
     PERSONA_MAX,
     clear_persona,
@@ -63,6 +65,7 @@ __all__ = [
     "CANCELLED",
     "FORGET_QUESTION",
     "NOT_YOURS",
+    "NUDGES_USAGE",
     "PERSONA_MAX",
     "TRIGGERS_USAGE",
     "Admit",
@@ -76,6 +79,7 @@ __all__ = [
     "chat_triggers",
     "clear_persona",
     "describe_events",
+    "describe_nudges",
     "describe_policy",
     "describe_report_chat",
     "describe_scene",
@@ -86,6 +90,7 @@ __all__ = [
     "leave_scene",
     "make_main",
     "moderation_settings",
+    "nudges_command",
     "persona_command",
     "report_to",
     "reset",

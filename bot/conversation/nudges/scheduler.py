@@ -104,6 +104,10 @@ class NudgeScheduler:
         #: Passes made so far (each reads the plans once): tests check it does not spin.
         self.passes = 0
 
+    def now(self) -> datetime:
+        """The time now, by the scheduler's clock."""
+        return self._now()
+
     def register(self, platform: str, make_sink: SinkFactory) -> None:
         """Send ``platform``'s nudges through ``make_sink``, starting now."""
         self._factories[platform] = make_sink

@@ -28,7 +28,8 @@ async def describe_usage(
     ]
     nudges = await manager.users.usage(platform, chat_id=chat_id, kind="nudge")
     if nudges.calls:
-        lines.append("  of which characters speaking first: " + usage_line(nudges, ("nudge", "nudges")))
+        spent = usage_line(nudges, ("nudge", "nudges"))
+        lines.append(f"  of which characters speaking first: {spent}")
     if server_id is not None:
         server = await manager.users.usage(platform, server_id=server_id)
         lines.append("This server: " + usage_line(server))

@@ -22,7 +22,7 @@ from bot.conversation import commands
 from bot.conversation.commands import Caller, Question
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.manager import ConversationManager
-from bot.conversation.sink import DeliveryFailed
+from bot.conversation.sink import DeliveryFailed, ReplySink
 from bot.errors import Refusal
 from bot.platforms.streaming import Pace, StreamingReply, WriteBudget
 
@@ -34,6 +34,7 @@ HELP = """Commands:
   /scene NAME       bring a character into the scene, or send it out
   /persona TEXT     who you are in the story (/persona alone shows it, /persona clear clears it)
   /usage            tokens used and their cost
+  /nudges on|off    let the character write first after a quiet while (/nudges alone: when)
   /reset            forget this conversation's history
   /forget           erase everything stored about you
   /help             this text
@@ -269,6 +270,11 @@ class ConsoleChat:
         character = await self._manager.set_character(self._key, self._key.chat_id)
         await self._sink.notice(f"Talking to {character.name} as {self._user}. /help for commands.")
         await self._manager.greet(self._key, self._sink, user_name=self._user)
+        # With /nudges on, the character may speak first in this session.
+        self._manager.nudges.register(PLATFORM, self._nudge_sink, only=self._key)
+
+    async def _nudge_sink(self, key: ConversationKey) -> ReplySink:
+        return self._sink
 
     async def handle_line(self, line: str) -> bool:
         """Answer one line of input; ``False`` means the user asked to quit."""
@@ -316,6 +322,9 @@ class ConsoleChat:
                 await notice(
                     await commands.describe_usage(manager, caller, chat_noun="conversation")
                 )
+            case "/nudges":
+                words = argument.split()
+                await notice(await commands.nudges_command(manager, caller, words, private=True))
             case "/reset":
                 question = await commands.ask_reset(manager, caller)
                 await self._ask(question, lambda: commands.reset(manager, caller))

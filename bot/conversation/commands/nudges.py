@@ -82,9 +82,9 @@ def change_nudges(
         changed = dataclasses.replace(settings, enabled=_SWITCH[name])
     elif name == "quiet" and len(values) == 1:
         changed = dataclasses.replace(settings, quiet_minutes=_whole(values[0], *QUIET_MINUTES))
-    elif name == "hours" and len(values) == 1:
-        off = values[0].lower() == "off"
-        changed = dataclasses.replace(settings, quiet_hours="" if off else values[0])
+    elif name == "hours" and values:
+        hours = "".join(values).lower()  # "22:00 - 08:00" too
+        changed = dataclasses.replace(settings, quiet_hours="" if hours == "off" else hours)
     elif name == "timezone" and len(values) == 1:
         changed = dataclasses.replace(settings, timezone=values[0])
     elif name == "max" and len(values) == 1:
@@ -116,18 +116,21 @@ def _whole(word: str, low: int, high: int) -> int:
 async def nudges_command(
     manager: ConversationManager,
     caller: Caller,
-    words: Sequence[str],
-    *,
+    *changes: Sequence[str],
     private: bool,
 ) -> str:
-    """``/nudges [on|off|NAME VALUE]``: show the chat's nudges, or change them (in a private
-    chat its user, elsewhere its admins); the answer says what is now in force."""
+    """``/nudges [on|off|NAME VALUE]``: show the chat's nudges, or make ``changes`` (each the
+    words of one) to them: in a private chat its user, elsewhere its admins. All or none are
+    made; the answer says what is now in force."""
     plan = await manager.nudge_plan(caller.key)
     defaults = manager.nudges.defaults
-    if words and words[0].lower() != "status":
+    changes = tuple(words for words in changes if words and words[0].lower() != "status")
+    if changes:
         if not private:
             await caller.require_admin()
-        settings = change_nudges(plan.settings, words, defaults=defaults, private=private)
+        settings = plan.settings
+        for words in changes:
+            settings = change_nudges(settings, words, defaults=defaults, private=private)
         if private:
             # The private chat's user: erased with them, and the one their nudges count for.
             settings = dataclasses.replace(settings, user_id=caller.user_id)

@@ -97,6 +97,7 @@ class NudgeScheduler:
         self._now = now
         self._resync = resync
         self._factories: dict[str, SinkFactory] = {}
+        self._only: dict[str, ConversationKey] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         #: Nudges being sent, by conversation id (a pass does not start one twice).
@@ -108,9 +109,16 @@ class NudgeScheduler:
         """The time now, by the scheduler's clock."""
         return self._now()
 
-    def register(self, platform: str, make_sink: SinkFactory) -> None:
-        """Send ``platform``'s nudges through ``make_sink``, starting now."""
+    def register(
+        self, platform: str, make_sink: SinkFactory, *, only: ConversationKey | None = None
+    ) -> None:
+        """Send ``platform``'s nudges through ``make_sink``, starting now; ``only`` those of
+        that one conversation (a terminal session), if given."""
         self._factories[platform] = make_sink
+        if only is None:
+            self._only.pop(platform, None)
+        else:
+            self._only[platform] = only
         if self._loop is None or self._loop.done():
             self._loop = asyncio.create_task(self._run())
         self.wake()
@@ -152,7 +160,10 @@ class NudgeScheduler:
         earliest: datetime | None = None
         for plan in await self._storage.nudges.plans():
             conversation = plan.conversation
-            if conversation.platform not in self._factories or conversation.id in self._sending:
+            platform = conversation.platform
+            if platform not in self._factories or conversation.id in self._sending:
+                continue
+            if platform in self._only and _key(plan) != self._only[platform]:
                 continue
             try:
                 rules = NudgeRules.of(plan.settings, self.defaults)
@@ -195,8 +206,7 @@ class NudgeScheduler:
                     await self._wake.wait()
 
     async def _send(self, plan: NudgePlan, rules: NudgeRules, due: Due, now: datetime) -> None:
-        conversation = plan.conversation
-        key = ConversationKey(conversation.platform, conversation.chat_id, conversation.thread_id)
+        key = _key(plan)
         try:
             await self._send_once(plan, rules, due, now, key)
         except Exception:
@@ -243,6 +253,11 @@ class NudgeScheduler:
         if proactive.refused is not None:
             log.info("no more nudges in %s: %s", key, proactive.refused)
             await nudges.block(conversation_id, at=self._now())
+
+
+def _key(plan: NudgePlan) -> ConversationKey:
+    conversation = plan.conversation
+    return ConversationKey(conversation.platform, conversation.chat_id, conversation.thread_id)
 
 
 def _note(kind: NudgeKind, rules: NudgeRules, now: datetime) -> str:

@@ -105,6 +105,11 @@ class NudgeScheduler:
         #: Passes made so far (each reads the plans once): tests check it does not spin.
         self.passes = 0
 
+    @property
+    def sending(self) -> int:
+        """How many nudges are being sent now."""
+        return len(self._sending)
+
     def now(self) -> datetime:
         """The time now, by the scheduler's clock."""
         return self._now()
@@ -155,7 +160,6 @@ class NudgeScheduler:
 
     async def run_due(self) -> datetime | None:
         """One pass: start every nudge due now; the earliest due time still to come."""
-        self.passes += 1
         now = self._now()
         earliest: datetime | None = None
         for plan in await self._storage.nudges.plans():
@@ -181,6 +185,7 @@ class NudgeScheduler:
             task = asyncio.create_task(self._send(plan, rules, due, now))
             self._sending[conversation.id] = task
             task.add_done_callback(partial(self._sent, conversation.id))
+        self.passes += 1
         return earliest
 
     def _sent(self, conversation_id: int, _: object) -> None:

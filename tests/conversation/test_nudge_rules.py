@@ -135,7 +135,11 @@ def test_a_greeting_is_due_at_its_scheduled_local_time() -> None:
 
 
 def test_a_greeting_missed_long_ago_is_skipped_one_missed_lately_is_sent() -> None:
-    schedule: dict[str, Any] = {"schedule": "0 9 * * *", "quiet_minutes": 0, "enabled_at": utc(2026, 3, 1)}
+    schedule: dict[str, Any] = {
+        "schedule": "0 9 * * *",
+        "quiet_minutes": 0,
+        "enabled_at": utc(2026, 3, 1),
+    }
     p = plan(**schedule, last_greeting_at=utc(2026, 3, 1, 9))
     lately = utc(2026, 3, 2, 9) + GREETING_GRACE - timedelta(minutes=1)
     assert due_of(p, lately) == (NudgeKind.GREETING, utc(2026, 3, 2, 9))

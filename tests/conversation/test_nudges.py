@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from bot.characters.schema import Character
 from bot.conversation import commands
 from bot.conversation.commands import Caller
 from bot.conversation.incoming import ConversationKey
@@ -88,13 +87,19 @@ async def settle(manager: ConversationManager) -> None:
 
     Twice: the first pass seen may have begun before the clock moved."""
     scheduler = manager.nudges
-    async with asyncio.timeout(10):
-        for _ in range(2):
-            before = scheduler.passes
-            scheduler.wake()
-            while scheduler.passes <= before:
-                await asyncio.sleep(0.005)
-        while scheduler.sending:
+    for _ in range(2):
+        before = scheduler.passes
+        scheduler.wake()
+        await until(lambda: scheduler.passes > before)  # noqa: B023 (awaited at once)
+    await until(lambda: not scheduler.sending)
+
+
+async def until(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait until ``check`` holds."""
+    async with asyncio.timeout(seconds):
+        while True:
+            if check():
+                return
             await asyncio.sleep(0.005)
 
 
@@ -294,7 +299,7 @@ async def test_in_a_channel_only_admins_change_nudges(make: EngineFactory) -> No
 
     member = Caller(KEY, "eve", no, "Admins only.")
     assert "(off)" in await commands.nudges_command(engine.manager, member, private=False)
-    with pytest.raises(NotAllowed, match="Admins only."):
+    with pytest.raises(NotAllowed, match=r"Admins only\."):
         await commands.nudges_command(engine.manager, member, ["on"], private=False)
     with pytest.raises(BadCommandWords, match="schedule: minute: 99 is not between 0 and 59"):
         await nudges(engine.manager, "schedule 99 9 * * *")
@@ -429,9 +434,7 @@ async def test_a_settings_change_wakes_the_scheduler(make: EngineFactory) -> Non
     await settle(manager)
     clock.advance(minutes=30)  # nobody wakes it: it sleeps towards 60 minutes
     await nudges(manager, "quiet 20")  # the change alone wakes it
-    async with asyncio.timeout(5):
-        while not sinks.finished():
-            await asyncio.sleep(0.01)
+    await until(lambda: bool(sinks.finished()), 5)
 
 
 async def test_the_scheduler_sleeps_until_the_next_due_time(make: EngineFactory) -> None:
@@ -450,9 +453,7 @@ async def test_the_scheduler_sleeps_until_the_next_due_time(make: EngineFactory)
     passes = manager.nudges.passes
     started = time.monotonic()
     manager.nudges.wake()
-    async with asyncio.timeout(5):
-        while not sinks.finished():
-            await asyncio.sleep(0.005)
+    await until(lambda: bool(sinks.finished()), 5)
     waited = time.monotonic() - started
     assert 0.4 <= waited < 2.0
     # It slept to the due time: a pass to find it, one to send it, one after it was sent.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,32 +21,11 @@ from bot.conversation.sink import DeliveryFailed, ReplySink
 from bot.errors import BadCommandWords, NotAllowed
 from bot.llm.fake import Error
 from tests.conversation.conftest import KEY, Engine, EngineFactory, RecordingSink, said
+from tests.conversation.nudging import Clock, ahead, settle, until
 
 DM = ConversationKey("test", "dm-sam")
 OTHER_ROOM = ConversationKey("test", "room-2")
 DEFAULTS = NudgeDefaults(quiet_minutes=60, quiet_hours="off", timezone="UTC", max_per_day=3)
-
-
-class Clock:
-    """The engine's clock, moved by the test."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
-
-
-def ahead(hour: int, minute: int = 0, *, month_day: tuple[int, int] | None = None) -> Clock:
-    """A clock at ``hour:minute`` UTC on a day after every stored timestamp (messages are
-    stored with the real time; the rules only need the clock to be later)."""
-    day = datetime.now(UTC) + timedelta(days=2)
-    if month_day is not None:
-        day = day.replace(year=day.year + 1, month=month_day[0], day=month_day[1])
-    return Clock(day.replace(hour=hour, minute=minute, second=0, microsecond=0))
 
 
 def settings(defaults: NudgeDefaults = DEFAULTS, **kwargs: Any) -> ManagerSettings:
@@ -80,27 +59,6 @@ class Sinks:
     def finished(self, key: ConversationKey = KEY) -> list[str]:
         sink = self.by_key.get(key)
         return sink.of("finish") if sink else []
-
-
-async def settle(manager: ConversationManager) -> None:
-    """Wake the scheduler and wait until it made a whole pass since, and sends nothing.
-
-    Twice: the first pass seen may have begun before the clock moved."""
-    scheduler = manager.nudges
-    for _ in range(2):
-        before = scheduler.passes
-        scheduler.wake()
-        await until(lambda: scheduler.passes > before)  # noqa: B023 (awaited at once)
-    await until(lambda: not scheduler.sending)
-
-
-async def until(check: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Wait until ``check`` holds."""
-    async with asyncio.timeout(seconds):
-        while True:
-            if check():
-                return
-            await asyncio.sleep(0.005)
 
 
 async def connected(engine: Engine, sinks: Sinks) -> None:

@@ -1,0 +1,98 @@
+"""Characters that speak first on Telegram: ``/nudges`` through python-telegram-bot and the
+Bot API stand-in, on an injected clock; a user who blocks the bot gets no more."""
+
+from __future__ import annotations
+
+from bot.conversation.incoming import ConversationKey
+from bot.conversation.manager import ManagerSettings
+from bot.conversation.nudges import NudgeDefaults
+from bot.platforms.telegram.app import TelegramBot
+from tests.conversation.nudging import Clock, ahead, settle
+from tests.standins.telegram import TelegramStandIn
+from tests.standins.telegram.model import Chat
+from tests.telegram.conftest import WAIT, BotFactory, ManagerFactory
+
+DEFAULTS = NudgeDefaults(quiet_minutes=60, quiet_hours="off", timezone="UTC", max_per_day=3)
+
+
+async def started(make_manager: ManagerFactory, start_bot: BotFactory, clock: Clock) -> TelegramBot:
+    manager = await make_manager(
+        settings=ManagerSettings(default_character="aria", nudges=DEFAULTS), now=clock
+    )
+    bot = await start_bot(manager)
+    await settle(manager)  # connected: the scheduler runs
+    return bot
+
+
+async def said_back(tg: TelegramStandIn, chat: Chat, text: str) -> str:
+    """Wait for the bot's message in ``chat`` that contains ``text``; its whole text."""
+    await tg.wait_until(lambda: any(text in m.text for m in chat.bot_messages()), timeout=WAIT)
+    return next(m.text for m in chat.bot_messages() if text in m.text)
+
+
+async def test_a_private_chat_after_opting_in_and_never_once_the_user_blocked_the_bot(
+    tg: TelegramStandIn, make_manager: ManagerFactory, start_bot: BotFactory
+) -> None:
+    clock = ahead(12)
+    bot = await started(make_manager, start_bot, clock)
+    manager = bot.replies.manager
+    alice = tg.add_user("Alice", "alice")
+    dm = tg.private_chat(alice)
+    key = ConversationKey("telegram", str(dm.id))
+    tg.user_says(dm, alice, "Hello, Aria")
+    await said_back(tg, dm, "Aria heard Alice")
+    clock.advance(hours=3)
+    await settle(manager)
+    assert len(dm.bot_messages()) == 1  # she did not ask
+
+    tg.user_says(dm, alice, "/nudges on")
+    answer = await said_back(tg, dm, "Characters may speak first here.")
+    assert "After 60 minutes without a message, a character opens a topic." in answer
+    messages = len(dm.bot_messages())
+    clock.advance(minutes=60)
+    await settle(manager)
+    await tg.wait_until(lambda: len(dm.bot_messages()) == messages + 1, timeout=WAIT)
+    assert dm.bot_messages()[-1].text.startswith("Aria heard Alice")
+
+    tg.block(alice)
+    calls = len(tg.calls)
+    clock.advance(minutes=60)
+    await settle(manager)
+    refused = [c for c in tg.calls[calls:] if c.status == 403]
+    assert refused
+    assert "bot was blocked by the user" in (refused[0].description or "")
+    plan = await manager.nudge_plan(key)
+    assert not plan.settings.enabled
+    assert plan.state.blocked_at == clock.at
+
+    # Remembered: no more tries, however long it stays quiet.
+    calls = len(tg.calls)
+    clock.advance(days=2)
+    await settle(manager)
+    assert [c for c in tg.calls[calls:] if c.params.get("chat_id") == dm.id] == []
+
+
+async def test_in_a_group_its_admins_turn_nudges_on(
+    tg: TelegramStandIn, make_manager: ManagerFactory, start_bot: BotFactory
+) -> None:
+    clock = ahead(12)
+    bot = await started(make_manager, start_bot, clock)
+    manager = bot.replies.manager
+    bob, alice = tg.add_user("Bob", "bob"), tg.add_user("Alice", "alice")
+    group = tg.group("Lantern", [bob, alice], admins=[bob])
+    tg.user_says(group, alice, "/nudges on")
+    await said_back(tg, group, "Only the group's admins can do that.")
+    tg.user_says(group, bob, "/nudges on quiet 30")  # one change per command
+    await said_back(tg, group, "Unknown setting")
+    tg.user_says(group, bob, "/nudges on")
+    await said_back(tg, group, "Characters may speak first here.")
+    tg.user_says(group, bob, "/nudges quiet 30")
+    await said_back(tg, group, "After 30 minutes without a message")
+
+    messages = len(group.bot_messages())
+    clock.advance(minutes=30)
+    await settle(manager)
+    await tg.wait_until(lambda: len(group.bot_messages()) == messages + 1, timeout=WAIT)
+    tg.user_says(group, alice, "/usage")
+    usage = await said_back(tg, group, "of which characters speaking first:")
+    assert " in 1 nudge (≈ $" in usage

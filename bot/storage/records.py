@@ -137,6 +137,8 @@ class ForgetReport:
     personas: int
     model_calls: int
     moderation_events: int
+    #: Their private chats' nudge settings (who opted in).
+    nudges: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from bot.storage.models import (
     MessageRow,
     ModelCallRow,
     ModerationEventRow,
+    NudgeRow,
     SettingsRow,
     TurnClaimRow,
     UserPersonaRow,
@@ -76,6 +77,7 @@ _moderation_events = _table(ModerationEventRow)
 _personas = _table(UserPersonaRow)
 _settings = _table(SettingsRow)
 _claims = _table(TurnClaimRow)
+_nudges = _table(NudgeRow)
 
 
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
@@ -762,7 +764,8 @@ class Storage:
         """Delete everything stored about a user on a platform, in one transaction.
 
         That is: their messages, the replies the model wrote for their turns, their persona,
-        their model calls and the moderation events naming them.
+        their model calls, the moderation events naming them and their private chats' nudge
+        settings (so nothing is sent to them until they ask again).
         """
         on_platform = select(_conversations.c.id).where(_conversations.c.platform == platform)
         calls = _model_calls.c
@@ -785,6 +788,9 @@ class Storage:
             ),
             "personas": delete(_personas).where(
                 _personas.c.platform == platform, _personas.c.user_id == user_id
+            ),
+            "nudges": delete(_nudges).where(
+                _nudges.c.user_id == user_id, _nudges.c.conversation_id.in_(on_platform)
             ),
         }
 

@@ -109,3 +109,17 @@ async def test_one_claim_wins_and_a_blocked_chat_is_left_alone(database_url: str
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_forgetting_a_user_erases_their_private_chats_opt_in(storage: Storage) -> None:
+    theirs = await storage.conversation("t", "dm-u1", default_character="aria")
+    room = await storage.conversation("t", "room", default_character="aria")
+    other = await storage.conversation("u", "dm-u1", default_character="aria")
+    for conversation, user in ((theirs, "u1"), (room, None), (other, "u1")):
+        settings = NudgeSettings(enabled=True, user_id=user)
+        await storage.nudges.save(conversation.id, settings, now=T0)
+    report = await storage.forget_user("t", "u1")
+    assert report.nudges == 1
+    assert await storage.nudges.plan(theirs.id) is None
+    left = sorted(p.conversation.id for p in await storage.nudges.plans())
+    assert left == sorted([room.id, other.id])  # a channel's, and another platform's u1

@@ -6,8 +6,11 @@ from __future__ import annotations
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ManagerSettings
 from bot.conversation.nudges import NudgeDefaults
+from bot.llm.fake import Error, FakeM2Her
+from bot.observability.health import HealthServer
 from bot.platforms.telegram.app import TelegramBot
 from tests.conversation.nudging import Clock, ahead, settle
+from tests.observability.probe import healthz
 from tests.standins.telegram import TelegramStandIn
 from tests.standins.telegram.model import Chat
 from tests.telegram.conftest import WAIT, BotFactory, ManagerFactory
@@ -96,3 +99,35 @@ async def test_in_a_group_its_admins_turn_nudges_on(
     tg.user_says(group, alice, "/usage")
     usage = await said_back(tg, group, "of which characters speaking first:")
     assert " in 1 nudge (≈ $" in usage
+
+
+async def test_failing_nudges_leave_healthz_healthy(
+    tg: TelegramStandIn, make_manager: ManagerFactory, start_bot: BotFactory, fake_m2her: FakeM2Her
+) -> None:
+    clock = ahead(12)
+    bot = await started(make_manager, start_bot, clock)
+    manager = bot.replies.manager
+    users = [tg.add_user(name) for name in ("Alice", "Bob", "Carol", "Dan")]
+    chats = [tg.private_chat(user) for user in users]
+    for user, chat in zip(users, chats, strict=True):
+        tg.user_says(chat, user, "/nudges on")
+        await said_back(tg, chat, "Characters may speak first here.")
+    for user in users[:2]:
+        tg.block(user)  # their nudges meet 403s
+    fake_m2her.enqueue(*(Error(2013) for _ in range(2)))  # and two calls fail at M2-her
+    async with HealthServer(manager.metrics, host="127.0.0.1", port=0) as health:
+        health.add_check("telegram", bot.delivery.check)
+        for _ in range(2):
+            clock.advance(minutes=60)
+            await settle(manager)
+            status, body = await healthz(health.port)
+            assert (status, body["status"]) == (200, "ok")
+    # The scheduler carried on: whoever takes messages got a nudge by the second round, and
+    # those who blocked the bot are off.
+    reachable = chats[2:]
+    await tg.wait_until(
+        lambda: all(len(chat.bot_messages()) >= 2 for chat in reachable), timeout=WAIT
+    )
+    for chat in chats[:2]:
+        plan = await manager.nudge_plan(ConversationKey("telegram", str(chat.id)))
+        assert plan.state.blocked_at is not None

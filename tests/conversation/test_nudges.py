@@ -61,6 +61,15 @@ class Sinks:
         return sink.of("finish") if sink else []
 
 
+async def started(make: EngineFactory) -> tuple[Clock, Engine, Sinks]:
+    """An engine at noon (UTC), its platform connected."""
+    clock = ahead(12)
+    engine = await make(settings(), now=clock)
+    sinks = Sinks()
+    await connected(engine, sinks)
+    return clock, engine, sinks
+
+
 async def connected(engine: Engine, sinks: Sinks) -> None:
     engine.manager.resume_with("test", sinks)
     await settle(engine.manager)
@@ -341,11 +350,8 @@ async def test_one_process_sends_each_nudge(make: EngineFactory) -> None:
 
 
 async def test_a_failing_nudge_does_not_stop_the_scheduler(make: EngineFactory) -> None:
-    clock = ahead(12)
-    engine = await make(settings(), now=clock)
+    clock, engine, sinks = await started(make)
     manager = engine.manager
-    sinks = Sinks()
-    await connected(engine, sinks)
     await nudges(manager, "on")
     clock.advance(minutes=30)
     await nudges(manager, "on", key=OTHER_ROOM)
@@ -383,11 +389,8 @@ async def test_budgets_hold_for_nudges_too(make: EngineFactory) -> None:
 
 
 async def test_a_settings_change_wakes_the_scheduler(make: EngineFactory) -> None:
-    clock = ahead(12)
-    engine = await make(settings(), now=clock)
+    clock, engine, sinks = await started(make)
     manager = engine.manager
-    sinks = Sinks()
-    await connected(engine, sinks)
     await nudges(manager, "on")
     await settle(manager)
     clock.advance(minutes=30)  # nobody wakes it: it sleeps towards 60 minutes

@@ -195,9 +195,23 @@ class NudgeStore:
 
     async def block(self, conversation_id: int, *, at: datetime) -> None:
         """The chat refuses the bot (blocked, DMs closed, gone): nudges off, and remembered."""
+        await self._block(_nudges.c.conversation_id == conversation_id, at)
+
+    async def block_chat(self, platform: str, chat_id: str, *, at: datetime) -> int:
+        """:meth:`block` every conversation of one chat (its threads or topics too); how many
+        had nudges on."""
+        in_chat = select(_conversations.c.id).where(
+            _conversations.c.platform == platform, _conversations.c.chat_id == chat_id
+        )
+        return await self._block(_nudges.c.conversation_id.in_(in_chat), at)
+
+    async def _block(self, which: Any, at: datetime) -> int:
         statement = (
             update(_nudges)
-            .where(_nudges.c.conversation_id == conversation_id)
+            .where(which, _nudges.c.enabled.is_(True))
             .values(enabled=False, blocked_at=at, updated_at=at)
         )
-        await self._database.write(lambda connection: connection.execute(statement).rowcount)
+        touched: int = await self._database.write(
+            lambda connection: connection.execute(statement).rowcount
+        )
+        return touched

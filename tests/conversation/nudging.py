@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.conversation.manager import ConversationManager
@@ -50,3 +50,12 @@ async def until(check: Callable[[], bool], seconds: float = 10.0) -> None:
             if check():
                 return
             await asyncio.sleep(0.005)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Wait until the async ``check`` holds."""
+    async with asyncio.timeout(seconds):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(0.01)

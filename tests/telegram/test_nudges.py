@@ -9,7 +9,7 @@ from bot.conversation.nudges import NudgeDefaults
 from bot.llm.fake import Error, FakeM2Her
 from bot.observability.health import HealthServer
 from bot.platforms.telegram.app import TelegramBot
-from tests.conversation.nudging import Clock, ahead, settle
+from tests.conversation.nudging import Clock, ahead, eventually, settle
 from tests.observability.probe import healthz
 from tests.standins.telegram import TelegramStandIn
 from tests.standins.telegram.model import Chat
@@ -57,7 +57,9 @@ async def test_a_private_chat_after_opting_in_and_never_once_the_user_blocked_th
     await tg.wait_until(lambda: len(dm.bot_messages()) == messages + 1, timeout=WAIT)
     assert dm.bot_messages()[-1].text.startswith("Aria heard Alice")
 
-    tg.block(alice)
+    # She blocks the bot while its update about that is lost (another process ran then): the
+    # next nudge meets the 403.
+    tg.world.shut_out(dm, alice, True)
     calls = len(tg.calls)
     clock.advance(minutes=60)
     await settle(manager)
@@ -71,6 +73,29 @@ async def test_a_private_chat_after_opting_in_and_never_once_the_user_blocked_th
     # Remembered: no more tries, however long it stays quiet.
     calls = len(tg.calls)
     clock.advance(days=2)
+    await settle(manager)
+    assert [c for c in tg.calls[calls:] if c.params.get("chat_id") == dm.id] == []
+
+
+async def test_blocking_the_bot_turns_nudges_off_at_once(
+    tg: TelegramStandIn, make_manager: ManagerFactory, start_bot: BotFactory
+) -> None:
+    clock = ahead(12)
+    bot = await started(make_manager, start_bot, clock)
+    manager = bot.replies.manager
+    bob = tg.add_user("Bob", "bob")
+    dm = tg.private_chat(bob)
+    key = ConversationKey("telegram", str(dm.id))
+    tg.user_says(dm, bob, "/nudges on")
+    await said_back(tg, dm, "Characters may speak first here.")
+    tg.block(bob)  # Telegram tells the bot (my_chat_member: kicked)
+
+    async def off() -> bool:
+        return (await manager.nudge_plan(key)).state.blocked_at is not None
+
+    await eventually(off)
+    calls = len(tg.calls)
+    clock.advance(hours=3)
     await settle(manager)
     assert [c for c in tg.calls[calls:] if c.params.get("chat_id") == dm.id] == []
 
@@ -112,8 +137,8 @@ async def test_failing_nudges_leave_healthz_healthy(
     for user, chat in zip(users, chats, strict=True):
         tg.user_says(chat, user, "/nudges on")
         await said_back(tg, chat, "Characters may speak first here.")
-    for user in users[:2]:
-        tg.block(user)  # their nudges meet 403s
+    for user, chat in zip(users[:2], chats[:2], strict=True):
+        tg.world.shut_out(chat, user, True)  # unannounced: their nudges meet 403s
     fake_m2her.enqueue(*(Error(2013) for _ in range(2)))  # and two calls fail at M2-her
     async with HealthServer(manager.metrics, host="127.0.0.1", port=0) as health:
         health.add_check("telegram", bot.delivery.check)

@@ -158,6 +158,13 @@ class NudgeScheduler:
         await self._storage.nudges.save(conversation_id, settings, now=self._now())
         self.wake()
 
+    async def refused(self, platform: str, chat_id: str) -> None:
+        """The platform says the chat refuses the bot (the user blocked it, the bot was
+        removed): no more nudges there, remembered."""
+        if await self._storage.nudges.block_chat(platform, chat_id, at=self._now()):
+            log.info("no more nudges in %s:%s: the chat refuses the bot", platform, chat_id)
+            self.wake()
+
     async def run_due(self) -> datetime | None:
         """One pass: start every nudge due now; the earliest due time still to come."""
         now = self._now()

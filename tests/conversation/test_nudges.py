@@ -242,7 +242,7 @@ async def test_a_private_chat_only_after_its_user_opted_in(make: EngineFactory) 
     assert sinks.finished(DM) == []
 
     # The user, no admin, turns them on for their own chat; never more than the owner allows.
-    with pytest.raises(BadCommandWords, match="not between 1 and 3"):
+    with pytest.raises(BadCommandWords, match="'5' is not a whole number from 1 to 3"):
         await nudges(manager, "on", "max 5", key=DM)
     assert "Characters may speak first here." in await nudges(manager, "on", key=DM)
     clock.advance(minutes=60)

@@ -4,7 +4,7 @@ Bot API stand-in, on an injected clock; a user who blocks the bot gets no more."
 from __future__ import annotations
 
 from bot.conversation.incoming import ConversationKey
-from bot.conversation.manager import ManagerSettings
+from bot.conversation.manager import ConversationManager, ManagerSettings
 from bot.conversation.nudges import NudgeDefaults
 from bot.llm.fake import Error, FakeM2Her
 from bot.observability.health import HealthServer
@@ -18,13 +18,27 @@ from tests.telegram.conftest import WAIT, BotFactory, ManagerFactory
 DEFAULTS = NudgeDefaults(quiet_minutes=60, quiet_hours="off", timezone="UTC", max_per_day=3)
 
 
-async def started(make_manager: ManagerFactory, start_bot: BotFactory, clock: Clock) -> TelegramBot:
+async def started(
+    make_manager: ManagerFactory, start_bot: BotFactory
+) -> tuple[Clock, TelegramBot, ConversationManager]:
+    """The adapter on an engine whose clock the test moves (noon UTC), connected."""
+    clock = ahead(12)
     manager = await make_manager(
         settings=ManagerSettings(default_character="aria", nudges=DEFAULTS), now=clock
     )
     bot = await start_bot(manager)
     await settle(manager)  # connected: the scheduler runs
-    return bot
+    return clock, bot, manager
+
+
+async def left_alone(
+    tg: TelegramStandIn, manager: ConversationManager, clock: Clock, chat: Chat, **later: float
+) -> None:
+    """Nothing reaches ``chat`` however long it stays quiet."""
+    calls = len(tg.calls)
+    clock.advance(**later)
+    await settle(manager)
+    assert [c for c in tg.calls[calls:] if c.params.get("chat_id") == chat.id] == []
 
 
 async def said_back(tg: TelegramStandIn, chat: Chat, text: str) -> str:
@@ -36,9 +50,7 @@ async def said_back(tg: TelegramStandIn, chat: Chat, text: str) -> str:
 async def test_a_private_chat_after_opting_in_and_never_once_the_user_blocked_the_bot(
     tg: TelegramStandIn, make_manager: ManagerFactory, start_bot: BotFactory
 ) -> None:
-    clock = ahead(12)
-    bot = await started(make_manager, start_bot, clock)
-    manager = bot.replies.manager
+    clock, _, manager = await started(make_manager, start_bot)
     alice = tg.add_user("Alice", "alice")
     dm = tg.private_chat(alice)
     key = ConversationKey("telegram", str(dm.id))
@@ -70,19 +82,13 @@ async def test_a_private_chat_after_opting_in_and_never_once_the_user_blocked_th
     assert not plan.settings.enabled
     assert plan.state.blocked_at == clock.at
 
-    # Remembered: no more tries, however long it stays quiet.
-    calls = len(tg.calls)
-    clock.advance(days=2)
-    await settle(manager)
-    assert [c for c in tg.calls[calls:] if c.params.get("chat_id") == dm.id] == []
+    await left_alone(tg, manager, clock, dm, days=2)  # remembered: no more tries
 
 
 async def test_blocking_the_bot_turns_nudges_off_at_once(
     tg: TelegramStandIn, make_manager: ManagerFactory, start_bot: BotFactory
 ) -> None:
-    clock = ahead(12)
-    bot = await started(make_manager, start_bot, clock)
-    manager = bot.replies.manager
+    clock, _, manager = await started(make_manager, start_bot)
     bob = tg.add_user("Bob", "bob")
     dm = tg.private_chat(bob)
     key = ConversationKey("telegram", str(dm.id))
@@ -94,18 +100,13 @@ async def test_blocking_the_bot_turns_nudges_off_at_once(
         return (await manager.nudge_plan(key)).state.blocked_at is not None
 
     await eventually(off)
-    calls = len(tg.calls)
-    clock.advance(hours=3)
-    await settle(manager)
-    assert [c for c in tg.calls[calls:] if c.params.get("chat_id") == dm.id] == []
+    await left_alone(tg, manager, clock, dm, hours=3)
 
 
 async def test_in_a_group_its_admins_turn_nudges_on(
     tg: TelegramStandIn, make_manager: ManagerFactory, start_bot: BotFactory
 ) -> None:
-    clock = ahead(12)
-    bot = await started(make_manager, start_bot, clock)
-    manager = bot.replies.manager
+    clock, _, manager = await started(make_manager, start_bot)
     bob, alice = tg.add_user("Bob", "bob"), tg.add_user("Alice", "alice")
     group = tg.group("Lantern", [bob, alice], admins=[bob])
     tg.user_says(group, alice, "/nudges on")
@@ -129,9 +130,7 @@ async def test_in_a_group_its_admins_turn_nudges_on(
 async def test_failing_nudges_leave_healthz_healthy(
     tg: TelegramStandIn, make_manager: ManagerFactory, start_bot: BotFactory, fake_m2her: FakeM2Her
 ) -> None:
-    clock = ahead(12)
-    bot = await started(make_manager, start_bot, clock)
-    manager = bot.replies.manager
+    clock, bot, manager = await started(make_manager, start_bot)
     users = [tg.add_user(name) for name in ("Alice", "Bob", "Carol", "Dan")]
     chats = [tg.private_chat(user) for user in users]
     for user, chat in zip(users, chats, strict=True):

@@ -104,13 +104,9 @@ def change_nudges(
 
 
 def _whole(word: str, low: int, high: int) -> int:
-    try:
-        value = int(word)
-    except ValueError:
-        raise BadCommandWords(f"{word!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise BadCommandWords(f"{value} is not between {low} and {high}")
-    return value
+    if not (word.isascii() and word.isdigit()) or not low <= int(word) <= high:
+        raise BadCommandWords(f"{word!r} is not a whole number from {low} to {high}")
+    return int(word)
 
 
 async def nudges_command(

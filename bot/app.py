@@ -25,6 +25,7 @@ from bot.characters.prompt import Budget
 from bot.characters.watch import CharacterWatcher, broken_characters_notice
 from bot.configfile import config_path, load_config_file
 from bot.conversation.manager import ConversationManager, ManagerSettings
+from bot.conversation.nudges import NudgeDefaults
 from bot.conversation.policy import PolicyTree
 from bot.conversation.services import BrokenCharactersHook, PlatformServices
 from bot.llm.client import M2HerClient
@@ -121,6 +122,12 @@ def manager_settings(
         prices=prices,
         claim_lease=timedelta(seconds=settings.claim_lease),
         resume_max_age=timedelta(seconds=settings.resume_max_age),
+        nudges=NudgeDefaults(
+            quiet_minutes=settings.nudge_quiet_minutes,
+            quiet_hours=settings.nudge_quiet_hours,
+            timezone=settings.nudge_timezone,
+            max_per_day=settings.nudge_max_per_day,
+        ),
     )
 
 

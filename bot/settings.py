@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -67,6 +68,7 @@ DEFAULT_UNHEALTHY_AFTER_SECONDS = 60.0
 
 #: What Telegram allows in ``secret_token``.
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_QUIET_HOURS = re.compile(r"([01]?\d|2[0-3]):[0-5]\d\s*-\s*([01]?\d|2[0-3]):[0-5]\d")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: Whether requests use M2-her's advanced roles (``bot.llm.roles``): probed, always or never.
 AdvancedRoles = Literal["auto", "on", "off"]
@@ -141,6 +143,22 @@ def _listen_port(value: Any) -> Any:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise _problem(f"must be a port number, not {text!r}")
     return int(text)
+
+
+def _quiet_hours(value: str) -> str:
+    if value.strip().lower() in ("", "off", "none"):
+        return "off"
+    if not _QUIET_HOURS.fullmatch(value.strip()):
+        raise _problem(f"must be HH:MM-HH:MM (like 22:00-08:00) or off, got {value!r}")
+    return value.strip()
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _problem(f"must be a time zone name like Europe/Berlin, got {value!r}") from None
+    return value.strip()
 
 
 def _one_of(choices: tuple[str, ...], normal: Callable[[str], str]) -> BeforeValidator:
@@ -264,6 +282,24 @@ class ConversationSettings(_Section):
         "TROUPE_CLAIM_LEASE_SECONDS", 30.0
     )
     """Seconds a turn's claim lasts unless renewed (several processes on one database)."""
+    nudge_quiet_minutes: Annotated[int, _parsed(int, "must be a whole number"), _at_least(0)] = (
+        _variable("TROUPE_NUDGE_QUIET_MINUTES", 180)
+    )
+    """Where characters may speak first: minutes without a message before one opens a topic
+    (0: greetings only); each chat's admins may set their own."""
+    nudge_quiet_hours: Annotated[str, AfterValidator(_quiet_hours)] = _variable(
+        "TROUPE_NUDGE_QUIET_HOURS", "22:00-08:00"
+    )
+    """Local time (HH:MM-HH:MM, or off) in which no character speaks first."""
+    nudge_timezone: Annotated[str, AfterValidator(_timezone)] = _variable(
+        "TROUPE_NUDGE_TIMEZONE", "UTC"
+    )
+    """The time zone of quiet hours, days and greeting schedules (e.g. Europe/Berlin)."""
+    nudge_max_per_day: Annotated[int, _parsed(int, "must be a whole number"), _at_least(1)] = (
+        _variable("TROUPE_NUDGE_MAX_PER_DAY", 3)
+    )
+    """The most times a day a character speaks first in one chat (a private chat's user may
+    ask for fewer, never more)."""
 
 
 class DiscordSettings(_Section):

@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "TROUPE_MAX_REPLY_TOKENS": 2048,
     "TROUPE_RESUME_MAX_AGE": 900.0,
     "TROUPE_CLAIM_LEASE_SECONDS": 30.0,
+    "TROUPE_NUDGE_QUIET_MINUTES": 180,
+    "TROUPE_NUDGE_QUIET_HOURS": "22:00-08:00",
+    "TROUPE_NUDGE_TIMEZONE": "UTC",
+    "TROUPE_NUDGE_MAX_PER_DAY": 3,
     "DISCORD_TOKEN": None,
     "DISCORD_API_BASE_URL": None,
     "DISCORD_GATEWAY_URL": None,
@@ -124,6 +128,11 @@ def test_values_are_read_trimmed_and_blank_counts_as_unset() -> None:
         ("TROUPE_HEALTH_PORT", "0", "TROUPE_HEALTH_PORT must be between 1 and 65535, got 0"),
         ("TROUPE_LOG_LEVEL", "loud", "TROUPE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or"),
         ("MINIMAX_API_STYLE", "anthropic", "MINIMAX_API_STYLE must be minimax or openai, got"),
+        ("TROUPE_NUDGE_QUIET_HOURS", "10pm", "TROUPE_NUDGE_QUIET_HOURS must be HH:MM-HH:MM"),
+        ("TROUPE_NUDGE_QUIET_HOURS", "25:00-08:00", "TROUPE_NUDGE_QUIET_HOURS must be HH:MM"),
+        ("TROUPE_NUDGE_TIMEZONE", "Mars/Olympus", "TROUPE_NUDGE_TIMEZONE must be a time zone"),
+        ("TROUPE_NUDGE_MAX_PER_DAY", "0", "TROUPE_NUDGE_MAX_PER_DAY must be at least 1, got 0"),
+        ("TROUPE_NUDGE_QUIET_MINUTES", "-5", "TROUPE_NUDGE_QUIET_MINUTES must be at least 0"),
     ],
 )
 def test_a_malformed_value_is_an_error_naming_the_variable(

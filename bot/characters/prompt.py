@@ -85,6 +85,7 @@ def build_prompt(
     budget: Budget = DEFAULT_BUDGET,
     estimator: TokenEstimator | None = None,
     fold_roles: bool = False,
+    note: str | None = None,
 ) -> Prompt:
     """The request for ``character`` answering ``history`` (oldest first).
 
@@ -93,6 +94,8 @@ def build_prompt(
     ``scene_text`` replaces the character's scene text; ``group_name`` (e.g. the
     channel's name) names the ``group`` message of a character that has no scene.
     ``fold_roles`` writes the user persona, scene and examples into the ``system`` message.
+    ``note``, an instruction for this turn alone, ends the ``system`` message as a ``[Now]``
+    block (so no one in the chat seems to have said it).
     The oldest history is dropped until the estimate fits ``budget``.
     Raises :class:`PromptTooLong` when even the newest message does not fit.
     """
@@ -102,6 +105,8 @@ def build_prompt(
     if fold_roles:
         # Before the estimate: the budget must count the form that is sent.
         fixed = fold_advanced_roles(fixed)
+    if note:
+        fixed = _with_note(fixed, note)
 
     completion = character.generation.max_completion_tokens or budget.max_completion_tokens
     limit = budget.prompt_limit(completion)
@@ -135,6 +140,13 @@ def build_prompt(
         history_dropped=len(history) - len(kept),
         estimated_tokens=fixed_tokens + history_tokens,
     )
+
+
+def _with_note(messages: list[ChatMessage], note: str) -> list[ChatMessage]:
+    """``messages`` with ``note`` as a last ``[Now]`` block of the ``system`` message."""
+    system = messages[0]
+    text = "\n\n".join(filter(None, [(system.content or "").strip(), f"[Now]\n{note}"]))
+    return [system._replace(content=text), *messages[1:]]
 
 
 def fixed_tokens(character: Character, *, estimator: TokenEstimator | None = None) -> int:

@@ -6,7 +6,8 @@ A platform adapter turns each chat message into an :class:`Incoming` and hands i
 (and which character) answers, and runs the turn in order with the conversation's other
 turns; :attr:`ConversationManager.policies` (:class:`ChatPolicies`) holds each chat's rules
 and what its admins set, :attr:`ConversationManager.users` (:class:`UserData`) personas,
-usage and the moderation log.
+usage and the moderation log, :attr:`ConversationManager.nudges` (the
+:mod:`bot.conversation.nudges` scheduler) characters that speak first.
 
 The chat commands every platform offers are the :mod:`bot.conversation.commands` subpackage.
 Below this layer sit :mod:`bot.characters`, :mod:`bot.llm` and :mod:`bot.storage`; above it

@@ -30,6 +30,7 @@ from bot.conversation.director import Director, SceneLine, TypingNotes
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.limits import LimitGuard
 from bot.conversation.notices import NoticeRetry, OwedNotices
+from bot.conversation.nudges import NudgeDefaults, NudgeScheduler
 from bot.conversation.policies import ChatPolicies
 from bot.conversation.policy import Limits, PolicyTree
 from bot.conversation.recovery import Recovery, SinkFactory, conversation_key
@@ -61,6 +62,9 @@ from bot.storage import (
     Alternatives,
     Conversation,
     NewMessage,
+    NudgePlan,
+    NudgeSettings,
+    NudgeState,
     OwedTurn,
     Storage,
     StorageError,
@@ -78,6 +82,10 @@ INTERRUPTED_NOTICE_SECONDS = 1.0
 
 #: Picks a new conversation's first message among a character's greetings (never empty).
 GreetingChooser = Callable[[Sequence[str]], str]
+#: Who a channel's nudges are counted for in usage (a private chat's are its user's).
+NUDGE_AUTHOR = "troupe:nudge"
+#: How many recent messages choose who speaks first and whom it addresses.
+NUDGE_LOOKBACK = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,8 @@ class ManagerSettings:
     #: Turns owed for messages younger than this are resumed (after a crash, a restart, an
     #: outage); older ones are given up.
     resume_max_age: timedelta = timedelta(minutes=15)
+    #: What chats that let characters speak first follow unless they set their own.
+    nudges: NudgeDefaults = field(default_factory=NudgeDefaults)
 
 
 @dataclass(slots=True)
@@ -231,6 +241,8 @@ class ConversationManager:
             settings.cache_seconds
         )
         self._limits = LimitGuard(storage, cache_seconds=settings.cache_seconds, now=now)
+        #: Characters that speak first: the scheduler, and each chat's settings for commands.
+        self.nudges = NudgeScheduler(storage, self._speak_first, defaults=settings.nudges, now=now)
 
     @property
     def characters(self) -> CharacterLibrary:
@@ -388,6 +400,7 @@ class ConversationManager:
         have expired) through the sinks ``make_sink`` makes."""
         if self._answering:
             self._recovery.register(platform, make_sink)
+            self.nudges.register(platform, make_sink)
 
     async def _resume(self, owed: OwedTurn, sink: ReplySink) -> TurnOutcome | None:
         """Run the turn ``owed`` (found by :class:`Recovery`), as if its newest unanswered
@@ -422,6 +435,58 @@ class ConversationManager:
         except Exception:
             log.exception("the resumed turn in %s failed", key)
             return None
+
+    async def _speak_first(self, plan: NudgePlan, note: str, sink: ReplySink) -> TurnOutcome:
+        """A character speaks first in ``plan``'s conversation, told ``note``: a turn like
+        any other (limits, lane, claim, moderation, usage as ``nudge``) with no message to
+        answer. In a scene, the character that spoke least lately."""
+        if not self._answering:
+            return TurnOutcome(TurnStatus.NOT_ANSWERED)
+        new_turn_id()
+        stored = plan.conversation
+        key = ConversationKey(stored.platform, stored.chat_id, stored.thread_id)
+        conversation = await self._conversation(key)
+        recent = await self._storage.history_window(conversation.id, NUDGE_LOOKBACK)
+        character = _spoke_least_lately(self._scene(conversation), recent)
+        human = next((m for m in reversed(recent) if m.role == "user"), None)
+        incoming = Incoming(
+            key=key,
+            # A private chat's nudges are its user's (their budget, their usage, erased
+            # with them); a channel's are the chat's and the server's.
+            author_id=plan.settings.user_id or NUDGE_AUTHOR,
+            author_name=human.author_name if human else "everyone",
+            text="",
+            is_direct=conversation.server_id is None,
+            server_id=conversation.server_id,
+        )
+        policy = await self.policies.resolve(conversation, character.id)
+        refusal = await self._limits.check(incoming, conversation, policy.limits)
+        if refusal is not None:
+            log.info("no nudge in %s: %s", key, refusal)
+            return TurnOutcome(TurnStatus.LIMITED)
+        server = ServerSettings(policy.moderation, policy.moderators_chat_id)
+        request = TurnRequest(
+            conversation, character, incoming, sink, server, note=note, kind="nudge"
+        )
+        with self._lane(key) as lane:
+            async with self._queued(key.platform, lane):
+                if self._interrupted:
+                    return TurnOutcome(TurnStatus.NOT_ANSWERED)
+                async with self._claimed(conversation.id):
+                    ran = await self._run(request)
+        return TurnOutcome(TurnStatus.NOT_ANSWERED) if ran is None else ran[0]
+
+    async def nudge_plan(self, key: ConversationKey) -> NudgePlan:
+        """Whether and when characters speak first in ``key``'s conversation (settings never
+        set: nudges off, the defaults)."""
+        conversation = await self._conversation(key)
+        plan = await self.nudges.plan(conversation.id)
+        return plan or NudgePlan(conversation, NudgeSettings(), NudgeState(), None, False)
+
+    async def set_nudges(self, key: ConversationKey, settings: NudgeSettings) -> None:
+        """Store ``key``'s nudge settings (checked by the caller); the scheduler follows."""
+        conversation = await self._conversation(key)
+        await self.nudges.save(conversation.id, settings)
 
     @contextlib.contextmanager
     def _lane(self, key: ConversationKey) -> Iterator[_Lane]:
@@ -522,6 +587,7 @@ class ConversationManager:
         releases. Safe to call twice."""
         await self._owed_notices.aclose()
         await self._recovery.close()
+        await self.nudges.close()
         if self._claims is not None:
             await self._claims.close()
 
@@ -530,6 +596,7 @@ class ConversationManager:
         start no new turns."""
         self._answering = False
         self._recovery.stop()
+        self.nudges.stop()
 
     async def interrupt(self, within: float = INTERRUPTED_NOTICE_SECONDS + 0.5) -> bool:
         """The shutdown deadline: stop the turns still running (their users are told, and
@@ -742,7 +809,9 @@ class ConversationManager:
                     shown=alternatives.shown,
                 )
                 server = ServerSettings(policy.moderation, policy.moderators_chat_id)
-                request = TurnRequest(conversation, character, incoming, sink, server, rework)
+                request = TurnRequest(
+                    conversation, character, incoming, sink, server, rework=rework
+                )
                 ran = await self._run(request)
                 return TurnOutcome(TurnStatus.NOT_ANSWERED) if ran is None else ran[0]
 
@@ -968,3 +1037,10 @@ def _browse_step(action: SwipeAction, target: SwipeTarget) -> int | None:
         case SwipeAction.REGENERATE if not target.generated:
             return 1  # a greeting: the next greeting
     return None
+
+
+def _spoke_least_lately(scene: list[Character], recent: Sequence[StoredMessage]) -> Character:
+    """The character of ``scene`` whose last message in ``recent`` is the oldest (one that
+    did not speak at all first; the main character on a tie)."""
+    last = {m.character_id: m.id for m in recent if m.character_id is not None}
+    return min(scene, key=lambda character: last.get(character.id, 0))

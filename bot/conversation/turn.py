@@ -132,6 +132,11 @@ class TurnRequest:
     server: ServerSettings
     #: Set when the turn rewrites a reply shown (its sink is then a :class:`SwipeSink`).
     rework: Rework | None = None
+    #: An instruction for this turn alone (a character speaking first), sent at the end of
+    #: the ``system`` message.
+    note: str | None = None
+    #: What the model call is for, in usage: ``reply`` or ``nudge``.
+    kind: str = "reply"
 
 
 class TurnRunner:
@@ -212,6 +217,7 @@ class TurnRunner:
                 budget=budget,
                 estimator=self._estimator,
                 fold_roles=self._roles.fold,
+                note=turn.note,
             )
 
         character_at_fault = False
@@ -546,6 +552,7 @@ class TurnRunner:
             trace_id=result.trace_id if result else error.trace_id if error else None,
             latency_ms=round((time.monotonic() - started) * 1000),
             cut=read is not None and read.cut,
+            kind=turn.kind,
         )
 
 

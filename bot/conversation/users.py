@@ -48,10 +48,12 @@ class UserData:
         author_id: str | None = None,
         chat_id: str | None = None,
         server_id: str | None = None,
+        kind: str | None = None,
     ) -> UsageReport:
-        """Tokens and estimated cost for a user, a chat and/or a server."""
+        """Tokens and estimated cost for a user, a chat and/or a server; of one ``kind`` of
+        call (``reply``, ``nudge``) if given."""
         totals = await self._storage.usage_totals(
-            platform=platform, author_id=author_id, chat_id=chat_id, server_id=server_id
+            platform=platform, author_id=author_id, chat_id=chat_id, server_id=server_id, kind=kind
         )
         return UsageReport(
             totals.calls,

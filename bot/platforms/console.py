@@ -22,7 +22,7 @@ from bot.conversation import commands
 from bot.conversation.commands import Caller, Question
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.manager import ConversationManager
-from bot.conversation.sink import DeliveryFailed, SwipeControls
+from bot.conversation.sink import DeliveryFailed, ReplySink, SwipeControls
 from bot.conversation.swipes import SwipeAction
 from bot.errors import Refusal
 from bot.platforms.streaming import Pace, StreamingReply, WriteBudget
@@ -38,6 +38,7 @@ HELP = """Commands:
   /prev, /next      show the last reply's previous or next alternative
   /continue         let the character go on with its last reply
   /usage            tokens used and their cost
+  /nudges on|off    let the character write first after a quiet while (/nudges alone: when)
   /reset            forget this conversation's history
   /forget           erase everything stored about you
   /help             this text
@@ -302,6 +303,11 @@ class ConsoleChat:
             f"Talking to {character.name}{with_them} as {self._user}. /help for commands."
         )
         await self._manager.greet(self._key, self._sink, user_name=self._user)
+        # With /nudges on, the character may speak first in this session.
+        self._manager.nudges.register(PLATFORM, self._nudge_sink, only=self._key)
+
+    async def _nudge_sink(self, key: ConversationKey) -> ReplySink:
+        return self._sink
 
     async def handle_line(self, line: str) -> bool:
         """Answer one line of input; ``False`` means the user asked to quit."""
@@ -351,6 +357,9 @@ class ConsoleChat:
                 await notice(
                     await commands.describe_usage(manager, caller, chat_noun="conversation")
                 )
+            case "/nudges":
+                words = argument.split()
+                await notice(await commands.nudges_command(manager, caller, words, private=True))
             case "/reset":
                 question = await commands.ask_reset(manager, caller)
                 await self._ask(question, lambda: commands.reset(manager, caller))

@@ -21,6 +21,7 @@ from bot.settings import DEFAULT_DATABASE_URL
 from bot.storage.database import parse_url, redacted
 from bot.storage.errors import ConversationNotFound, SchemaOutOfDate, StorageError
 from bot.storage.migrate import upgrade
+from bot.storage.nudges import NudgePlan, NudgeSettings, NudgeState
 from bot.storage.records import (
     Alternatives,
     Conversation,
@@ -53,6 +54,9 @@ __all__ = [
     "ModerationEvent",
     "NewMessage",
     "NewModerationEvent",
+    "NudgePlan",
+    "NudgeSettings",
+    "NudgeState",
     "OwedTurn",
     "SchemaOutOfDate",
     "SettingsScope",

@@ -158,6 +158,9 @@ class ModelCallRow(Base):
     #: The reply ran far past ``max_completion_tokens`` and was cut while streaming (its
     #: usage is then estimated: the stream's own report was never read).
     cut: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: What the call was for: ``reply`` (answering people) or ``nudge`` (a character
+    #: speaking first); ``/usage`` shows them apart.
+    kind: Mapped[str] = mapped_column(String(16), default="reply", server_default="reply")
 
 
 class ModerationEventRow(Base):
@@ -253,3 +256,43 @@ class ReplyAlternativeRow(Base):
     text: Mapped[str] = mapped_column(CleanText)
     shown: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NudgeRow(Base):
+    """Whether and when characters speak first in one conversation, and what they did so far.
+
+    The settings are an admin's (a channel) or the user's (a private chat, ``enabled`` only
+    after they opted in); ``NULL`` settings follow the ``TROUPE_NUDGE_*`` defaults. The
+    state (``last_nudge_at``, ``sent_today`` on ``day``, ``last_greeting_at``) is what the
+    scheduler derives its next due times from, so the schedule survives restarts; it is
+    updated by a compare-and-set, so one process sends each nudge.
+    """
+
+    __tablename__ = "nudges"
+
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Minutes without a message before a character may open a topic.
+    quiet_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: ``HH:MM-HH:MM`` local time in which no character speaks first ("" for none).
+    quiet_hours: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    #: An IANA time zone name (``Europe/Berlin``) for the quiet hours, days and schedule.
+    timezone: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    max_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: A 5-field cron expression for scheduled greetings ("" or NULL: none).
+    schedule: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    #: The user of a private chat who opted in (erased with them).
+    user_id: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    #: When the platform said the chat refuses the bot (blocked, DMs closed): no more nudges
+    #: until someone turns them on again.
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_nudge_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The scheduled time of the last greeting handled (sent, or skipped as not allowed).
+    last_greeting_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The local date (``YYYY-MM-DD``) ``sent_today`` counts for.
+    day: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    sent_today: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

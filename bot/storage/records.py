@@ -93,6 +93,8 @@ class ModelCall:
     #: The reply ran far past ``max_completion_tokens`` and was cut while streaming; the
     #: token counts are then estimates.
     cut: bool = False
+    #: ``reply`` (answering people) or ``nudge`` (a character speaking first).
+    kind: str = "reply"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,8 @@ class ForgetReport:
     personas: int
     model_calls: int
     moderation_events: int
+    #: Their private chats' nudge settings (who opted in).
+    nudges: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,11 +42,13 @@ from bot.storage.models import (
     MessageRow,
     ModelCallRow,
     ModerationEventRow,
+    NudgeRow,
     ReplyAlternativeRow,
     SettingsRow,
     TurnClaimRow,
     UserPersonaRow,
 )
+from bot.storage.nudges import NudgeStore
 from bot.storage.records import (
     Alternatives,
     Conversation,
@@ -78,6 +80,7 @@ _personas = _table(UserPersonaRow)
 _settings = _table(SettingsRow)
 _claims = _table(TurnClaimRow)
 _alternatives = _table(ReplyAlternativeRow)
+_nudges = _table(NudgeRow)
 
 
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
@@ -227,6 +230,8 @@ class Storage:
         self._dialect_insert: Callable[[Table], Any] = (
             postgresql.insert if database.dialect_name == "postgresql" else sqlite.insert
         )
+        #: Characters that speak first: each conversation's nudge settings and state.
+        self.nudges = NudgeStore(database, self._dialect_insert)
         # Built once, like the module's statements: the values come as parameters.
         self._create_conversation = self._dialect_insert(_conversations).on_conflict_do_nothing(
             index_elements=["platform", "chat_id", "thread_id"]
@@ -769,9 +774,10 @@ class Storage:
         chat_id: str | None = None,
         server_id: str | None = None,
         since: datetime | None = None,
+        kind: str | None = None,
     ) -> UsageTotals:
         """Calls and tokens summed over a platform, optionally for one user, chat and/or
-        server, and from ``since`` on."""
+        server, from ``since`` on, and of one ``kind`` (``reply``, ``nudge``)."""
         query = (
             select(
                 func.count(_model_calls.c.id),
@@ -790,6 +796,8 @@ class Storage:
             query = query.where(_conversations.c.server_id == server_id)
         if since is not None:
             query = query.where(_model_calls.c.created_at >= since)
+        if kind is not None:
+            query = query.where(_model_calls.c.kind == kind)
         calls, prompt, completion, total = await self._database.read(
             lambda connection: connection.execute(query).one()
         )
@@ -905,7 +913,8 @@ class Storage:
         """Delete everything stored about a user on a platform, in one transaction.
 
         That is: their messages, the replies the model wrote for their turns, their persona,
-        their model calls and the moderation events naming them.
+        their model calls, the moderation events naming them and their private chats' nudge
+        settings (so nothing is sent to them until they ask again).
         """
         on_platform = select(_conversations.c.id).where(_conversations.c.platform == platform)
         calls = _model_calls.c
@@ -928,6 +937,9 @@ class Storage:
             ),
             "personas": delete(_personas).where(
                 _personas.c.platform == platform, _personas.c.user_id == user_id
+            ),
+            "nudges": delete(_nudges).where(
+                _nudges.c.user_id == user_id, _nudges.c.conversation_id.in_(on_platform)
             ),
         }
 

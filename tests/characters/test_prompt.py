@@ -358,3 +358,34 @@ def test_the_characters_reply_size_is_reserved() -> None:
     kept_short = build_prompt(short, history, user_name="Sam", budget=budget).history_kept
     kept_long = build_prompt(long, history, user_name="Sam", budget=budget).history_kept
     assert kept_short > kept_long > 0
+
+
+# A turn's own instruction (a character speaking first) -----------------------------------
+
+
+@pytest.mark.parametrize("fold", [False, True])
+def test_a_note_ends_the_system_message_and_is_counted(
+    examples: dict[str, Character], fold: bool
+) -> None:
+    aria = examples["aria"]
+    history = [HistoryEntry("user", "Sam", "Hello?"), HistoryEntry("assistant", "Aria", "Hi!")]
+    plain = build_prompt(
+        aria, history, user_name="Sam", user_persona="A moth expert.", fold_roles=fold
+    )
+    noted = build_prompt(
+        aria,
+        history,
+        user_name="Sam",
+        user_persona="A moth expert.",
+        fold_roles=fold,
+        note="Start a conversation now.",
+    )
+    before, after = plain.request.messages, noted.request.messages
+    assert after[0].role == Role.SYSTEM
+    assert after[0].content == f"{before[0].content}\n\n[Now]\nStart a conversation now."
+    if fold:  # after the folded blocks
+        assert "[User persona: Sam]" in after[0].content.split("[Now]")[0]
+    # Nothing else changes: no message is invented, the history ends as it did.
+    assert after[1:] == before[1:]
+    assert after[-1].role == Role.ASSISTANT
+    assert noted.estimated_tokens > plain.estimated_tokens

@@ -12,6 +12,7 @@ import contextlib
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +69,20 @@ class Harness:
     config: DiscordConfig
     running: list[tuple[Bot, asyncio.Task[None]]] = field(default_factory=list)
 
-    async def start(self, settings: ManagerSettings | None = None, **config: Any) -> Bot:
+    async def start(
+        self,
+        settings: ManagerSettings | None = None,
+        *,
+        now: Callable[[], datetime] | None = None,
+        **config: Any,
+    ) -> Bot:
         storage = await open_storage(self.database_url)
         manager = ConversationManager(
             storage=storage,
             characters=load_characters(self.characters_dir),
             client=self.client,
             settings=settings or ManagerSettings(default_character="aria"),
+            now=now or (lambda: datetime.now(UTC)),
         )
         reports: list[str] = []
         seen: list[str] = []

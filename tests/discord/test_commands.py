@@ -26,7 +26,16 @@ async def test_commands_are_synced_globally_with_the_expected_names(
     standin: DiscordStandIn, bot: Bot
 ):
     names = {c["name"] for c in standin.world.application.global_commands}
-    assert names == {"character", "persona", "channel", "moderation", "reset", "forget-me", "usage"}
+    assert names == {
+        "character",
+        "persona",
+        "channel",
+        "moderation",
+        "nudges",
+        "reset",
+        "forget-me",
+        "usage",
+    }
     channel_cmd = next(
         c for c in standin.world.application.global_commands if c["name"] == "channel"
     )

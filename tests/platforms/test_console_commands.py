@@ -11,9 +11,11 @@ import pytest
 from bot.characters.loader import load_characters
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager, ManagerSettings
+from bot.conversation.nudges import NudgeDefaults
 from bot.llm.client import M2HerClient
 from bot.platforms.console import ConsoleChat
 from bot.storage import Storage, open_storage
+from tests.conversation.nudging import ahead, settle
 
 CHARACTERS_DIR = Path(__file__).resolve().parents[2] / "characters"
 
@@ -112,3 +114,36 @@ async def test_usage_of_the_user_and_the_conversation(manager: ConversationManag
     shown = await said(chat, out, "/usage")
     assert shown.startswith("* You: ")
     assert shown.count(" in 1 reply (≈ $") == 2
+
+
+async def test_nudges_on_in_the_terminal_lets_the_character_speak_first(
+    storage: Storage, m2her_client: M2HerClient
+) -> None:
+    clock = ahead(12)
+    manager = ConversationManager(
+        storage=storage,
+        characters=load_characters(CHARACTERS_DIR),
+        client=m2her_client,
+        settings=ManagerSettings(
+            default_character="aria",
+            nudges=NudgeDefaults(quiet_minutes=30, quiet_hours="off", max_per_day=2),
+        ),
+        now=clock,
+    )
+    chat, out = await chat_with(manager, confirm=True)
+    try:
+        assert "/nudges on|off" in await said(chat, out, "/help")
+        await said(chat, out, "Is the lamp lit?")
+        answer = await said(chat, out, "/nudges on")
+        assert "Characters may speak first here." in answer
+        assert "After 30 minutes without a message, a character opens a topic." in answer
+        clock.advance(minutes=29)
+        await settle(manager)
+        assert out.getvalue().count("Aria heard Sam") == 1  # the reply alone
+        shown = len(out.getvalue())
+        clock.advance(minutes=1)
+        await settle(manager)
+        assert out.getvalue()[shown:].startswith("Aria: Aria heard Sam: “Is the lamp lit?”")
+        assert "At most 2 a day; 1 so far today." in await said(chat, out, "/nudges")
+    finally:
+        await manager.aclose()

@@ -468,6 +468,24 @@ async def test_user_edits_and_deletes_reach_the_bot(pointed: DiscordStandIn):
         assert (deleted.message_id, deleted.channel_id) == (said.id, general.id)
 
 
+async def test_a_user_who_closed_their_dms_refuses_the_bots_messages_with_50007(
+    pointed: DiscordStandIn,
+):
+    _, _, alice = world(pointed)
+    dm = pointed.open_dm(alice)
+    async with running(make_client(), pointed) as client:
+        user = await client.fetch_user(alice.id)
+        await user.send("before")
+        pointed.close_dms(alice)
+        with pytest.raises(discord.Forbidden) as refused:
+            await user.send("after")
+        assert refused.value.code == 50007
+        assert refused.value.text == "Cannot send messages to this user"
+        pointed.close_dms(alice, closed=False)
+        await user.send("again")
+    assert [m.content for m in pointed.bot_messages(dm)] == ["before", "again"]
+
+
 async def test_direct_messages_and_threads(pointed: DiscordStandIn):
     _, general, alice = world(pointed)
     thread = pointed.create_thread(general, "side plot", owner=alice)

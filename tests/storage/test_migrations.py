@@ -28,6 +28,7 @@ TABLES = {
     "model_calls",
     "moderation_events",
     "reply_alternatives",
+    "nudges",
     "settings",
     "turn_claims",
     "user_personas",
@@ -84,7 +85,7 @@ async def test_open_storage_migrates_once_and_is_idempotent(database_url: str) -
 
     tables, heads = await _on(database_url, state)
     assert tables == TABLES | {"alembic_version"}
-    assert heads == ["0004_swipes"]
+    assert heads == ["0005_nudges"]
 
 
 async def test_concurrent_migrations_run_one_at_a_time(database_url: str) -> None:

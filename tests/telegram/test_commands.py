@@ -52,7 +52,7 @@ async def test_commands_are_registered_for_private_chats_groups_and_admins(
     private = tg.commands_for({"type": "all_private_chats"}) or []
     groups = tg.commands_for({"type": "all_group_chats"}) or []
     admins = tg.commands_for({"type": "all_chat_administrators"}) or []
-    names = {"start", "character", "reset", "persona", "forget", "usage"}
+    names = {"start", "character", "reset", "persona", "forget", "usage", "nudges"}
     assert {c["command"] for c in private} == names
     assert {c["command"] for c in groups} == names
     assert {c["command"] for c in admins} == names | {"triggers", "moderation"}

@@ -13,6 +13,7 @@ terminal's lines.
 - :mod:`.triggers`: when characters speak in a chat.
 - :mod:`.moderation`: a server's moderation policy and recent events.
 - :mod:`.swipes`: regenerate, browse and continue a reply (who may; too late).
+- :mod:`.nudges`: whether and when characters speak first.
 """
 
 from bot.conversation.commands.caller import Caller
@@ -36,6 +37,7 @@ from bot.conversation.commands.moderation import (
     moderation_settings,
     report_to,
 )
+from bot.conversation.commands.nudges import NUDGES_USAGE, describe_nudges, nudges_command
 from bot.conversation.commands.persona import (
     PERSONA_MAX,
     clear_persona,
@@ -78,6 +80,7 @@ __all__ = [
     "NOTHING_TO_SWIPE",
     "NOT_YOURS",
     "NOT_YOUR_REPLY",
+    "NUDGES_USAGE",
     "PERSONA_MAX",
     "TOO_LATE",
     "TRIGGERS_USAGE",
@@ -92,6 +95,7 @@ __all__ = [
     "chat_triggers",
     "clear_persona",
     "describe_events",
+    "describe_nudges",
     "describe_policy",
     "describe_report_chat",
     "describe_scene",
@@ -102,6 +106,7 @@ __all__ = [
     "leave_scene",
     "make_main",
     "moderation_settings",
+    "nudges_command",
     "parse_swipe_data",
     "persona_command",
     "report_to",

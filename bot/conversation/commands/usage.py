@@ -8,23 +8,28 @@ from bot.conversation.manager import ConversationManager
 from bot.conversation.users import UsageReport
 
 
-def usage_line(report: UsageReport) -> str:
-    """``1,234 tokens in 5 replies (≈ $0.0012)``."""
-    replies = count(report.calls, "reply", "replies")
-    return f"{count(report.total_tokens, 'token')} in {replies} (≈ ${report.cost_usd:.4f})"
+def usage_line(report: UsageReport, calls: tuple[str, str] = ("reply", "replies")) -> str:
+    """``1,234 tokens in 5 replies (≈ $0.0012)``; ``calls`` names one call and several."""
+    made = count(report.calls, *calls)
+    return f"{count(report.total_tokens, 'token')} in {made} (≈ ${report.cost_usd:.4f})"
 
 
 async def describe_usage(
     manager: ConversationManager, caller: Caller, *, chat_noun: str, server_id: str | None = None
 ) -> str:
     """One line for the caller, one for this chat (a platform calls it a channel, a chat, a
-    conversation: ``chat_noun``) and, inside a server, one for the server."""
+    conversation: ``chat_noun``), the part of it spent by characters speaking first (if
+    any) and, inside a server, one for the server."""
     platform = caller.platform
+    chat_id = caller.key.chat_id
     lines = [
         "You: " + usage_line(await manager.users.usage(platform, author_id=caller.user_id)),
-        f"This {chat_noun}: "
-        + usage_line(await manager.users.usage(platform, chat_id=caller.key.chat_id)),
+        f"This {chat_noun}: " + usage_line(await manager.users.usage(platform, chat_id=chat_id)),
     ]
+    nudges = await manager.users.usage(platform, chat_id=chat_id, kind="nudge")
+    if nudges.calls:
+        spent = usage_line(nudges, ("nudge", "nudges"))
+        lines.append(f"  of which characters speaking first: {spent}")
     if server_id is not None:
         server = await manager.users.usage(platform, server_id=server_id)
         lines.append("This server: " + usage_line(server))

@@ -22,6 +22,7 @@ from bot.conversation.manager import ConversationManager
 from bot.errors import AdultsOnly, Refusal
 from bot.platforms.discord.admin import caller_of, channel_group, moderation_group
 from bot.platforms.discord.checks import nsfw_refusal
+from bot.platforms.discord.nudges import nudges_group
 from bot.platforms.discord.sink import DiscordReplies
 from bot.platforms.discord.transport import NO_PINGS
 from bot.platforms.discord.views import Confirm
@@ -46,6 +47,7 @@ def install_commands(
     tree.add_command(_persona_group(manager))
     tree.add_command(channel_group(manager))
     tree.add_command(moderation_group(manager))
+    tree.add_command(nudges_group(manager))
     for command in _single_commands(manager):
         tree.add_command(command)
 

@@ -204,8 +204,11 @@ class DiscordSink:
         try:
             yield
         except discord.Forbidden as error:
-            # Nothing can be said in the channel itself: tell whoever runs the bot.
             guild = getattr(self._channel, "guild", None)
+            if guild is None:  # a DM: the user blocked the bot or takes no DMs (50007)
+                log.info("Discord refused a %s in DM %s: %s", what, channel, error.text or error)
+                raise DeliveryFailed(f"DM {channel} refuses the bot", permanent=True) from None
+            # Nothing can be said in the channel itself: tell whoever runs the bot.
             log.warning(
                 "Discord refused a %s in #%s (server %s): %s. Give the bot's role Send "
                 "Messages (and Send Messages in Threads) there.",

@@ -60,6 +60,7 @@ COMMANDS = (
     BotCommand("persona", "Who you are in the story"),
     BotCommand("forget", "Erase what is stored about you"),
     BotCommand("usage", "Tokens used and their cost"),
+    BotCommand("nudges", "Whether characters may speak first"),
 )
 #: The menu of group administrators.
 ADMIN_COMMANDS = (
@@ -82,6 +83,7 @@ character's message or say its name.
 /persona TEXT who you are in the story (/persona clear removes it)
 /forget erase everything stored about you
 /usage tokens used and their cost
+/nudges on|off whether characters may write first (groups: admins)
 /triggers when characters speak here (admins)
 /moderation the group's moderation policy (admins)"""
 
@@ -104,6 +106,7 @@ class Commands:
             "forget": self.forget,
             "usage": self.usage,
             "triggers": self.triggers,
+            "nudges": self.nudges,
             "moderation": self.moderation,
         }
         # New messages only: editing "/reset" must not run it again.
@@ -203,6 +206,15 @@ class Commands:
                 (lambda settings: commands.change_triggers(settings, words)) if words else None,
             ),
         )
+
+    async def nudges(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Whether characters speak first here; ``/nudges on|off|NAME VALUE`` changes it (in a
+        private chat its user, in a group its admins)."""
+        message = _message(update)
+        answer = await commands.nudges_command(
+            self._manager, self._caller(message), context.args or [], private=is_private(message)
+        )
+        await self._say(message, answer)
 
     async def moderation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Group admins: the policy and recent events.

@@ -163,13 +163,14 @@ class Updates:
         await self._replies.manager.edit_message(key, str(message.message_id), text, sink)
 
     async def on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Note when a user blocks the bot or a group removes it; nothing else to do."""
+        """Note when a user blocks the bot or a group removes it: no more nudges there."""
         change = update.my_chat_member
         if change is None:
             return
         status = change.new_chat_member.status
         if status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
             log.info("the bot can no longer post in chat %s (%s)", change.chat.id, status)
+            await self._replies.manager.nudges.refused(PLATFORM, str(change.chat.id))
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log a failed update and tell the chat briefly; a blocked bot stays quiet."""

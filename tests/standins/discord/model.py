@@ -69,6 +69,8 @@ class User:
     global_name: str | None = None
     bot: bool = False
     avatar: str | None = None
+    #: The user blocked the bot or takes no DMs: the bot's DMs to them fail with 50007.
+    dms_closed: bool = False
 
     @property
     def mention(self) -> str:

@@ -23,6 +23,8 @@ def routes(ctx: RestContext) -> list[web.RouteDef]:
     async def send(request: web.Request) -> web.Response:
         channel = ctx.channel(request)
         ctx.require(channel, ctx.send_permission(channel))
+        if channel.recipient is not None and channel.recipient.dms_closed:
+            raise ApiError(403, 50007, "Cannot send messages to this user")
         body = await ctx.body(request)
         message = ctx.create_message(channel, world.bot, body)
         return json_response(message.to_payload())

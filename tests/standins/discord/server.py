@@ -353,6 +353,11 @@ class DiscordStandIn:
         """The DM channel between ``user`` and the bot."""
         return self.world.open_dm(user)
 
+    def close_dms(self, user: User, closed: bool = True) -> None:
+        """``user`` blocks the bot or stops taking DMs (``closed=False``: takes them again):
+        the bot's messages to their DM then fail with 403, code 50007."""
+        user.dms_closed = closed
+
     def permissions_for(self, user: User, channel: Channel) -> Permission:
         """What the stand-in computes for ``user`` in ``channel`` (all in DMs)."""
         if channel.guild is None:

@@ -22,6 +22,8 @@ from bot.characters.budget import NEWEST_MESSAGE_TOKENS, Budget
 from bot.characters.cards.files import has_card, is_card_path
 from bot.characters.cards.load import load_card
 from bot.characters.library import CharacterLibrary, UnknownCharacter
+from bot.characters.lore.attach import attach_books
+from bot.characters.lore.files import WorldBooks, read_world_books
 from bot.characters.prompt import DEFAULT_BUDGET, fixed_tokens
 from bot.characters.schema import SILLYTAVERN_FIELDS, Character, character_json_schema
 from bot.errors import TroupeError
@@ -90,14 +92,24 @@ def read_characters(*paths: Path, budget: Budget = DEFAULT_BUDGET) -> LoadReport
     answer); one past a quarter of the window is a warning.
     """
     files, problems = _collect_files(paths)
+    warnings: list[CharacterProblem] = []
+    # The world books of each folder that holds characters (lorebooks/ beside them).
+    worlds: dict[Path, WorldBooks] = {}
     loaded: list[tuple[Character, YamlDocument]] = []
     for file in files:
         character, document, file_problems = _load_file(file)
         problems.extend(file_problems)
         if character is not None and document is not None:
+            world = worlds.get(file.parent)
+            if world is None:
+                world = worlds[file.parent] = read_world_books(file.parent)
+                problems.extend(world.problems)
+                warnings.extend(world.warnings)
+            book_problems, book_warnings = attach_books(character, document, world)
+            problems.extend(book_problems)
+            warnings.extend(book_warnings)
             loaded.append((character, document))
     problems.extend(_duplicates(loaded))
-    warnings: list[CharacterProblem] = []
     broken = {problem.path for problem in problems}
     good = []
     for character, _ in loaded:
@@ -111,7 +123,8 @@ def read_characters(*paths: Path, budget: Budget = DEFAULT_BUDGET) -> LoadReport
             good.append(character)
             if verdict == "warning":
                 warnings.append(problem)
-    return LoadReport(CharacterLibrary(good), problems, warnings)
+    books = {book_id: book for world in worlds.values() for book_id, book in world.books.items()}
+    return LoadReport(CharacterLibrary(good, books=books), problems, warnings)
 
 
 def load_characters(*paths: Path, budget: Budget = DEFAULT_BUDGET) -> CharacterLibrary:
@@ -147,7 +160,10 @@ def _fixed_part(character: Character, path: Path, budget: Budget) -> tuple[str, 
     completion = character.generation.max_completion_tokens or budget.max_completion_tokens
     verdict = budget.fixed_part_verdict(tokens, completion)
     window = budget.context_window
-    what = f"persona, user persona, scene and examples come to about {tokens:,} tokens"
+    parts = "persona, user persona, scene, examples and constant lore"
+    if not any(entry.constant for book in character.lorebooks for entry in book.entries):
+        parts = "persona, user persona, scene and examples"
+    what = f"{parts} come to about {tokens:,} tokens"
     if verdict == "error":
         spare = budget.prompt_limit(completion) - NEWEST_MESSAGE_TOKENS
         message = (

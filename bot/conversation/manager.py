@@ -259,7 +259,10 @@ class ConversationManager:
                 # Looked up once the previous turn is over: it may be the very message
                 # replied to, and its platform id is stored when its turn ends.
                 speaker = await self._replied_character(conversation, incoming, scene)
-                return TurnRequest(conversation, speaker or character, incoming, sink, server)
+                books = self._characters.lorebooks(policy.lorebooks)
+                return TurnRequest(
+                    conversation, speaker or character, incoming, sink, server, books
+                )
 
             return await self._turn(lane, conversation, stored.id, prepare)
 
@@ -293,7 +296,8 @@ class ConversationManager:
                 server = ServerSettings(policy.moderation, policy.moderators_chat_id)
 
                 async def prepare() -> TurnRequest:
-                    return TurnRequest(conversation, character, incoming, sink, server)
+                    books = self._characters.lorebooks(policy.lorebooks)
+                    return TurnRequest(conversation, character, incoming, sink, server, books)
 
                 return await self._turn(lane, conversation, message.id, prepare)
         except Exception:

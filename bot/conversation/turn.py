@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from bot.characters.lore.book import Lorebook
 from bot.characters.prompt import (
     Budget,
     CharacterTooLong,
@@ -113,6 +114,8 @@ class TurnRequest:
     incoming: Incoming
     sink: ReplySink
     server: ServerSettings
+    #: World books the chat's admins attached, scanned after the character's own.
+    lorebooks: tuple[Lorebook, ...] = ()
 
 
 class TurnRunner:
@@ -188,6 +191,9 @@ class TurnRunner:
                 budget=self._budget,
                 estimator=self._estimator,
                 fold_roles=self._roles.fold,
+                lorebooks=turn.lorebooks,
+                # A full window may not hold the whole conversation (lore counts replies).
+                history_complete=len(window) < self._history_limit,
             )
         except PromptTooLong as error:
             # A character too long is the owner's to fix: the user is not asked to shorten.

@@ -33,6 +33,7 @@ HELP = """Commands:
   /character NAME   talk to another character (NAME: file name or character name)
   /scene NAME       bring a character into the scene, or send it out
   /persona TEXT     who you are in the story (/persona alone shows it, /persona clear clears it)
+  /lorebooks        the world books used here (/lorebooks add BOOK, /lorebooks remove BOOK)
   /usage            tokens used and their cost
   /reset            forget this conversation's history
   /forget           erase everything stored about you
@@ -312,6 +313,8 @@ class ConsoleChat:
                 await notice(await commands.toggle_in_scene(manager, caller, argument))
             case "/persona":
                 await notice(await commands.persona_command(manager, caller, argument))
+            case "/lorebooks":
+                await notice(await commands.chat_lorebooks(manager, caller, argument.split()))
             case "/usage":
                 await notice(
                     await commands.describe_usage(manager, caller, chat_noun="conversation")

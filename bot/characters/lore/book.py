@@ -75,9 +75,9 @@ class Lorebook:
     token_budget: int | None
     recursive_scanning: bool
     #: scan depth -> the index of the keys of the entries scanning that deep.
-    indexes: dict[int, KeyIndex] = field(default_factory=dict)
+    indexes: dict[int, KeyIndex] = field(default_factory=dict, compare=False)
     #: The index of every entry's keys (recursion ignores scan depths).
-    all_keys: KeyIndex = field(default_factory=KeyIndex)
+    all_keys: KeyIndex = field(default_factory=KeyIndex, compare=False)
 
 
 def compile_book(spec: LorebookSpec, book_id: str) -> tuple[Lorebook, list[Remark]]:

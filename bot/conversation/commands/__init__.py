@@ -12,6 +12,7 @@ terminal's lines.
 - :mod:`.usage`: tokens and cost.
 - :mod:`.triggers`: when characters speak in a chat.
 - :mod:`.moderation`: a server's moderation policy and recent events.
+- :mod:`.lore`: the world books attached to a chat.
 """
 
 from bot.conversation.commands.caller import Caller
@@ -25,6 +26,7 @@ from bot.conversation.commands.erase import (
     forget,
     reset,
 )
+from bot.conversation.commands.lore import LOREBOOKS_USAGE, chat_lorebooks
 from bot.conversation.commands.moderation import (
     Mentions,
     change_from_words,
@@ -62,6 +64,7 @@ __all__ = [
     "CANCEL",
     "CANCELLED",
     "FORGET_QUESTION",
+    "LOREBOOKS_USAGE",
     "NOT_YOURS",
     "PERSONA_MAX",
     "TRIGGERS_USAGE",
@@ -73,6 +76,7 @@ __all__ = [
     "change_from_words",
     "change_policy",
     "change_triggers",
+    "chat_lorebooks",
     "chat_triggers",
     "clear_persona",
     "describe_events",

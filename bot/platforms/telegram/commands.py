@@ -61,6 +61,7 @@ COMMANDS = (
 ADMIN_COMMANDS = (
     *COMMANDS,
     BotCommand("triggers", "When characters speak in this chat"),
+    BotCommand("lorebooks", "World books used in this chat"),
     BotCommand("moderation", "Moderation policy and recent events"),
 )
 
@@ -79,6 +80,7 @@ character's message or say its name.
 /forget erase everything stored about you
 /usage tokens used and their cost
 /triggers when characters speak here (admins)
+/lorebooks the world books used here (admins: add BOOK, remove BOOK)
 /moderation the group's moderation policy (admins)"""
 
 
@@ -100,6 +102,7 @@ class Commands:
             "forget": self.forget,
             "usage": self.usage,
             "triggers": self.triggers,
+            "lorebooks": self.lorebooks,
             "moderation": self.moderation,
         }
         # New messages only: editing "/reset" must not run it again.
@@ -194,6 +197,14 @@ class Commands:
                 (lambda settings: commands.change_triggers(settings, words)) if words else None,
             ),
         )
+
+    async def lorebooks(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The chat's world books; ``/lorebooks add BOOK`` / ``remove BOOK`` (admins)."""
+        message = _message(update)
+        text = await commands.chat_lorebooks(
+            self._manager, self._caller(message), context.args or []
+        )
+        await self._say(message, text)
 
     async def moderation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Group admins: the policy and recent events.

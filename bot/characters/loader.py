@@ -94,18 +94,19 @@ def read_characters(*paths: Path, budget: Budget = DEFAULT_BUDGET) -> LoadReport
     files, problems = _collect_files(paths)
     warnings: list[CharacterProblem] = []
     # The world books of each folder that holds characters (lorebooks/ beside them).
+    folders = [path for path in paths if path.is_dir()] + [file.parent for file in files]
     worlds: dict[Path, WorldBooks] = {}
+    for folder in folders:
+        if folder not in worlds:
+            world = worlds[folder] = read_world_books(folder)
+            problems.extend(world.problems)
+            warnings.extend(world.warnings)
     loaded: list[tuple[Character, YamlDocument]] = []
     for file in files:
         character, document, file_problems = _load_file(file)
         problems.extend(file_problems)
         if character is not None and document is not None:
-            world = worlds.get(file.parent)
-            if world is None:
-                world = worlds[file.parent] = read_world_books(file.parent)
-                problems.extend(world.problems)
-                warnings.extend(world.warnings)
-            book_problems, book_warnings = attach_books(character, document, world)
+            book_problems, book_warnings = attach_books(character, document, worlds[file.parent])
             problems.extend(book_problems)
             warnings.extend(book_warnings)
             loaded.append((character, document))

@@ -36,7 +36,8 @@ class Placed:
 
 def place(kept: Sequence[Fired], character_name: str) -> Placed:
     """Sort ``kept`` into the ``system`` message's two places and the history's depths."""
-    ordered = sorted(kept, key=lambda f: (f.entry.insertion_order, f.entry.book, f.entry.index))
+    # Stable: between books with equal orders, ``kept``'s own order stands.
+    ordered = sorted(kept, key=lambda f: f.entry.insertion_order)
     before = [f.text for f in ordered if f.entry.position is Position.BEFORE_CHAR]
     after = [f.text for f in ordered if f.entry.position is Position.AFTER_CHAR]
     groups: dict[tuple[int, str], list[str]] = {}

@@ -23,4 +23,4 @@ def _line(found: Fired) -> str:
     where = str(entry.position)
     if entry.position is Position.DEPTH:
         where = f"depth {entry.depth}, {entry.role}"
-    return f"{entry.label!r} [{entry.book}] by {found.reason} ({where}, {found.tokens} tokens)"
+    return f"{entry.label!r} [{entry.book}]: {found.reason} ({where}, {found.tokens} tokens)"

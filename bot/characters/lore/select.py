@@ -43,7 +43,8 @@ ANY_TURN = Turns(count=1 << 30, exact=False)
 
 @dataclass(frozen=True, slots=True)
 class Fired:
-    """An entry that fired, and why: ``"constant"``, ``key 'x'`` or ``via <entry>``."""
+    """An entry that fired, and why: ``constant``, ``key 'x'``, or ``key 'x' in the text of
+    <entries>`` (recursive scanning)."""
 
     entry: LoreEntry
     reason: str
@@ -54,7 +55,8 @@ class Fired:
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """The entries that go into the request (in rank order), and those cut for budget."""
+    """The entries that go into the request (in the order they are sent), and those cut for
+    budget (highest ranked first)."""
 
     kept: tuple[Fired, ...] = ()
     cut: tuple[Fired, ...] = ()
@@ -95,7 +97,7 @@ def _recurse(book: Lorebook, fired: list[Fired], turns: Turns, done: set[int]) -
         label = ", ".join(entry.label for entry in sources)
         newest = list(_matched(book, book.all_keys.matches(text), text, turns, done, "via"))
         for found in newest:
-            yield Fired(found.entry, f"via {label}: {found.reason}")
+            yield Fired(found.entry, f"{found.reason} in the text of {label}")
 
 
 def _matched(
@@ -179,4 +181,6 @@ def within_budget(
         kept.append(measured)
         spent[entry.book] = spent.get(entry.book, 0) + tokens
         used += tokens
+    # Sent in insertion order; between books, the character's own first.
+    kept.sort(key=lambda f: (f.entry.insertion_order, order[f.entry.book], f.entry.index))
     return Selection(tuple(kept), tuple(cut))

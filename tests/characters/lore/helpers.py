@@ -18,8 +18,11 @@ def book(*entries: dict[str, Any], book_id: str = "world", **settings: Any) -> L
     return compiled
 
 
+NO_REPLIES = Turns(0)
+
+
 def fired(
-    books: Lorebook | Sequence[Lorebook], *messages: str, turns: Turns = Turns(0)
+    books: Lorebook | Sequence[Lorebook], *messages: str, turns: Turns = NO_REPLIES
 ) -> dict[str, str]:
     """Label -> why, of every entry that fires on ``messages`` (oldest first)."""
     shelf = [books] if isinstance(books, Lorebook) else list(books)

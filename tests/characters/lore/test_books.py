@@ -55,7 +55,8 @@ CARD_BOOK: dict[str, Any] = {
 
 def test_a_card_book_maps_sillytaverns_extensions() -> None:
     reading = read_book_data(CARD_BOOK, "port")
-    assert reading.problems == [] and reading.book is not None
+    assert reading.problems == []
+    assert reading.book is not None
     book = reading.book
     assert (book.name, book.scan_depth, book.token_budget, book.recursive_scanning) == (
         "Port Ash",
@@ -68,14 +69,17 @@ def test_a_card_book_maps_sillytaverns_extensions() -> None:
     assert (vance.position, vance.depth, vance.role) == (Position.DEPTH, 2, "user")
     assert vance.logic is SelectiveLogic.AND_ALL
     assert [k.text for k in vance.secondary_keys] == ["rum"]
-    assert vance.keys[0].whole_words and vance.keys[0].case_sensitive
+    assert vance.keys[0].whole_words
+    assert vance.keys[0].case_sensitive
     assert (fog.position, fog.depth, fog.role, fog.priority) == (Position.DEPTH, 0, "assistant", 7)
-    assert fog.content == "The fog." and fog.secondary_keys == ()
+    assert fog.content == "The fog."
+    assert fog.secondary_keys == ()
 
 
 def test_a_lorebook_v3_export_and_a_sillytavern_world_info_file() -> None:
     wrapped = read_book_data({"spec": "lorebook_v3", "data": CARD_BOOK}, "port")
-    assert wrapped.book is not None and len(wrapped.book.entries) == 2
+    assert wrapped.book is not None
+    assert len(wrapped.book.entries) == 2
     world_info = {
         "entries": {
             "0": {
@@ -172,8 +176,8 @@ def test_broken_books_and_missing_world_books_name_file_line_and_field(tmp_path:
     assert check_paths([tmp_path], out) == 1
     text = out.getvalue()
     assert (
-        f"{tmp_path}/mara.yaml:7: lorebook.entries[0].depth: input should be greater than or equal to 0"
-        in text
+        f"{tmp_path}/mara.yaml:7: lorebook.entries[0].depth: "
+        "input should be greater than or equal to 0" in text
     )
     assert f"{tmp_path}/lorebooks/harbour.yaml:3: entries[0].contnt: unknown field" in text
     assert f"{tmp_path}/lorebooks/broken.json:1: invalid JSON" in text
@@ -187,8 +191,8 @@ def test_broken_books_and_missing_world_books_name_file_line_and_field(tmp_path:
     check_paths([tmp_path], out)
     text = out.getvalue()
     assert (
-        f"mara.yaml:3: world_books[0]: world book 'harbour' has problems (see {tmp_path}/lorebooks/harbour.yaml)"
-        in text
+        "mara.yaml:3: world_books[0]: world book 'harbour' has problems "
+        f"(see {tmp_path}/lorebooks/harbour.yaml)" in text
     )
     assert "mara.yaml:3: world_books[1]: no world book 'nowhere' in" in text
 
@@ -198,7 +202,8 @@ def test_check_lists_unsupported_decorators_and_bad_regexes_as_warnings(tmp_path
         tmp_path,
         "mara.yaml",
         "name: Mara\ndescription: A detective.\nlorebook:\n  entries:\n"
-        "    - keys: ['/(open/']\n      content: \"@@is_greeting 1\\n@@@keep_activate_after_match\\nText\"\n",
+        "    - keys: ['/(open/']\n"
+        '      content: "@@is_greeting 1\\n@@@keep_activate_after_match\\nText"\n',
     )
     out = io.StringIO()
     assert check_paths([tmp_path], out) == 0

@@ -127,7 +127,7 @@ def test_recursive_scanning_lets_entries_fire_each_other_a_bounded_number_of_tim
     lore = book(*chain, recursive_scanning=True)
     found = fired(lore, "Sam: k0")
     assert set(found) == {f"e{i}" for i in range(MAX_RECURSION + 1)}
-    assert found["e1"] == "via e0: key 'k1'"
+    assert found["e1"] == "key 'k1' in the text of e0"
     assert set(fired(book(*chain), "Sam: k0")) == {"e0"}
 
 

@@ -85,7 +85,8 @@ def test_over_the_lore_budget_the_lowest_ranked_entries_are_cut() -> None:
         token_budget=70,
     )
     prompt = build_prompt(character(lore), [HistoryEntry("user", "Sam", "x")], user_name="Sam")
-    assert [f.entry.label for f in prompt.lore.kept] == ["constant", "order 500", "high"]
+    # Kept by rank (constant, then priority, else insertion order); sent in insertion order.
+    assert [f.entry.label for f in prompt.lore.kept] == ["high", "constant", "order 500"]
     assert [f.entry.label for f in prompt.lore.cut] == ["low"]
     # The request's own lore budget cuts across books in the same order.
     small = Budget(lore_tokens=50)
@@ -100,7 +101,8 @@ def test_lore_never_pushes_out_the_persona_or_the_newest_message() -> None:
     tight = Budget(context_window=6000, max_completion_tokens=1000, safety_margin=100)
     history = [HistoryEntry("user", "Sam", "old " * 1500), HistoryEntry("user", "Sam", "x")]
     prompt = build_prompt(character(lore), history, user_name="Sam", budget=tight)
-    assert prompt.lore.kept == () and len(prompt.lore.cut) == 1
+    assert prompt.lore.kept == ()
+    assert len(prompt.lore.cut) == 1
     assert prompt.request.messages[-1].content == "x"
     assert prompt.estimated_tokens <= tight.prompt_limit()
 

@@ -23,7 +23,10 @@ from bot.storage import Storage, open_storage
 from tests.conversation.conftest import KEY, RecordingSink, said
 
 MARA = "name: Mara\ndescription: A detective.\n"
-HARBOUR = "name: The Harbour\nscan_depth: 1\nentries:\n  - {keys: [tide], content: The tide turns at six.}\n"
+HARBOUR = (
+    "name: The Harbour\nscan_depth: 1\n"
+    "entries:\n  - {keys: [tide], content: The tide turns at six.}\n"
+)
 
 
 @pytest.fixture

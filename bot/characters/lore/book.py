@@ -78,6 +78,8 @@ class Lorebook:
     indexes: dict[int, KeyIndex] = field(default_factory=dict, compare=False)
     #: The index of every entry's keys (recursion ignores scan depths).
     all_keys: KeyIndex = field(default_factory=KeyIndex, compare=False)
+    #: The constant entries that may fire (enabled, not ``@@dont_activate``).
+    constants: tuple[LoreEntry, ...] = field(default=(), compare=False)
 
 
 def compile_book(spec: LorebookSpec, book_id: str) -> tuple[Lorebook, list[Remark]]:
@@ -94,6 +96,7 @@ def compile_book(spec: LorebookSpec, book_id: str) -> tuple[Lorebook, list[Remar
         scan_depth=spec.scan_depth,
         token_budget=spec.token_budget,
         recursive_scanning=spec.recursive_scanning,
+        constants=tuple(e for e in entries if e.constant and e.enabled and not e.dont_activate),
     )
     for entry in entries:
         if not entry.enabled or entry.dont_activate:

@@ -1,15 +1,15 @@
 """Keys, compiled once per book load, and the scan that finds them in a turn's messages.
 
 A book of thousands of entries must not cost thousands of searches per turn. The keys are
-indexed once: a plain key by its first word (whole-word keys) or its first three characters
-(anywhere-in-a-word keys); a scan splits its text into words and three-character pieces once,
-and only the keys whose anchor is among them are searched for. Regular expressions
+indexed once: a plain key by its rarest word (whole-word keys) or its rarest three-character
+piece (anywhere-in-a-word keys), rarest among all the book's keys, so "the" anchors nothing
+that "Halloran" can; a scan splits its text into words and three-character pieces once, and
+only the keys whose anchor is among them are searched for. Regular expressions
 (``/pattern/flags`` keys, or every key of a ``use_regex`` entry) are searched one by one.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -32,7 +32,10 @@ class Key:
     text: str
     case_sensitive: bool
     whole_words: bool
+    #: A regex key's expression.
     regex: re.Pattern[str] | None = None
+    #: A whole-words key of several words, as an expression.
+    words_pattern: re.Pattern[str] | None = None
 
     @property
     def needle(self) -> str:
@@ -43,11 +46,10 @@ class Key:
         """Whether this key occurs in ``scan``."""
         if self.regex is not None:
             return self.regex.search(scan.raw) is not None
+        if self.words_pattern is not None:
+            return self.words_pattern.search(scan.text(self.case_sensitive)) is not None
         if self.whole_words:
-            if _is_word(self.needle):
-                return self.needle in scan.words(self.case_sensitive)
-            pattern = _word_pattern(self.needle, self.case_sensitive)
-            return pattern.search(scan.text(self.case_sensitive)) is not None
+            return self.needle in scan.words(self.case_sensitive)
         return self.needle in scan.text(self.case_sensitive)
 
 
@@ -56,6 +58,11 @@ def compile_key(text: str, *, case_sensitive: bool, whole_words: bool, use_regex
     text = text.strip()
     written = _REGEX_KEY.match(text)
     if written is None and not use_regex:
+        needle = text if case_sensitive else text.lower()
+        if whole_words and _WORD.fullmatch(needle) is None:
+            flags = 0 if case_sensitive else re.IGNORECASE
+            words = re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)", flags)
+            return Key(text, case_sensitive, whole_words, words_pattern=words)
         return Key(text, case_sensitive, whole_words)
     pattern, letters = (written.group(1), written.group(2)) if written else (text, "")
     flags = 0 if case_sensitive or written else re.IGNORECASE
@@ -67,18 +74,6 @@ def compile_key(text: str, *, case_sensitive: bool, whole_words: bool, use_regex
         return Key(text, case_sensitive, whole_words, re.compile(pattern, flags))
     except re.error as error:
         raise BadKey(f"invalid regular expression {text!r}: {error}") from None
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_word(needle: str) -> bool:
-    return _WORD.fullmatch(needle) is not None
-
-
-@functools.lru_cache(maxsize=4096)
-def _word_pattern(needle: str, case_sensitive: bool) -> re.Pattern[str]:
-    """A multi-word key as whole words."""
-    flags = 0 if case_sensitive else re.IGNORECASE
-    return re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)", flags)
 
 
 class ScanText:
@@ -122,31 +117,21 @@ class KeyIndex:
     """The keys of many entries, indexed so that a scan looks only at likely ones."""
 
     def __init__(self) -> None:
-        # (case-sensitive, whole-word) -> anchor -> (entry, key) pairs.
-        self._anchored: dict[tuple[bool, bool], dict[str, list[tuple[int, Key]]]] = {}
+        self._keys: list[tuple[int, Key]] = []
+        # (case-sensitive, whole-word) -> anchor -> (entry, key) pairs; built when first used.
+        self._anchored: dict[tuple[bool, bool], dict[str, list[tuple[int, Key]]]] | None = None
         #: Keys no anchor finds: regexes, and plain keys too short for a three-character piece.
         self._always: list[tuple[int, Key]] = []
 
     def add(self, entry: int, key: Key) -> None:
         """Index ``key`` of entry number ``entry``."""
-        needle = key.needle
-        if key.regex is not None or not needle:
-            self._always.append((entry, key))
-            return
-        if key.whole_words:
-            words = _WORD.findall(needle)
-            anchor = words[0] if words and needle.startswith(words[0]) else None
-        else:
-            anchor = needle[:_GRAM] if len(needle) >= _GRAM else None
-        if anchor is None:
-            self._always.append((entry, key))
-            return
-        table = self._anchored.setdefault((key.case_sensitive, key.whole_words), {})
-        table.setdefault(anchor, []).append((entry, key))
+        self._keys.append((entry, key))
+        self._anchored = None
 
     def matches(self, scan: ScanText) -> Iterator[tuple[int, Key]]:
         """Every (entry, key) pair whose key occurs in ``scan``."""
-        for (case_sensitive, whole_words), table in self._anchored.items():
+        anchored = self._anchored if self._anchored is not None else self._build()
+        for (case_sensitive, whole_words), table in anchored.items():
             present = scan.words(case_sensitive) if whole_words else scan.grams(case_sensitive)
             # Looked up from the smaller side: a short message against a big book, or not.
             if len(present) <= len(table):
@@ -156,6 +141,35 @@ class KeyIndex:
             for anchor in anchors:
                 yield from ((e, k) for e, k in table[anchor] if k.found_in(scan))
         yield from ((e, k) for e, k in self._always if k.found_in(scan))
+
+    def _build(self) -> dict[tuple[bool, bool], dict[str, list[tuple[int, Key]]]]:
+        pieces = {(entry, key): _pieces(key) for entry, key in self._keys}
+        # How many keys each piece would anchor: every key takes its rarest.
+        counts: dict[str, int] = {}
+        for found in pieces.values():
+            for piece in found:
+                counts[piece] = counts.get(piece, 0) + 1
+        anchored: dict[tuple[bool, bool], dict[str, list[tuple[int, Key]]]] = {}
+        self._always = []
+        for (entry, key), found in pieces.items():
+            if not found:
+                self._always.append((entry, key))
+                continue
+            anchor = min(found, key=lambda piece: (counts[piece], piece))
+            table = anchored.setdefault((key.case_sensitive, key.whole_words), {})
+            table.setdefault(anchor, []).append((entry, key))
+        self._anchored = anchored
+        return anchored
+
+
+def _pieces(key: Key) -> set[str]:
+    """What may anchor ``key``: its words (whole-word keys) or three-character pieces."""
+    if key.regex is not None:
+        return set()
+    needle = key.needle
+    if key.whole_words:
+        return set(_WORD.findall(needle))
+    return {needle[i : i + _GRAM] for i in range(len(needle) - _GRAM + 1)}
 
 
 def any_found(keys: Iterable[Key], scan: ScanText) -> Key | None:

@@ -75,8 +75,8 @@ def fire(books: Sequence[Lorebook], messages: Sequence[str], turns: Turns) -> li
     fired: list[Fired] = []
     for book in books:
         done: set[int] = set()
-        for entry in book.entries:
-            if entry.constant and _allowed(entry, turns):
+        for entry in book.constants:
+            if _allowed(entry, turns):
                 fired.append(Fired(entry, "constant"))
                 done.add(entry.index)
         for depth, index in book.indexes.items():

@@ -172,7 +172,7 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
         )
         sink = NullSink()
 
-        async def turn(chat: str, n: int) -> None:
+        async def turn(chat: str, n: int, on: ConversationManager | None = None) -> None:
             incoming = Incoming(
                 key=ConversationKey("bench", chat),
                 author_id="sam",
@@ -180,7 +180,7 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
                 text=f"Message number {n}: how is the lighthouse tonight?",
                 is_direct=True,
             )
-            outcome = await manager.handle(incoming, sink)
+            outcome = await (on or manager).handle(incoming, sink)
             assert outcome.status is TurnStatus.ANSWERED, outcome
 
         # Warm up, and take the request body of the next turn there for the floor.
@@ -257,13 +257,13 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
         lore_lat: list[float] = []
         for n in range(40):  # warm-up: both windows fill
             await turn("plain", n)
-            await lore_turn(lore_manager, sink, n)
+            await turn("lore", n, lore_manager)
         for n in range(40, 240):
             started = time.perf_counter()
             await turn("plain", n)
             plain_lat.append(time.perf_counter() - started)
             started = time.perf_counter()
-            await lore_turn(lore_manager, sink, n)
+            await turn("lore", n, lore_manager)
             lore_lat.append(time.perf_counter() - started)
         figures["turn_p50_ms_without_lorebook"] = statistics.median(plain_lat) * 1e3
         figures["turn_p50_ms_with_lorebook"] = statistics.median(lore_lat) * 1e3
@@ -305,19 +305,6 @@ def big_lorebook(entries: int) -> Lorebook:
         )
     spec = LorebookSpec.model_validate({"scan_depth": 4, "entries": made})
     return compile_book(spec, "bench")[0]
-
-
-async def lore_turn(manager: ConversationManager, sink: NullSink, n: int) -> None:
-    """One turn in the conversation of the character with the big lorebook."""
-    incoming = Incoming(
-        key=ConversationKey("bench", "lore"),
-        author_id="sam",
-        author_name="Sam",
-        text=f"Message number {n}: how is the lighthouse tonight?",
-        is_direct=True,
-    )
-    outcome = await manager.handle(incoming, sink)
-    assert outcome.status is TurnStatus.ANSWERED, outcome
 
 
 async def next_request_body(storage: Storage, character: Character, chat: str) -> Any:

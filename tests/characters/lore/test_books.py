@@ -8,9 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bot.characters.cards.export import card_json
+from bot.characters.cards.v1v2v3 import read_card
 from bot.characters.loader import check_paths, read_characters
 from bot.characters.lore.formats import read_book_data
 from bot.characters.lore.spec import Position, SelectiveLogic
+from bot.characters.schema import Character
 
 CARD_BOOK: dict[str, Any] = {
     "name": "Port Ash",
@@ -213,3 +216,17 @@ def test_check_lists_unsupported_decorators_and_bad_regexes_as_warnings(tmp_path
         "mara.yaml:6: lorebook.entries[0].content: unsupported decorator(s) kept but ignored: "
         "@@is_greeting 1" in text
     )
+
+
+def test_a_yaml_lorebook_survives_export_and_import_as_a_card() -> None:
+    mara = Character.model_validate(
+        {
+            "name": "Mara",
+            "description": "A detective.",
+            "world_books": ["port-sable"],
+            "lorebook": {"entries": [{"keys": ["Vance"], "content": "x", "position": "depth"}]},
+        }
+    )
+    again = Character.model_validate(read_card(card_json(mara)).fields)
+    assert again.lorebook == mara.lorebook
+    assert again.world_books == ["port-sable"]

@@ -105,6 +105,8 @@ def compile_book(spec: LorebookSpec, book_id: str) -> tuple[Lorebook, list[Remar
         for key in entry.keys:
             index.add(entry.index, key)
             book.all_keys.add(entry.index, key)
+    for built in (*book.indexes.values(), book.all_keys):
+        built.build()
     return book, remarks
 
 

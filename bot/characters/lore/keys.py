@@ -130,7 +130,7 @@ class KeyIndex:
 
     def matches(self, scan: ScanText) -> Iterator[tuple[int, Key]]:
         """Every (entry, key) pair whose key occurs in ``scan``."""
-        anchored = self._anchored if self._anchored is not None else self._build()
+        anchored = self._anchored if self._anchored is not None else self.build()
         for (case_sensitive, whole_words), table in anchored.items():
             present = scan.words(case_sensitive) if whole_words else scan.grams(case_sensitive)
             # Looked up from the smaller side: a short message against a big book, or not.
@@ -142,7 +142,9 @@ class KeyIndex:
                 yield from ((e, k) for e, k in table[anchor] if k.found_in(scan))
         yield from ((e, k) for e, k in self._always if k.found_in(scan))
 
-    def _build(self) -> dict[tuple[bool, bool], dict[str, list[tuple[int, Key]]]]:
+    def build(self) -> dict[tuple[bool, bool], dict[str, list[tuple[int, Key]]]]:
+        """Choose every key's anchor (done by the first scan if not before; a book does it
+        when it loads, so no turn waits for it)."""
         pieces = {(entry, key): _pieces(key) for entry, key in self._keys}
         # How many keys each piece would anchor: every key takes its rarest.
         counts: dict[str, int] = {}

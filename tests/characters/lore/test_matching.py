@@ -3,9 +3,12 @@ scan depth, the V3 decorators and recursive scanning."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from bot.characters.lore.decorators import split_decorators
+from bot.characters.lore.keys import KeyIndex, ScanText, compile_key
 from bot.characters.lore.select import MAX_RECURSION, Turns
 from tests.characters.lore.helpers import book, fired
 
@@ -140,3 +143,26 @@ def test_recursion_respects_prevent_and_exclude() -> None:
     )
     assert set(fired(lore, "Sam: apple")) == {"e0"}
     assert set(fired(lore, "Sam: bee")) == {"e1"}
+
+
+def test_the_index_finds_exactly_what_searching_every_key_finds() -> None:
+    rng = random.Random(3)
+    words = ["the", "old", "reef", "Halloran", "pier", "rum", "tide", "a", "ox", "Ivy"]
+    index = KeyIndex()
+    keys = []
+    for number in range(300):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 3)))
+        if number % 7 == 0:
+            text = rng.choice(words)[1:3]  # a fragment, maybe shorter than an anchor
+        key = compile_key(
+            text,
+            case_sensitive=number % 5 == 0,
+            whole_words=number % 2 == 0,
+            use_regex=number % 37 == 0,
+        )
+        keys.append(key)
+        index.add(number, key)
+    for _ in range(50):
+        scan = ScanText(" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))))
+        expected = {n for n, key in enumerate(keys) if key.found_in(scan)}
+        assert {n for n, _ in index.matches(scan)} == expected

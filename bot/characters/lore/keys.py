@@ -108,7 +108,7 @@ class ScanText:
         if found is None:
             text = self.text(case_sensitive)
             found = self._grams[case_sensitive] = frozenset(
-                text[i : i + _GRAM] for i in range(len(text) - _GRAM + 1)
+                {text[i : i + _GRAM] for i in range(len(text) - _GRAM + 1)}
             )
         return found
 

@@ -24,7 +24,7 @@ from bot.characters.cards.load import load_card
 from bot.characters.library import CharacterLibrary, UnknownCharacter
 from bot.characters.lore.attach import attach_books
 from bot.characters.lore.files import WorldBooks, read_world_books
-from bot.characters.prompt import DEFAULT_BUDGET, fixed_tokens
+from bot.characters.prompt import DEFAULT_BUDGET, constant_lore, fixed_tokens
 from bot.characters.schema import SILLYTAVERN_FIELDS, Character, character_json_schema
 from bot.errors import TroupeError
 from bot.yamlcheck import FileProblem, validate_yaml_file
@@ -124,6 +124,7 @@ def read_characters(*paths: Path, budget: Budget = DEFAULT_BUDGET) -> LoadReport
             good.append(character)
             if verdict == "warning":
                 warnings.append(problem)
+            warnings.extend(_constant_lore_cut(character, path, budget))
     books = {book_id: book for world in worlds.values() for book_id, book in world.books.items()}
     return LoadReport(CharacterLibrary(good, books=books), problems, warnings)
 
@@ -178,6 +179,20 @@ def _fixed_part(character: Character, path: Path, budget: Budget) -> tuple[str, 
             "history fits and the conversation forgets fast"
         )
     return verdict, CharacterProblem(path, 0, "", message)
+
+
+def _constant_lore_cut(character: Character, path: Path, budget: Budget) -> list[CharacterProblem]:
+    """A warning for each constant lore entry its budget never lets in."""
+    return [
+        CharacterProblem(
+            path,
+            0,
+            "",
+            f"constant lore entry {found.entry.label!r} of book {found.entry.book!r} "
+            f"(about {found.tokens:,} tokens) does not fit its lore budget: it is never sent",
+        )
+        for found in constant_lore(character, budget=budget).cut
+    ]
 
 
 def _collect_files(paths: Sequence[Path]) -> tuple[list[Path], list[CharacterProblem]]:

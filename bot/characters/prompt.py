@@ -50,6 +50,7 @@ __all__ = [
     "PromptTooLong",
     "TokenEstimator",
     "build_prompt",
+    "constant_lore",
     "fixed_tokens",
     "preview_body",
     "preview_prompt",
@@ -225,13 +226,18 @@ def fixed_tokens(
     history: persona, the default user persona, scene, examples and the constant entries of its
     lorebooks (as many as their budgets let in), in the larger of the two forms."""
     estimator = estimator or TokenEstimator()
-    books = character.lorebooks
-    constant = [found for found in fire(books, (), ANY_TURN) if found.reason == "constant"]
-    lore = within_budget(constant, books, budget.lore_limit, _measure(character, "User"))
-    placed = place(lore.kept, character.name)
+    placed = place(constant_lore(character, budget=budget).kept, character.name)
     fixed = _character_messages(character, "User", None, None, None, placed)
     depth = sum(estimator.estimate_message(message) for _, message in placed.at_depth)
     return depth + max(estimator.estimate(fixed), estimator.estimate(fold_advanced_roles(fixed)))
+
+
+def constant_lore(character: Character, *, budget: Budget = DEFAULT_BUDGET) -> Selection:
+    """The constant entries of ``character``'s lorebooks that fit their budgets, and those
+    that do not (and so are never sent)."""
+    books = character.lorebooks
+    constant = [found for found in fire(books, (), ANY_TURN) if found.reason == "constant"]
+    return within_budget(constant, books, budget.lore_limit, _measure(character, "User"))
 
 
 def preview_prompt(

@@ -149,3 +149,21 @@ def test_activate_only_every_counts_the_replies_in_the_history(replies: int) -> 
     assert bool(prompt.lore.kept) is (replies == 2)
     unknown = build_prompt(character(lore), history, user_name="Sam", history_complete=False)
     assert unknown.lore.kept
+
+
+def test_check_warns_of_a_constant_entry_its_budget_never_lets_in(tmp_path: Path) -> None:
+    (tmp_path / "tome.yaml").write_text(
+        "name: Tome\ndescription: A book.\nlorebook:\n  token_budget: 50\n  entries:\n"
+        f"    - {{name: Huge, constant: true, content: {'word ' * 200}}}\n"
+        "    - {name: Small, constant: true, content: Small.}\n"
+    )
+    out = io.StringIO()
+    assert check_paths([tmp_path], out) == 0
+    assert out.getvalue() == (
+        f"warning: {tmp_path}/tome.yaml: constant lore entry 'Huge' of book 'tome' "
+        "(about 251 tokens) does not fit its lore budget: it is never sent\n"
+        # Ranked below the one that did not fit, it is cut too (lowest-ranked first).
+        f"warning: {tmp_path}/tome.yaml: constant lore entry 'Small' of book 'tome' "
+        "(about 3 tokens) does not fit its lore budget: it is never sent\n"
+        "ok: 1 character (tome)\n"
+    )

@@ -40,3 +40,11 @@ class BadCommandWords(Refusal):
 
 class AdultsOnly(Refusal):
     """An adults-only character was asked for where it may not be used."""
+
+
+class TooLate(Refusal):
+    """A reply can no longer be changed: a newer message came after it, or it is gone."""
+
+
+class OverLimit(Refusal):
+    """A rate limit or a daily token budget keeps a turn from running."""

@@ -45,6 +45,8 @@ __all__ = [
 
 #: File name patterns of character files inside a folder (a PNG counts if it holds a card).
 CHARACTER_GLOBS = ("*.yaml", "*.yml", "*.png", "*.apng", "*.json", "*.charx")
+#: What a folder without any of them is told: the patterns above, so the two cannot disagree.
+NO_CHARACTER_FILES = f"no character files ({', '.join(CHARACTER_GLOBS)}) in this folder"
 
 
 #: One problem in one character file (file, line, field path and message).
@@ -206,8 +208,7 @@ def _collect_files(paths: Sequence[Path]) -> tuple[list[Path], list[CharacterPro
                 {f for pattern in CHARACTER_GLOBS for f in path.glob(pattern) if has_card(f)}
             )
             if not found:
-                message = "no character files (*.yaml, *.yml) in this folder"
-                problems.append(CharacterProblem(path, 0, "", message))
+                problems.append(CharacterProblem(path, 0, "", NO_CHARACTER_FILES))
             files.extend(found)
         elif path.exists():
             files.append(path)

@@ -30,26 +30,38 @@ from bot.conversation.policies import ChatPolicies
 from bot.conversation.policy import Limits, PolicyTree
 from bot.conversation.recovery import Recovery, SinkFactory, conversation_key
 from bot.conversation.settings import ServerSettings
-from bot.conversation.sink import DeliveryFailed, ReplySink
+from bot.conversation.sink import DeliveryFailed, ReplySink, SwipeControls, SwipeSink
+from bot.conversation.swipes import SwipeAction, SwipeCheck, SwipeTarget
 from bot.conversation.trigger import TriggerPolicy, addressed_character
 from bot.conversation.turn import (
     ModerationHook,
     ModerationReport,
+    Rework,
     TurnOutcome,
     TurnRequest,
     TurnRunner,
     TurnStatus,
+    offer_controls,
     tell,
+    withdraw,
 )
 from bot.conversation.users import UserData
 from bot.conversation.visible import has_visible_text
-from bot.errors import MainCharacterStays
+from bot.errors import MainCharacterStays, OverLimit, Refusal
 from bot.llm.client import M2HerClient
 from bot.llm.roles import RoleSupport
 from bot.observability.cost import Prices
 from bot.observability.logs import new_turn_id
 from bot.observability.metrics import Metrics
-from bot.storage import Conversation, NewMessage, OwedTurn, Storage, StorageError
+from bot.storage import (
+    Alternatives,
+    Conversation,
+    NewMessage,
+    OwedTurn,
+    Storage,
+    StorageError,
+    StoredMessage,
+)
 
 __all__ = ["INTERRUPTED", "ConversationManager", "GreetingChooser", "ManagerSettings"]
 
@@ -261,7 +273,7 @@ class ConversationManager:
                 speaker = await self._replied_character(conversation, incoming, scene)
                 books = self._characters.lorebooks(policy.lorebooks)
                 return TurnRequest(
-                    conversation, speaker or character, incoming, sink, server, books
+                    conversation, speaker or character, incoming, sink, server, lorebooks=books
                 )
 
             return await self._turn(lane, conversation, stored.id, prepare)
@@ -297,7 +309,9 @@ class ConversationManager:
 
                 async def prepare() -> TurnRequest:
                     books = self._characters.lorebooks(policy.lorebooks)
-                    return TurnRequest(conversation, character, incoming, sink, server, books)
+                    return TurnRequest(
+                        conversation, character, incoming, sink, server, lorebooks=books
+                    )
 
                 return await self._turn(lane, conversation, message.id, prepare)
         except Exception:
@@ -453,18 +467,22 @@ class ConversationManager:
             if self._turns_in_flight == 0:
                 self._idle.set()
 
-    async def greet(self, key: ConversationKey, sink: ReplySink, *, user_name: str) -> bool:
+    async def greet(
+        self, key: ConversationKey, sink: ReplySink, *, user_name: str, group: bool = False
+    ) -> bool:
         """Post one of the main character's greetings (``greeting`` or an
-        ``alternate_greetings`` entry) if the conversation has no history yet; whether it was
-        delivered."""
+        ``alternate_greetings`` entry, in a ``group`` chat a ``group_only_greetings`` one too)
+        if the conversation has no history yet; whether it was delivered."""
         conversation = await self._conversation(key)
         if await self._storage.history_window(conversation.id, 1):
             return False
         character = self._character(conversation.character_id)
-        greetings = character.greetings
+        greetings = character.greetings_for(group=group)
         if not greetings:
             return False
-        text = character.render(self._choose_greeting(greetings), user=user_name)
+        chosen = self._choose_greeting(greetings)
+        texts = [character.render(greeting, user=user_name) for greeting in greetings]
+        text = character.render(chosen, user=user_name)
         greeting = await self._storage.add_message(
             NewMessage(
                 conversation_id=conversation.id,
@@ -476,20 +494,197 @@ class ConversationManager:
                 delivery="pending",
             )
         )
+        # The other greetings are the first message's swipes.
+        shown = list(greetings).index(chosen)
+        if len(texts) > 1:
+            await self._storage.set_alternatives(greeting.id, texts, shown)
+        controls = SwipeControls(greeting.id, shown, len(texts), generated=False)
         await sink.begin(character)
-        return await self._runner.deliver(sink, greeting, text, key.platform) is None
+        failure = await self._runner.deliver(sink, greeting, text, key.platform, controls)
+        return failure is None
 
-    async def edit_message(self, key: ConversationKey, platform_message_id: str, text: str) -> bool:
-        """A user edited a message: the history the characters see follows."""
+    async def edit_message(
+        self,
+        key: ConversationKey,
+        platform_message_id: str,
+        text: str,
+        sink: ReplySink | None = None,
+    ) -> bool:
+        """A user edited a message: the history the characters see follows. With ``sink``,
+        the character's reply to it is regenerated if that reply is still the newest
+        message."""
         async with self._after_intake(key):
             conversation = await self._conversation(key)
-            return await self._storage.edit_message(conversation.id, platform_message_id, text)
+            message = await self._storage.find_by_platform_message_id(
+                conversation.id, platform_message_id
+            )
+            edited = await self._storage.edit_message(conversation.id, platform_message_id, text)
+        if edited and message is not None and sink is not None:
+            await self._answer_again(key, message, sink)
+        return edited
 
-    async def delete_message(self, key: ConversationKey, platform_message_id: str) -> bool:
-        """A user deleted a message: it leaves the history the characters see."""
+    async def delete_message(
+        self, key: ConversationKey, platform_message_id: str, sink: ReplySink | None = None
+    ) -> bool:
+        """A user deleted a message: it leaves the history the characters see. With
+        ``sink``, the character's reply to it is regenerated if that reply is still the
+        newest message."""
         async with self._after_intake(key):
             conversation = await self._conversation(key)
-            return await self._storage.delete_message(conversation.id, platform_message_id)
+            message = await self._storage.find_by_platform_message_id(
+                conversation.id, platform_message_id
+            )
+            deleted = await self._storage.delete_message(conversation.id, platform_message_id)
+        if deleted and message is not None and sink is not None:
+            await self._answer_again(key, message, sink)
+        return deleted
+
+    async def _answer_again(
+        self, key: ConversationKey, message: StoredMessage, sink: ReplySink
+    ) -> None:
+        """``message`` (a human's) changed: regenerate the reply to it if that reply is the
+        conversation's newest message and answered it last."""
+        if message.role != "user":
+            return
+        reply = await self._storage.last_reply(message.conversation_id)
+        if reply is None or reply.reply_to_id != message.id:
+            return
+
+        async def still_newest(target: SwipeTarget | None) -> None:
+            if target is None or not target.newest:
+                raise _Stale
+
+        author = (message.author_id, message.author_name)
+        try:
+            await self.swipe(
+                key,
+                SwipeAction.REGENERATE,
+                sink,
+                check=still_newest,
+                message_id=reply.id,
+                author=author,
+            )
+        except _Stale:
+            log.info("an edited message's reply in %s is no longer the newest", key)
+        except OverLimit as refusal:
+            await tell(sink, str(refusal))
+
+    # -- swipes ---------------------------------------------------------------------------
+
+    async def swipe(
+        self,
+        key: ConversationKey,
+        action: SwipeAction,
+        sink: ReplySink,
+        *,
+        check: SwipeCheck,
+        message_id: int | None = None,
+        author: tuple[str, str] | None = None,
+        channel_name: str | None = None,
+    ) -> TurnOutcome:
+        """Regenerate, browse or continue the character's message ``message_id`` (``None``:
+        the conversation's last one) in place, as one of the conversation's turns.
+
+        ``check`` sees the message first (``None`` when there is no such message) and raises
+        a :class:`~bot.errors.Refusal` for what may not happen. A new text is written for
+        the person the reply answered (``author``, id and name, when their message is gone)
+        and counts against the limits like any turn (:class:`~bot.errors.OverLimit`).
+        "Next" past the last alternative regenerates; a greeting's alternatives are the
+        character's other greetings. A failure leaves the alternative shown before.
+        """
+        new_turn_id()
+        conversation = await self._conversation(key)
+        with self._lane(key) as lane:
+            async with self._queued(key.platform, lane), self._claimed(conversation.id):
+                target = await self._swipe_target(conversation, message_id)
+                await check(target)
+                assert target is not None, "the check refuses a swipe without a target"
+                reply, alternatives = target.reply, target.alternatives
+                character = self._character(reply.character_id or conversation.character_id)
+                shown_as = tuple(await self._storage.platform_message_ids(reply))
+                step = _browse_step(action, target)
+                if step is not None:
+                    position = max(0, alternatives.shown + step) % len(alternatives.texts)
+                    return await self._show_alternative(sink, character, target, shown_as, position)
+                policy = await self.policies.resolve(conversation, character.id)
+                answered = None
+                if reply.reply_to_id is not None:
+                    answered = await self._storage.message(conversation.id, reply.reply_to_id)
+                author_id, author_name = (
+                    (answered.author_id, answered.author_name) if answered else author or ("", "")
+                )
+                incoming = Incoming(
+                    key=key,
+                    author_id=author_id,
+                    author_name=author_name,
+                    text=answered.text if answered else "",
+                    is_direct=conversation.server_id is None,
+                    server_id=conversation.server_id,
+                    channel_name=channel_name,
+                )
+                refusal = await self._limits.check(incoming, conversation, policy.limits)
+                if refusal is not None:
+                    raise OverLimit(refusal)
+                rework = Rework(
+                    reply,
+                    shown_as,
+                    keep=action is SwipeAction.CONTINUE,
+                    alternatives=len(alternatives.texts),
+                    shown=alternatives.shown,
+                )
+                server = ServerSettings(policy.moderation, policy.moderators_chat_id)
+                books = self._characters.lorebooks(policy.lorebooks)
+                request = TurnRequest(
+                    conversation, character, incoming, sink, server, rework, lorebooks=books
+                )
+                ran = await self._run(request)
+                return TurnOutcome(TurnStatus.NOT_ANSWERED) if ran is None else ran[0]
+
+    async def _swipe_target(
+        self, conversation: Conversation, message_id: int | None
+    ) -> SwipeTarget | None:
+        if message_id is None:
+            reply = await self._storage.last_reply(conversation.id)
+        else:
+            reply = await self._storage.message(conversation.id, message_id)
+        if reply is None or reply.role != "assistant" or reply.delivery != "delivered":
+            return None
+        answered_author = None
+        if reply.reply_to_id is not None:
+            answered = await self._storage.message(conversation.id, reply.reply_to_id)
+            answered_author = answered.author_id if answered is not None else None
+        return SwipeTarget(
+            reply,
+            answered_author,
+            newest=await self._storage.is_newest(reply),
+            alternatives=await self._storage.alternatives(reply),
+        )
+
+    async def _show_alternative(
+        self,
+        sink: ReplySink,
+        character: Character,
+        target: SwipeTarget,
+        shown_as: tuple[str, ...],
+        position: int,
+    ) -> TurnOutcome:
+        """Show another stored alternative of ``target`` in place (no model call)."""
+        reply, alternatives = target.reply, target.alternatives
+        text = alternatives.texts[position]
+        if position == alternatives.shown or not isinstance(sink, SwipeSink):
+            return TurnOutcome(TurnStatus.ANSWERED, reply.id, reply.text)
+        await sink.begin_over(character, shown_as, reply.text, keep=False)
+        try:
+            ids = await sink.finish(text)
+        except DeliveryFailed as failure:
+            log.warning("another alternative of %s was not shown: %s", reply.id, failure)
+            await withdraw(sink)
+            return TurnOutcome(TurnStatus.UNDELIVERED, reply.id)
+        await self._storage.show_alternative(reply, position, ids)
+        count = len(alternatives.texts)
+        controls = SwipeControls(reply.id, position, count, generated=target.generated)
+        await offer_controls(sink, ids, controls)
+        return TurnOutcome(TurnStatus.ANSWERED, reply.id, text)
 
     async def reset(self, key: ConversationKey) -> int:
         """Forget the conversation's history; returns how many messages were deleted."""
@@ -648,3 +843,22 @@ class ConversationManager:
             return self._characters.get(character_id)
         # The file was removed since the binding was made: fall back rather than go silent.
         return self._default
+
+
+class _Stale(Refusal):
+    """A reply to regenerate after an edit is no longer the newest message."""
+
+
+def _browse_step(action: SwipeAction, target: SwipeTarget) -> int | None:
+    """How far ``action`` moves among ``target``'s stored alternatives; ``None`` when it
+    writes a new text instead (regenerate, continue, or "next" past a reply's last)."""
+    alternatives: Alternatives = target.alternatives
+    last = alternatives.shown == len(alternatives.texts) - 1
+    match action:
+        case SwipeAction.PREVIOUS:
+            return -1 if alternatives.shown > 0 else 0
+        case SwipeAction.NEXT if not (last and target.generated):
+            return 1
+        case SwipeAction.REGENERATE if not target.generated:
+            return 1  # a greeting: the next greeting
+    return None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from bot.characters.schema import Character
 
@@ -50,3 +51,43 @@ class ReplySink(Protocol):
 
         Raises :class:`DeliveryFailed` when the platform did not take it.
         """
+
+
+@runtime_checkable
+class SwipeSink(ReplySink, Protocol):
+    """A sink that can also rewrite a reply already shown and offer its swipe controls.
+
+    For a regeneration or a continuation the engine calls :meth:`begin_over` instead of
+    :meth:`~ReplySink.begin`: :meth:`~ReplySink.finish` then makes the messages that show
+    the old reply show the new text (posting more, or deleting some, as its length needs),
+    and :meth:`~ReplySink.retract` puts the old text back.
+    """
+
+    async def begin_over(
+        self, character: Character, message_ids: Sequence[str], shown: str, *, keep: bool
+    ) -> None:
+        """The reply shown as ``message_ids`` (reading ``shown``) is to be rewritten; with
+        ``keep`` the new text continues ``shown``, otherwise it replaces it."""
+
+    async def offer_controls(self, message_ids: Sequence[str], controls: SwipeControls) -> None:
+        """Put ``controls`` under the reply shown as ``message_ids`` (on its last part).
+
+        Best effort: a platform that refuses is logged, never raised.
+        """
+
+
+@dataclass(frozen=True, slots=True)
+class SwipeControls:
+    """What a reply's swipe controls show: which message they act on, which alternative is
+    shown of how many, and whether it can be regenerated and continued (a greeting
+    cannot: its alternatives are the character's other greetings)."""
+
+    message_id: int
+    position: int
+    count: int
+    generated: bool
+
+    @property
+    def label(self) -> str:
+        """``"2/3"``: the alternative shown, counted from 1, of how many."""
+        return f"{self.position + 1}/{self.count}"

@@ -6,13 +6,15 @@ manager with the conversation's lane held, so at most one turn of a conversation
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from bot.characters.budget import NEWEST_MESSAGE_TOKENS
 from bot.characters.lore.book import Lorebook
 from bot.characters.prompt import (
     Budget,
@@ -29,12 +31,12 @@ from bot.conversation.incoming import Incoming
 from bot.conversation.moderation import ModerationAction, ModerationPolicy
 from bot.conversation.runaway import ReadReply, character_cap, read_capped
 from bot.conversation.settings import ServerSettings
-from bot.conversation.sink import DeliveryFailed, ReplySink
+from bot.conversation.sink import DeliveryFailed, ReplySink, SwipeControls, SwipeSink
 from bot.conversation.visible import has_visible_text
 from bot.llm.client import M2HerClient
 from bot.llm.errors import ContextTooLong, InputBlocked, M2HerError, OutputBlocked
 from bot.llm.roles import RoleSupport
-from bot.llm.tokens import estimate_text_tokens
+from bot.llm.tokens import estimate_message_tokens, estimate_text_tokens
 from bot.llm.types import MODEL, ChatResult, SensitiveType, Usage
 from bot.observability.metrics import Metrics
 from bot.storage import (
@@ -106,6 +108,21 @@ OweNotice = Callable[[int, ReplySink], None]
 
 
 @dataclass(frozen=True, slots=True)
+class Rework:
+    """A turn that rewrites a reply already shown instead of adding one: it regenerates it
+    (a new alternative, written without the old one in the prompt) or, with ``keep``,
+    continues it (the model goes on from the reply's end)."""
+
+    reply: StoredMessage
+    #: The platform messages that show the reply, its first part first.
+    shown_as: tuple[str, ...]
+    keep: bool
+    #: How many alternatives the reply has (a regeneration adds one) and which is shown.
+    alternatives: int = 1
+    shown: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class TurnRequest:
     """The inputs of one turn."""
 
@@ -114,6 +131,8 @@ class TurnRequest:
     incoming: Incoming
     sink: ReplySink
     server: ServerSettings
+    #: Set when the turn rewrites a reply shown (its sink is then a :class:`SwipeSink`).
+    rework: Rework | None = None
     #: World books the chat's admins attached, scanned after the character's own.
     lorebooks: tuple[Lorebook, ...] = ()
 
@@ -178,32 +197,73 @@ class TurnRunner:
         )
         window = context.history
         answered_through = max((m.id for m in window), default=0)
+        if turn.rework is not None and not turn.rework.keep:
+            # A regeneration is written as if the old reply had never been said.
+            window = [m for m in window if m.id != turn.rework.reply.id]
         if 0 < policy.cooldown_after <= context.recent_flags:
             await self._cooldown_notice(incoming, turn.sink, policy)
             return TurnOutcome(TurnStatus.COOLDOWN), answered_through
-        try:
-            prompt = build_prompt(
+        history = [_history_entry(message, turn.character) for message in window]
+
+        def prompt_within(budget: Budget) -> Prompt:
+            return build_prompt(
                 turn.character,
-                [_history_entry(message, turn.character) for message in window],
+                history,
                 user_name=incoming.author_name,
                 user_persona=context.persona,
                 group_name=incoming.channel_name,
-                budget=self._budget,
+                budget=budget,
                 estimator=self._estimator,
                 fold_roles=self._roles.fold,
                 lorebooks=turn.lorebooks,
                 # A full window may not hold the whole conversation (lore counts replies).
                 history_complete=len(window) < self._history_limit,
             )
+
+        character_at_fault = False
+        try:
+            prompt = prompt_within(self._budget)
+            outcome = await self._call(turn, prompt, window, answered_through, first_token)
+            if isinstance(outcome.error, ContextTooLong):
+                # M2-her counts this prompt as longer than the estimate: once more with half
+                # the history (its refusal names no figure to calibrate from).
+                prompt = prompt_within(self._smaller_budget(prompt))
+                outcome = await self._call(turn, prompt, window, answered_through, first_token)
         except PromptTooLong as error:
-            # A character too long is the owner's to fix: the user is not asked to shorten.
-            if isinstance(error, CharacterTooLong):
-                log.error("%s; `troupe check` measures it", error)
+            character_at_fault = isinstance(error, CharacterTooLong)
             too_long = ContextTooLong("prompt does not fit the token budget")
-            await tell(turn.sink, error.user_message)
-            return TurnOutcome(TurnStatus.FAILED, error=too_long), answered_through
-        outcome = await self._call(turn, prompt, window, answered_through, first_token)
+            outcome = TurnOutcome(TurnStatus.FAILED, error=too_long)
+        if isinstance(outcome.error, ContextTooLong):
+            await tell(turn.sink, self._too_long_notice(turn, history, character_at_fault))
         return outcome, answered_through
+
+    def _smaller_budget(self, refused: Prompt) -> Budget:
+        """The budget that leaves the ``refused`` prompt half of its history's tokens (the
+        safety margin takes the rest), for the same reply size."""
+        kept = refused.request.messages[len(refused.request.messages) - refused.history_kept :]
+        target = refused.estimated_tokens - self._estimator.estimate(kept) // 2
+        completion = refused.request.max_completion_tokens or self._budget.max_completion_tokens
+        margin = self._budget.context_window - completion - target
+        return dataclasses.replace(
+            self._budget, max_completion_tokens=completion, safety_margin=margin
+        )
+
+    def _too_long_notice(
+        self, turn: TurnRequest, history: Sequence[HistoryEntry], character_at_fault: bool
+    ) -> str:
+        """What a turn too long for the model tells the chat: only a newest message longer
+        than the few lines every character leaves room for is the user's to shorten."""
+        newest_is_long = bool(history) and (
+            estimate_message_tokens(history[-1].text) > NEWEST_MESSAGE_TOKENS
+        )
+        if newest_is_long and not character_at_fault:
+            return PromptTooLong.user_message
+        log.error(
+            "character %r leaves no room in M2-her's window for a short message and its "
+            "reply; `troupe check` measures it",
+            turn.character.id,
+        )
+        return CharacterTooLong.user_message
 
     async def _call(
         self,
@@ -213,13 +273,22 @@ class TurnRunner:
         answered_through: int,
         first_token: list[float],
     ) -> TurnOutcome:
-        sink = turn.sink
+        sink, rework = turn.sink, turn.rework
         started = time.monotonic()
-        await sink.begin(turn.character)
+        if rework is not None and isinstance(sink, SwipeSink):
+            old = rework.reply.text
+            await sink.begin_over(turn.character, rework.shown_as, old, keep=rework.keep)
+        else:
+            await sink.begin(turn.character)
+        # A continuation is shown after the old text, a space between unless one is there.
+        joined: list[str] = []
 
         async def show(piece: str) -> None:
             if not first_token:
                 first_token.append(time.monotonic())
+            if rework is not None and rework.keep and not joined and piece:
+                joined.append(_joiner(rework.reply.text, piece))
+                piece = joined[0] + piece
             await sink.delta(piece)
 
         cap = character_cap(prompt.request)
@@ -251,6 +320,8 @@ class TurnRunner:
             await withdraw(sink)
             await tell(sink, NO_REPLY)
             return TurnOutcome(TurnStatus.EMPTY_REPLY)
+        if rework is not None:
+            return await self._rewrite(turn, rework, prompt, call, read, window)
         # Stored before it is shown, so that the reply and its usage survive a crash; it
         # enters prompts only once delivered.
         reply = await self._storage.add_reply(
@@ -275,12 +346,52 @@ class TurnRunner:
             return TurnOutcome(TurnStatus.UNDELIVERED, reply=read.text)
         return TurnOutcome(TurnStatus.ANSWERED, reply=read.text)
 
+    async def _rewrite(
+        self,
+        turn: TurnRequest,
+        rework: Rework,
+        prompt: Prompt,
+        call: ModelCall,
+        read: ReadReply,
+        window: Sequence[WindowMessage],
+    ) -> TurnOutcome:
+        """Store what a regeneration or continuation wrote, then show it in place of the
+        old reply; if the platform does not take it, the old reply stays shown."""
+        reply, sink = rework.reply, turn.sink
+        if rework.keep:
+            text = reply.text + _joiner(reply.text, read.text) + read.text
+            await self._storage.record_model_call(replace(call, reply_message_id=reply.id))
+            position, count = rework.shown, rework.alternatives
+        else:
+            text = read.text
+            position = await self._storage.add_alternative(reply, text, call)
+            count = position + 1
+        await self._account(turn, prompt, call, read, window)
+        try:
+            ids = await sink.finish(text)
+        except DeliveryFailed as failure:
+            log.warning("a rewritten reply %s was not shown: %s", reply.id, failure)
+            await withdraw(sink)
+            return TurnOutcome(TurnStatus.UNDELIVERED, reply=text)
+        if rework.keep:
+            await self._storage.extend_reply(reply, text, ids)
+        else:
+            await self._storage.show_alternative(reply, position, ids)
+        await offer_controls(sink, ids, SwipeControls(reply.id, position, count, generated=True))
+        return TurnOutcome(TurnStatus.ANSWERED, reply=text)
+
     async def deliver(
-        self, sink: ReplySink, reply: StoredMessage, text: str, platform: str
+        self,
+        sink: ReplySink,
+        reply: StoredMessage,
+        text: str,
+        platform: str,
+        controls: SwipeControls | None = None,
     ) -> DeliveryFailed | None:
         """Show the stored ``reply`` as ``text`` through ``sink`` (after its ``begin``) and
-        record how it went: delivered with its platform ids, or undelivered (counted and
-        logged; the failure is returned)."""
+        record how it went: delivered with its platform ids (and its swipe ``controls``
+        offered: by default those of a new reply), or undelivered (counted and logged; the
+        failure is returned)."""
         try:
             ids = await sink.finish(text)
         except DeliveryFailed as failure:
@@ -292,6 +403,8 @@ class TurnRunner:
                 log.warning("reply %s not delivered: %s", reply.id, failure)
             return failure
         await self._storage.set_delivered(reply, ids)
+        controls = controls or SwipeControls(reply.id, 0, 1, generated=True)
+        await offer_controls(sink, ids, controls)
         return None
 
     async def _account(
@@ -332,6 +445,8 @@ class TurnRunner:
         log.warning("M2-her call failed in %s: %s", turn.incoming.key, error)
         # A part-streamed reply must never pass for a complete one.
         await withdraw(turn.sink)
+        if isinstance(error, ContextTooLong):
+            return TurnOutcome(TurnStatus.FAILED, error=error)  # the turn says whose fault
         await tell(turn.sink, error.user_message)
         return TurnOutcome(TurnStatus.FAILED, error=error)
 
@@ -339,6 +454,9 @@ class TurnRunner:
         self, turn: TurnRequest, action: ModerationAction, error: M2HerError
     ) -> None:
         character = turn.character
+        if action is ModerationAction.IN_CHARACTER and turn.rework is not None:
+            # The old reply stays shown: say why the new one is not, instead of a new reply.
+            action = ModerationAction.NOTICE
         if action is ModerationAction.IN_CHARACTER:
             name = turn.incoming.author_name
             await withdraw(turn.sink, character.render(character.blocked_reply, user=name))
@@ -453,6 +571,25 @@ async def withdraw(sink: ReplySink, replacement: str | None = None) -> None:
     except Exception:
         # Whatever the platform's library raised: this layer cannot name its errors.
         log.warning("could not withdraw a reply", exc_info=True)
+
+
+async def offer_controls(
+    sink: ReplySink, message_ids: Sequence[str], controls: SwipeControls
+) -> None:
+    """Put swipe ``controls`` under a reply shown as ``message_ids``, where the platform has
+    them; a failure is logged, not raised: the reply itself is shown."""
+    if not isinstance(sink, SwipeSink):
+        return
+    try:
+        await sink.offer_controls(message_ids, controls)
+    except Exception:
+        # Whatever the platform's library raised: this layer cannot name its errors.
+        log.warning("could not offer swipe controls", exc_info=True)
+
+
+def _joiner(old: str, new: str) -> str:
+    """What goes between a reply and its continuation: a space unless one is there."""
+    return "" if not old or old[-1:].isspace() or new[:1].isspace() else " "
 
 
 def _history_entry(message: WindowMessage, speaker: Character) -> HistoryEntry:

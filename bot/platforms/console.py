@@ -22,7 +22,8 @@ from bot.conversation import commands
 from bot.conversation.commands import Caller, Question
 from bot.conversation.incoming import ConversationKey, Incoming
 from bot.conversation.manager import ConversationManager
-from bot.conversation.sink import DeliveryFailed
+from bot.conversation.sink import DeliveryFailed, SwipeControls
+from bot.conversation.swipes import SwipeAction
 from bot.errors import Refusal
 from bot.platforms.streaming import Pace, StreamingReply, WriteBudget
 
@@ -34,11 +35,21 @@ HELP = """Commands:
   /scene NAME       bring a character into the scene, or send it out
   /persona TEXT     who you are in the story (/persona alone shows it, /persona clear clears it)
   /lorebooks        the world books used here (/lorebooks add BOOK, /lorebooks remove BOOK)
+  /regen            write the last reply again (another alternative)
+  /prev, /next      show the last reply's previous or next alternative
+  /continue         let the character go on with its last reply
   /usage            tokens used and their cost
   /reset            forget this conversation's history
   /forget           erase everything stored about you
   /help             this text
   /quit             leave (Ctrl-D works too)"""
+#: The terminal's swipe commands.
+_SWIPES = {
+    "/regen": SwipeAction.REGENERATE,
+    "/prev": SwipeAction.PREVIOUS,
+    "/next": SwipeAction.NEXT,
+    "/continue": SwipeAction.CONTINUE,
+}
 #: The answer that confirms a question; any other cancels it.
 YES = "yes"
 
@@ -155,6 +166,19 @@ class ConsoleSink:
             screen, self._budget, header=f"{character.name}: ", preview=screen
         )
         await self._reply.begin()
+
+    async def begin_over(
+        self, character: Character, message_ids: Sequence[str], shown: str, *, keep: bool
+    ) -> None:
+        """A written line cannot change: a rewritten reply is written anew, whole."""
+        await self.begin(character)
+        if keep and self._reply is not None:
+            await self._reply.delta(shown)
+
+    async def offer_controls(self, message_ids: Sequence[str], controls: SwipeControls) -> None:
+        """A terminal has no buttons: once a reply has alternatives, say which is shown."""
+        if controls.count > 1:
+            self._screen.line(f"* {controls.label} (/prev, /next, /regen)")
 
     async def delta(self, text: str) -> None:
         """More of the reply."""
@@ -315,6 +339,8 @@ class ConsoleChat:
                 await notice(await commands.persona_command(manager, caller, argument))
             case "/lorebooks":
                 await notice(await commands.chat_lorebooks(manager, caller, argument.split()))
+            case "/regen" | "/prev" | "/next" | "/continue":
+                await self._swipe(_SWIPES[command.lower()])
             case "/usage":
                 await notice(
                     await commands.describe_usage(manager, caller, chat_noun="conversation")
@@ -327,6 +353,10 @@ class ConsoleChat:
             case _:
                 await notice(f"Unknown command {command}. /help lists them.")
         return True
+
+    async def _swipe(self, action: SwipeAction) -> None:
+        """Change the last reply (the sink says which alternative is shown)."""
+        await commands.swipe(self._manager, self._caller, action, self._sink)
 
     async def _ask(self, question: Question, action: Callable[[], Awaitable[str]]) -> None:
         """Ask ``question``; the next line's answer runs ``action`` or cancels it."""

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Generic, Protocol, TypeVar
@@ -254,11 +254,35 @@ class StreamingReply:
         self._closing = asyncio.Event()
         self._last_preview = -float("inf")
         self._tasks: list[asyncio.Task[None]] = []
+        #: Messages of an earlier reply this one rewrites, not written to yet (reused before
+        #: posting anew, deleted by :meth:`finish` when not needed).
+        self._spare: list[str] = []
+        #: What the messages this reply rewrites showed before (see :meth:`take_over`).
+        self._original: list[tuple[str, str]] = []
 
     @property
     def message_ids(self) -> list[str]:
         """The ids of the messages posted so far, in order."""
         return [message_id for message_id, _ in self._posted]
+
+    def take_over(self, message_ids: Sequence[str], shown: str, *, keep: bool) -> None:
+        """Write this reply into messages already posted (``message_ids``, which show the
+        header and ``shown``), before :meth:`begin`: with ``keep`` it continues ``shown``,
+        otherwise it replaces it from the first message on. :meth:`finish` edits them,
+        posting or deleting messages as the new length needs; :meth:`retract` puts back
+        what they showed."""
+        parts = split_message(self._header + shown, self._transport.limit, measure=self._measure)
+        parts += [""] * (len(message_ids) - len(parts))
+        self._original = list(zip(message_ids, parts, strict=False))
+        if not self._original:
+            return
+        if keep:
+            self._posted = list(self._original)
+            self._raw = shown
+            self._pending = self._original[-1][1]
+        else:
+            self._posted = self._original[:1]
+            self._spare = [message_id for message_id, _ in self._original[1:]]
 
     async def begin(self) -> None:
         """Show typing until the first text is up, and start following the stream."""
@@ -284,12 +308,23 @@ class StreamingReply:
                     await self._final(partial(self._transport.edit, message_id, part))
                     self._posted[index] = (message_id, part)
             else:
-                message_id = await self._final(partial(self._transport.send, part))
+                message_id = await self._final(partial(self._post, part))
                 self._posted.append((message_id, part))
-        for message_id, _ in self._posted[len(parts) :]:
+        unneeded = [message_id for message_id, _ in self._posted[len(parts) :]] + self._spare
+        for message_id in unneeded:
             await self._final(partial(self._transport.delete, message_id))
         del self._posted[len(parts) :]
+        self._spare.clear()
         return self.message_ids
+
+    async def _post(self, text: str) -> str:
+        """Post ``text`` as a new message, or in a spare one of the reply this rewrites."""
+        if self._spare:
+            message_id = self._spare[0]
+            await self._transport.edit(message_id, text)
+            self._spare.pop(0)
+            return message_id
+        return await self._transport.send(text)
 
     async def retract(self, replacement: str | None = None) -> None:
         """Take down what was shown; with ``replacement``, post that instead."""
@@ -300,11 +335,27 @@ class StreamingReply:
             except Exception:
                 log.warning("could not clear a reply's preview", exc_info=True)
             self._preview_shown = ""
+        if self._original:
+            await self._restore()
+            return
         for message_id in self.message_ids:
             await self._final(partial(self._transport.delete, message_id))
         self._posted.clear()
         if replacement:
             await self.finish(replacement)
+
+    async def _restore(self) -> None:
+        """Put back what the messages this reply rewrote showed (a rewrite that failed
+        leaves the old reply as it was); messages it added are deleted."""
+        showing = dict(self._posted)
+        for message_id, text in self._original:
+            if message_id in showing and showing[message_id] != text:
+                await self._final(partial(self._transport.edit, message_id, text))
+        kept = {message_id for message_id, _ in self._original}
+        for message_id in showing.keys() - kept:
+            await self._final(partial(self._transport.delete, message_id))
+        self._posted = list(self._original)
+        self._spare.clear()
 
     # -- internals ------------------------------------------------------------------------
 
@@ -399,7 +450,7 @@ class StreamingReply:
                 await self._transport.edit(message_id, text)
                 self._posted[-1] = (message_id, text)
             return
-        self._posted.append((await self._transport.send(text), text))
+        self._posted.append((await self._post(text), text))
         self._last_sealed = False
 
     async def _final(self, operation: Callable[[], Awaitable[_T]]) -> _T:

@@ -22,6 +22,7 @@ from bot.storage.database import parse_url, redacted
 from bot.storage.errors import ConversationNotFound, SchemaOutOfDate, StorageError
 from bot.storage.migrate import upgrade
 from bot.storage.records import (
+    Alternatives,
     Conversation,
     Delivery,
     Direction,
@@ -41,6 +42,7 @@ from bot.storage.storage import SettingsScope, Storage, open_storage
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "Alternatives",
     "Conversation",
     "ConversationNotFound",
     "Delivery",

@@ -234,3 +234,22 @@ class TurnClaimRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     answered_through: Mapped[int] = mapped_column(BigInteger, default=0)
     wanted_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class ReplyAlternativeRow(Base):
+    """One alternative of a character's message (a regenerated reply, or another greeting).
+
+    A message without rows here has one alternative: its own text. The row ``shown`` is the
+    one whose text the message holds, so history (and every later prompt) sees it alone.
+    """
+
+    __tablename__ = "reply_alternatives"
+
+    message_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: 0 for the first alternative, 1 for the second…
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(CleanText)
+    shown: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

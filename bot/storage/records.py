@@ -183,3 +183,12 @@ class OwedTurn:
     wanted_through: int
     #: The newest human message still unanswered; ``None`` if they were all deleted.
     message: StoredMessage | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alternatives:
+    """The alternatives of a character's message (its swipes) and which one it shows."""
+
+    texts: tuple[str, ...]
+    #: The position of the one shown, which the message's text is (0 for the first).
+    shown: int

@@ -42,11 +42,13 @@ from bot.storage.models import (
     MessageRow,
     ModelCallRow,
     ModerationEventRow,
+    ReplyAlternativeRow,
     SettingsRow,
     TurnClaimRow,
     UserPersonaRow,
 )
 from bot.storage.records import (
+    Alternatives,
     Conversation,
     ForgetReport,
     ModelCall,
@@ -75,6 +77,7 @@ _moderation_events = _table(ModerationEventRow)
 _personas = _table(UserPersonaRow)
 _settings = _table(SettingsRow)
 _claims = _table(TurnClaimRow)
+_alternatives = _table(ReplyAlternativeRow)
 
 
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
@@ -193,6 +196,7 @@ _FIND_BY_PART_ID = (
     .limit(1)
 )
 _INSERT_PART = insert(_parts)
+_INSERT_ALTERNATIVES = insert(_alternatives)
 _GET_SETTINGS = select(_settings.c.data).where(
     _settings.c.platform == bindparam("platform"),
     _settings.c.scope == bindparam("scope"),
@@ -423,15 +427,7 @@ class Storage:
             "delivery": "delivered",
             "platform_message_id": ids[0] if ids else None,
         }
-        parts = [
-            {
-                "message_id": message.id,
-                "part": part,
-                "conversation_id": message.conversation_id,
-                "platform_message_id": platform_id,
-            }
-            for part, platform_id in enumerate(ids[1:], start=1)
-        ]
+        parts = _part_rows(message, ids)
 
         def store(connection: Connection) -> None:
             connection.execute(_UPDATE_MESSAGE, delivered)
@@ -481,6 +477,159 @@ class Storage:
         """
         statement = delete(_messages).where(_messages.c.conversation_id == conversation_id)
         return await self._execute(statement)
+
+    # -- swipes: alternatives of a character's message ------------------------------------
+
+    async def message(self, conversation_id: int, message_id: int) -> StoredMessage | None:
+        """The message ``message_id`` of this conversation, if it is (still) there."""
+        query = select(*_MESSAGE_COLUMNS).where(
+            _messages.c.id == message_id, _messages.c.conversation_id == conversation_id
+        )
+        row = await self._database.read(lambda connection: connection.execute(query).first())
+        return None if row is None else StoredMessage(*row)
+
+    async def last_reply(self, conversation_id: int) -> StoredMessage | None:
+        """The newest character message the conversation showed, if any."""
+        query = (
+            select(*_MESSAGE_COLUMNS)
+            .where(
+                _messages.c.conversation_id == conversation_id,
+                _messages.c.role == "assistant",
+                _messages.c.delivery == "delivered",
+            )
+            .order_by(_messages.c.id.desc())
+            .limit(1)
+        )
+        row = await self._database.read(lambda connection: connection.execute(query).first())
+        return None if row is None else StoredMessage(*row)
+
+    async def is_newest(self, message: StoredMessage) -> bool:
+        """Whether ``message`` is still the newest message of its conversation.
+
+        A reply comes after the messages that arrived while it was written (their ids are
+        smaller than its own), so for a reply only messages after what it answered count.
+        """
+        after = message.reply_to_id or message.id
+        query = select(func.count()).where(
+            _messages.c.conversation_id == message.conversation_id,
+            _messages.c.id > after,
+            _messages.c.id != message.id,
+        )
+        later = await self._database.read(lambda connection: connection.execute(query).scalar())
+        return not later
+
+    async def platform_message_ids(self, message: StoredMessage) -> list[str]:
+        """The platform messages that show ``message``, its first part first."""
+        if message.platform_message_id is None:
+            return []
+        query = (
+            select(_parts.c.platform_message_id)
+            .where(_parts.c.message_id == message.id)
+            .order_by(_parts.c.part)
+        )
+        rows = await self._database.read(lambda connection: connection.execute(query).all())
+        return [message.platform_message_id, *(row[0] for row in rows)]
+
+    async def alternatives(self, message: StoredMessage) -> Alternatives:
+        """The alternatives of ``message`` and which one it shows (just its own text when
+        it was never regenerated)."""
+        query = (
+            select(_alternatives.c.text, _alternatives.c.shown)
+            .where(_alternatives.c.message_id == message.id)
+            .order_by(_alternatives.c.position)
+        )
+        rows = await self._database.read(lambda connection: connection.execute(query).all())
+        if not rows:
+            return Alternatives((message.text,), 0)
+        shown = next((index for index, row in enumerate(rows) if row[1]), 0)
+        return Alternatives(tuple(row[0] for row in rows), shown)
+
+    async def set_alternatives(self, message_id: int, texts: Sequence[str], shown: int) -> None:
+        """Give a new message its alternatives (a greeting: every greeting of the character),
+        ``shown`` being the one its text is."""
+        now = _now()
+        rows = [
+            {
+                "message_id": message_id,
+                "position": position,
+                "text": text,
+                "shown": position == shown,
+                "created_at": now,
+            }
+            for position, text in enumerate(texts)
+        ]
+        await self._database.write(
+            lambda connection: connection.execute(_INSERT_ALTERNATIVES, rows)
+        )
+
+    async def add_alternative(self, message: StoredMessage, text: str, call: ModelCall) -> int:
+        """Store ``text`` as a new alternative of ``message`` (not shown yet: see
+        :meth:`show_alternative`) with the model call that wrote it, in one transaction;
+        returns its position."""
+        alternatives = _alternatives.c
+        count_query = select(func.count()).where(alternatives.message_id == message.id)
+        call_params = {**_model_call_params(call), "reply_message_id": message.id}
+        now = _now()
+
+        def store(connection: Connection) -> int:
+            count = int(connection.execute(count_query).scalar() or 0)
+            rows = []
+            if count == 0:  # the first regeneration: the message's own text becomes the first
+                first = {"position": 0, "text": message.text, "shown": True}
+                rows.append(first)
+                count = 1
+            rows.append({"position": count, "text": text, "shown": False})
+            connection.execute(
+                _INSERT_ALTERNATIVES,
+                [{**row, "message_id": message.id, "created_at": now} for row in rows],
+            )
+            connection.execute(_INSERT_MODEL_CALL, call_params)
+            return count
+
+        return await self._database.write(store)
+
+    async def show_alternative(
+        self, message: StoredMessage, position: int, platform_message_ids: Sequence[str]
+    ) -> str:
+        """Make the alternative at ``position`` the one ``message`` shows (its text, and so
+        what history holds), now shown as ``platform_message_ids``; returns its text."""
+        alternatives = _alternatives.c
+        text_query = select(alternatives.text).where(
+            alternatives.message_id == message.id, alternatives.position == position
+        )
+        choose = (
+            update(_alternatives)
+            .where(alternatives.message_id == message.id)
+            .values(shown=alternatives.position == position)
+        )
+
+        def store(connection: Connection) -> str:
+            text = str(connection.execute(text_query).scalar_one())
+            connection.execute(choose)
+            connection.execute(_UPDATE_MESSAGE, {"message_id": message.id, "text": text})
+            _replace_parts(connection, message, platform_message_ids)
+            return text
+
+        return await self._database.write(store)
+
+    async def extend_reply(
+        self, message: StoredMessage, text: str, platform_message_ids: Sequence[str]
+    ) -> None:
+        """``message`` now reads ``text`` (continued), shown as ``platform_message_ids``; the
+        alternative it shows grows with it."""
+        alternatives = _alternatives.c
+        grow = (
+            update(_alternatives)
+            .where(alternatives.message_id == message.id, alternatives.shown.is_(True))
+            .values(text=text)
+        )
+
+        def store(connection: Connection) -> None:
+            connection.execute(_UPDATE_MESSAGE, {"message_id": message.id, "text": text})
+            connection.execute(grow)
+            _replace_parts(connection, message, platform_message_ids)
+
+        await self._database.write(store)
 
     # -- turns owed ------------------------------------------------------------------------
 
@@ -787,6 +936,33 @@ class Storage:
             return ForgetReport(**counts)
 
         return await self._database.write(forget)
+
+
+def _replace_parts(
+    connection: Connection, message: StoredMessage, platform_message_ids: Sequence[str]
+) -> None:
+    """``message`` is now shown as ``platform_message_ids`` (its first part first)."""
+    ids = list(platform_message_ids)
+    if not ids:
+        return
+    connection.execute(_UPDATE_MESSAGE, {"message_id": message.id, "platform_message_id": ids[0]})
+    connection.execute(delete(_parts).where(_parts.c.message_id == message.id))
+    if parts := _part_rows(message, ids):
+        connection.execute(_INSERT_PART, parts)
+
+
+def _part_rows(message: StoredMessage, platform_message_ids: list[str]) -> list[dict[str, Any]]:
+    """The ``message_parts`` rows of a reply shown as ``platform_message_ids``: every part
+    after the first (which is the message's own ``platform_message_id``)."""
+    return [
+        {
+            "message_id": message.id,
+            "part": part,
+            "conversation_id": message.conversation_id,
+            "platform_message_id": platform_id,
+        }
+        for part, platform_id in enumerate(platform_message_ids[1:], start=1)
+    ]
 
 
 def _conversation(row: Sequence[Any]) -> Conversation:

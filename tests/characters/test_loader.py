@@ -205,7 +205,8 @@ def test_missing_paths_and_empty_folders_are_problems(tmp_path: Path) -> None:
     empty.mkdir()
     assert problems_of(missing, empty) == [
         f"{missing}: no such file or folder",
-        f"{empty}: no character files (*.yaml, *.yml) in this folder",
+        f"{empty}: no character files "
+        "(*.yaml, *.yml, *.png, *.apng, *.json, *.charx) in this folder",
     ]
 
 

@@ -130,11 +130,6 @@ async def test_each_human_keeps_their_own_name(engine: Engine) -> None:
 FAILURES = [
     pytest.param([Error(1002)] * 4, RateLimited, id="rate-limited"),
     pytest.param([Error(1008)], InsufficientBalance, id="out-of-balance"),
-    pytest.param(
-        [Error(2013, "invalid params, context window exceeds limit")],
-        ContextTooLong,
-        id="too-long",
-    ),
     pytest.param([Error(1004)], AuthenticationError, id="bad-key"),
     pytest.param([Error(2056)], UsageWindowExceeded, id="usage-window"),
     pytest.param([HttpError(502)] * 4, ServerError, id="bad-gateway"),

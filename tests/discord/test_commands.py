@@ -313,13 +313,15 @@ async def test_in_a_direct_message_everyone_manages_their_own_conversation(
     dm = standin.open_dm(world.alice)
     bound = await command(standin, dm, world.alice, "character set", {"name": "mara"})
     assert bound.original.content == "Now talking to Mara Quill."
+    # Mara greets the new conversation: the reset forgets it too.
+    await standin.wait_for_message(dm, after=bound.original)
     asked = await standin.user_says(dm, world.alice, "a case for you")
     reply = await final_reply(standin, dm, asked)
     assert reply.content.startswith("**Mara Quill**\n")
     prompt = await command(standin, dm, world.alice, "reset")
     confirmed = await standin.click(prompt.original, world.alice, CONFIRM_ID)
     await standin.wait_for_response(confirmed)
-    assert prompt.original.content == "Conversation reset (2 messages forgotten)."
+    assert prompt.original.content == "Conversation reset (3 messages forgotten)."
     used = await command(standin, dm, world.alice, "usage")
     assert [line.split(":")[0] for line in used.original.content.split("\n")] == [
         "You",

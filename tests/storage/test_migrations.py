@@ -27,6 +27,7 @@ TABLES = {
     "messages",
     "model_calls",
     "moderation_events",
+    "reply_alternatives",
     "settings",
     "turn_claims",
     "user_personas",
@@ -83,7 +84,7 @@ async def test_open_storage_migrates_once_and_is_idempotent(database_url: str) -
 
     tables, heads = await _on(database_url, state)
     assert tables == TABLES | {"alembic_version"}
-    assert heads == ["0003_owed_turns"]
+    assert heads == ["0004_swipes"]
 
 
 async def test_concurrent_migrations_run_one_at_a_time(database_url: str) -> None:

@@ -13,6 +13,7 @@ terminal's lines.
 - :mod:`.triggers`: when characters speak in a chat.
 - :mod:`.moderation`: a server's moderation policy and recent events.
 - :mod:`.lore`: the world books attached to a chat.
+- :mod:`.swipes`: regenerate, browse and continue a reply (who may; too late).
 """
 
 from bot.conversation.commands.caller import Caller
@@ -52,6 +53,16 @@ from bot.conversation.commands.scene import (
     make_main,
     toggle_in_scene,
 )
+from bot.conversation.commands.swipes import (
+    GREETING_STAYS,
+    LABELS,
+    NOT_YOUR_REPLY,
+    NOTHING_TO_SWIPE,
+    TOO_LATE,
+    parse_swipe_data,
+    swipe,
+    swipe_data,
+)
 from bot.conversation.commands.triggers import (
     TRIGGERS_USAGE,
     change_triggers,
@@ -64,9 +75,14 @@ __all__ = [
     "CANCEL",
     "CANCELLED",
     "FORGET_QUESTION",
+    "GREETING_STAYS",
+    "LABELS",
     "LOREBOOKS_USAGE",
+    "NOTHING_TO_SWIPE",
     "NOT_YOURS",
+    "NOT_YOUR_REPLY",
     "PERSONA_MAX",
+    "TOO_LATE",
     "TRIGGERS_USAGE",
     "Admit",
     "Caller",
@@ -90,11 +106,14 @@ __all__ = [
     "leave_scene",
     "make_main",
     "moderation_settings",
+    "parse_swipe_data",
     "persona_command",
     "report_to",
     "reset",
     "set_persona",
     "show_persona",
+    "swipe",
+    "swipe_data",
     "toggle_in_scene",
     "usage_line",
 ]

@@ -22,6 +22,7 @@ from discord.http import Route
 
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager
+from bot.conversation.swipes import SwipeAction
 from bot.observability.delivery import DeliveryMonitor
 from bot.platforms.discord.commands import install_commands
 from bot.platforms.discord.config import DiscordConfig
@@ -34,7 +35,9 @@ from bot.platforms.discord.permissions import (
     channel_problems,
     has_message_content,
 )
+from bot.platforms.discord.presses import swipe_pressed
 from bot.platforms.discord.sink import DiscordReplies, DiscordSink
+from bot.platforms.discord.swipes import SwipeButton
 from bot.platforms.discord.transport import NO_PINGS
 from bot.platforms.discord.webhooks import Webhooks
 
@@ -111,7 +114,9 @@ class TroupeClient(discord.Client):
         )
         self.messages = MessageEvents(self, manager, self.replies)
         self.tree: app_commands.CommandTree[TroupeClient] = app_commands.CommandTree(self)
-        install_commands(self.tree, manager)
+        install_commands(self.tree, manager, self.replies)
+        # The buttons under replies, whichever process posted them.
+        self.add_dynamic_items(SwipeButton)
         self._reported = False
         self._stop_reporting: Callable[[], None] | None = manager.add_moderation_hook(
             ModerationReporter(self)
@@ -150,6 +155,12 @@ class TroupeClient(discord.Client):
         if not isinstance(channel, discord.abc.Messageable):
             return None
         return self.replies.sink(channel)
+
+    async def on_swipe(
+        self, interaction: discord.Interaction[Any], action: SwipeAction, message_id: int
+    ) -> None:
+        """A swipe button under a reply was pressed (see :class:`SwipeButton`)."""
+        await swipe_pressed(interaction, action, message_id, self.manager, self.replies)
 
     async def on_message(self, message: discord.Message) -> None:
         """Every new message goes to the engine (which decides whether to answer)."""

@@ -22,6 +22,7 @@ from bot.conversation.manager import ConversationManager
 from bot.errors import AdultsOnly, Refusal
 from bot.platforms.discord.admin import caller_of, channel_group, moderation_group
 from bot.platforms.discord.checks import nsfw_refusal
+from bot.platforms.discord.sink import DiscordReplies
 from bot.platforms.discord.transport import NO_PINGS
 from bot.platforms.discord.views import Confirm
 
@@ -36,9 +37,12 @@ async def say(interaction: discord.Interaction, text: str, *, private: bool = Tr
     await interaction.response.send_message(text, ephemeral=private, allowed_mentions=NO_PINGS)
 
 
-def install_commands(tree: app_commands.CommandTree[Any], manager: ConversationManager) -> None:
-    """Add every Troupe slash command to ``tree`` (synced by the client at start)."""
-    tree.add_command(_character_group(manager))
+def install_commands(
+    tree: app_commands.CommandTree[Any], manager: ConversationManager, replies: DiscordReplies
+) -> None:
+    """Add every Troupe slash command to ``tree`` (synced by the client at start); greetings
+    go out through ``replies``."""
+    tree.add_command(_character_group(manager, replies))
     tree.add_command(_persona_group(manager))
     tree.add_command(channel_group(manager))
     tree.add_command(moderation_group(manager))
@@ -90,7 +94,7 @@ def character_choices(manager: ConversationManager, typed: str) -> list[app_comm
     ]
 
 
-def _character_group(manager: ConversationManager) -> app_commands.Group:
+def _character_group(manager: ConversationManager, replies: DiscordReplies) -> app_commands.Group:
     group = app_commands.Group(name="character", description="The characters of this channel")
 
     async def names(
@@ -115,6 +119,16 @@ def _character_group(manager: ConversationManager) -> app_commands.Group:
         caller = caller_of(interaction, manager)
         done = await commands.make_main(manager, caller, name, admit(interaction))
         await say(interaction, done, private=False)
+        channel = interaction.channel
+        if isinstance(channel, discord.abc.Messageable):
+            # A conversation opened this way starts as a new one does: with a greeting
+            # (in a server channel, a group-only one may be picked too).
+            await manager.greet(
+                caller.key,
+                replies.sink(channel),
+                user_name=interaction.user.display_name,
+                group=interaction.guild_id is not None,
+            )
 
     @group.command(name="add", description="Bring another character into the scene (admins)")
     @app_commands.describe(name="The character")

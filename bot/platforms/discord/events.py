@@ -77,14 +77,16 @@ class MessageEvents:
             await asyncio.sleep(0)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        """A user edited a message: the history the characters see follows."""
+        """A user edited a message: the history the characters see follows, and the
+        character's reply to it is written again if nothing came after that reply."""
         message = payload.message
         # In the channel's order: after the message itself has reached the engine.
         async with self._intake.hold(payload.channel_id):
             if "content" not in payload.data or await self._is_ours(message):
                 return
             key = conversation_key(message.channel)
-            await self._manager.edit_message(key, str(message.id), self._text(message))
+            sink = self._replies.sink(message.channel)
+            await self._manager.edit_message(key, str(message.id), self._text(message), sink)
 
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         """A message was deleted: it leaves the history."""
@@ -177,10 +179,13 @@ class MessageEvents:
             await tell(sink, UNEXPECTED)
 
     async def _delete(self, channel_id: int, message_ids: list[int]) -> None:
-        key = conversation_key(self._client.get_channel(channel_id) or discord.Object(channel_id))
+        channel = self._client.get_channel(channel_id)
+        key = conversation_key(channel or discord.Object(channel_id))
+        # The reply to a deleted last message is written again (where the channel is known).
+        sink = self._replies.sink(channel) if isinstance(channel, discord.abc.Messageable) else None
         async with self._intake.hold(channel_id):
             for message_id in message_ids:
-                await self._manager.delete_message(key, str(message_id))
+                await self._manager.delete_message(key, str(message_id), sink)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

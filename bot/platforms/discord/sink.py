@@ -16,7 +16,8 @@ import discord
 from discord.utils import escape_markdown
 
 from bot.characters.schema import Character
-from bot.conversation.sink import DeliveryFailed
+from bot.conversation.sink import DeliveryFailed, SwipeControls
+from bot.platforms.discord.swipes import swipe_view
 from bot.platforms.discord.transport import NO_PINGS, BotTransport, WebhookTransport
 from bot.platforms.discord.webhooks import Webhooks, usable_username, webhook_channel
 from bot.platforms.streaming import (
@@ -25,6 +26,7 @@ from bot.platforms.streaming import (
     Pace,
     Rate,
     StreamingReply,
+    WriteBudget,
     WriteRateLimited,
 )
 
@@ -78,7 +80,7 @@ class DiscordReplies:
 
     async def transport(
         self, channel: discord.abc.Messageable, character: Character
-    ) -> tuple[MessageTransport, str]:
+    ) -> tuple[BotTransport, str]:
         """How ``character`` posts in ``channel``, and the header its first message needs
         (the name in bold when the bot posts as itself)."""
         parent = webhook_channel(channel)
@@ -112,14 +114,42 @@ class DiscordSink:
         self._channel = channel
         self._reply: StreamingReply | None = None
         self._character: Character | None = None
-        self._via_webhook = False
+        self._transport: BotTransport | None = None
+
+    @property
+    def _via_webhook(self) -> bool:
+        return isinstance(self._transport, WebhookTransport)
 
     async def begin(self, character: Character) -> None:
         """Pick webhook or bot posting for ``character`` and show typing."""
+        await self._start(character)
+
+    async def begin_over(
+        self, character: Character, message_ids: Sequence[str], shown: str, *, keep: bool
+    ) -> None:
+        """Rewrite the reply shown as ``message_ids`` by editing it as the text streams;
+        ``keep`` continues ``shown``."""
+        await self._start(character, (message_ids, shown, keep))
+
+    async def offer_controls(self, message_ids: Sequence[str], controls: SwipeControls) -> None:
+        """Put the swipe buttons under the reply's last message (one more write)."""
+        view = swipe_view(controls)
+        transport = self._transport
+        if not message_ids or view is None or transport is None:
+            return
+        await self._budget(transport).take()
+        await transport.controls(message_ids[-1], view)
+
+    async def _start(
+        self, character: Character, over: tuple[Sequence[str], str, bool] | None = None
+    ) -> None:
         self._character = character
         transport, header = await self._replies.transport(self._channel, character)
-        self._via_webhook = isinstance(transport, WebhookTransport)
+        self._transport = transport
         self._reply = self._streaming(transport, header)
+        if over is not None:
+            message_ids, shown, keep = over
+            self._reply.take_over(message_ids, shown, keep=keep)
         await self._reply.begin()
 
     async def delta(self, text: str) -> None:
@@ -156,8 +186,8 @@ class DiscordSink:
             with contextlib.suppress(discord.HTTPException):
                 await reply.retract()
             self._forget_webhook()
-            self._via_webhook = False
-            self._reply = self._streaming(BotTransport(self._channel), bold_name(character))
+            self._transport = BotTransport(self._channel)
+            self._reply = self._streaming(self._transport, bold_name(character))
             return await step(self._reply)
 
     async def notice(self, text: str) -> None:
@@ -191,13 +221,18 @@ class DiscordSink:
         except (discord.HTTPException, WriteRateLimited, OSError) as error:
             raise DeliveryFailed(f"Discord did not take the {what} in {channel}: {error}") from None
 
-    def _streaming(self, transport: MessageTransport, header: str) -> StreamingReply:
+    def _budget(self, transport: MessageTransport) -> WriteBudget:
+        """The writes left to ``transport``: its webhook's, or the channel's."""
         if isinstance(transport, WebhookTransport):
-            budget = self._replies.webhook_budgets.for_chat(transport.webhook_id)
-        else:
-            budget = self._replies.channel_budgets.for_chat(_channel_id(self._channel))
+            return self._replies.webhook_budgets.for_chat(transport.webhook_id)
+        return self._replies.channel_budgets.for_chat(_channel_id(self._channel))
+
+    def _streaming(self, transport: MessageTransport, header: str) -> StreamingReply:
         return StreamingReply(
-            transport, budget, header=header, typing_interval=self._replies.typing_interval
+            transport,
+            self._budget(transport),
+            header=header,
+            typing_interval=self._replies.typing_interval,
         )
 
     def _forget_webhook(self) -> None:

@@ -89,6 +89,11 @@ class BotTransport:
             await self._partial(message_id).delete()
 
     @_rate_limited
+    async def controls(self, message_id: str, view: discord.ui.View | None) -> None:
+        """Put ``view``'s buttons under a message (``None`` takes them away)."""
+        await self._partial(message_id).edit(view=view)
+
+    @_rate_limited
     async def typing(self) -> None:
         """Show "… is typing" for a few seconds (a refusal is not worth failing a reply)."""
         try:
@@ -150,6 +155,12 @@ class WebhookTransport(BotTransport):
         await self._webhook.edit_message(
             int(message_id), content=text, thread=self._thread, allowed_mentions=NO_PINGS
         )
+
+    @_rate_limited
+    async def controls(self, message_id: str, view: discord.ui.View | None) -> None:
+        """Put ``view``'s buttons under a character message (our webhook belongs to the
+        application, so its messages may carry buttons)."""
+        await self._webhook.edit_message(int(message_id), view=view, thread=self._thread)
 
     @_rate_limited
     async def delete(self, message_id: str) -> None:

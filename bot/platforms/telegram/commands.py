@@ -5,11 +5,14 @@ inline keyboard), ``/reset`` and ``/forget`` ask for a confirmation first, ``/pe
 who the user is in the story, ``/usage`` shows tokens and cost, ``/triggers`` and
 ``/moderation`` show (and set) when characters speak and the group's moderation policy. In
 groups, changing the characters, resetting, triggers and moderation are for the chat's
-administrators (``getChatAdministrators``), checked again when a button is pressed.
+administrators (``getChatAdministrators``), checked again when a button is pressed. The
+keyboard under a character's newest reply regenerates, browses and continues it
+(:mod:`bot.conversation.commands.swipes` says who may).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Coroutine
@@ -27,7 +30,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, InlineKeyboardButtonLimit
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -39,10 +42,11 @@ from telegram.ext import (
 
 from bot.conversation import commands
 from bot.conversation.commands import Caller
-from bot.errors import NotAllowed, Refusal
+from bot.errors import NotAllowed, Refusal, TooLate
 from bot.platforms.telegram.admins import Admins
 from bot.platforms.telegram.handlers import chat_target, conversation_key, is_private
-from bot.platforms.telegram.sink import TelegramReplies
+from bot.platforms.telegram.sink import SHOWN_DATA, TelegramReplies
+from bot.platforms.telegram.transport import ChatTarget
 
 __all__ = ["ADMIN_COMMANDS", "COMMANDS", "Commands"]
 
@@ -116,6 +120,9 @@ class Commands:
                 self._alerting_refusals(self.on_character_button), pattern=r"^char:", block=False
             ),
             CallbackQueryHandler(
+                self._alerting_refusals(self.on_swipe_button), pattern=r"^swipe:", block=False
+            ),
+            CallbackQueryHandler(
                 self._alerting_refusals(self.on_confirm_button),
                 pattern=r"^(reset|forget):",
                 block=False,
@@ -133,8 +140,10 @@ class Commands:
         message = _message(update)
         user = message.from_user
         key = conversation_key(message)
-        sink = self._replies.sink(key, chat_target(message), private=is_private(message))
-        await self._manager.greet(key, sink, user_name=user.full_name if user else "friend")
+        private = is_private(message)
+        sink = self._replies.sink(key, chat_target(message), private=private)
+        name = user.full_name if user else "friend"
+        await self._manager.greet(key, sink, user_name=name, group=not private)
         await self._say(message, HELP.format(bot=context.bot.username))
 
     async def character(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -256,6 +265,39 @@ class Commands:
             if "message is not modified" not in error.message.lower():
                 raise
         await query.answer(answer)
+
+    async def on_swipe_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button of the keyboard under a reply: regenerate, ◀, ▶ or continue it in place.
+
+        The query is answered once the reply shows the result; a refusal (too late, not
+        theirs, a limit) is an alert to the one who pressed, and too late also takes the
+        keyboard away.
+        """
+        query, reply = _query(update)
+        parsed = commands.parse_swipe_data(query.data or "")
+        if parsed is None:  # the "2/3" button only says where the reply is
+            await query.answer(None if query.data == SHOWN_DATA else commands.TOO_LATE)
+            return
+        action, message_id = parsed
+        caller = self._pressed_by(query, reply)
+        target = ChatTarget(reply.chat.id, chat_target(reply).thread_id)
+        sink = self._replies.sink(caller.key, target, private=is_private(reply))
+        try:
+            await commands.swipe(
+                self._manager,
+                caller,
+                action,
+                sink,
+                message_id=message_id,
+                channel_name=reply.chat.title,
+            )
+        except TooLate:
+            with contextlib.suppress(TelegramError):
+                await query.edit_message_reply_markup(None)
+            raise
+        # A long regeneration outlives the query; the reply itself shows the result.
+        with contextlib.suppress(TelegramError):
+            await query.answer()
 
     async def on_confirm_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The answer to ``/reset`` or ``/forget``'s question."""

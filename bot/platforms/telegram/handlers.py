@@ -153,12 +153,14 @@ class Updates:
         await self._replies.manager.handle(incoming, sink)
 
     async def on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A person edited a message: the history the characters see follows."""
+        """A person edited a message: the history the characters see follows, and the
+        character's reply to it is written again if nothing came after that reply."""
         message = update.edited_message
         if message is None or (text := message_text(message)) is None:
             return
         key = conversation_key(message)
-        await self._replies.manager.edit_message(key, str(message.message_id), text)
+        sink = self._replies.sink(key, chat_target(message), private=is_private(message))
+        await self._replies.manager.edit_message(key, str(message.message_id), text, sink)
 
     async def on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Note when a user blocks the bot or a group removes it; nothing else to do."""

@@ -14,13 +14,15 @@ import logging
 from collections.abc import Iterator, Sequence
 from functools import partial
 
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
 
 from bot.characters.schema import Character
+from bot.conversation import commands
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager
-from bot.conversation.sink import DeliveryFailed
+from bot.conversation.sink import DeliveryFailed, SwipeControls
+from bot.conversation.swipes import SwipeAction
 from bot.platforms.streaming import (
     BudgetBook,
     Pace,
@@ -130,11 +132,34 @@ class TelegramSink:
 
     async def begin(self, character: Character) -> None:
         """Start the reply: typing first, then the text as it streams."""
-        scene = await self._replies.manager.scene(self._key)
-        header = f"**{escape_markdown(character.name)}**\n" if len(scene) > 1 else ""
         preview = None
         if self._private and self._replies.drafts:
             preview = DraftPreview(self._transport, on_unavailable=self._replies.disable_drafts)
+        await self._start(character, preview)
+
+    async def begin_over(
+        self, character: Character, message_ids: Sequence[str], shown: str, *, keep: bool
+    ) -> None:
+        """Rewrite the reply shown as ``message_ids`` by editing it as the text streams (no
+        draft: the reply is already there); ``keep`` continues ``shown``."""
+        await self._start(character, None, (message_ids, shown, keep))
+
+    async def offer_controls(self, message_ids: Sequence[str], controls: SwipeControls) -> None:
+        """Put the swipe keyboard under the reply's last message (one more write)."""
+        markup = swipe_keyboard(controls)
+        if not message_ids or markup is None:
+            return
+        await self._replies.budget(self._target, private=self._private).take()
+        await self._transport.keyboard(message_ids[-1], markup)
+
+    async def _start(
+        self,
+        character: Character,
+        preview: DraftPreview | None,
+        over: tuple[Sequence[str], str, bool] | None = None,
+    ) -> None:
+        scene = await self._replies.manager.scene(self._key)
+        header = f"**{escape_markdown(character.name)}**\n" if len(scene) > 1 else ""
         self._reply = StreamingReply(
             self._transport,
             self._replies.budget(self._target, private=self._private),
@@ -143,6 +168,9 @@ class TelegramSink:
             preview=preview,
             preview_budget=self._replies.draft_budget(self._target),
         )
+        if over is not None:
+            message_ids, shown, keep = over
+            self._reply.take_over(message_ids, shown, keep=keep)
         await self._reply.begin()
 
     async def delta(self, text: str) -> None:
@@ -188,3 +216,24 @@ class TelegramSink:
             raise DeliveryFailed(
                 f"Telegram did not take the {what} in chat {chat}: {error}"
             ) from None
+
+
+def swipe_keyboard(controls: SwipeControls) -> InlineKeyboardMarkup | None:
+    """The inline keyboard under a reply: ◀ 2/3 ▶ when it has alternatives, regenerate and
+    continue when the model wrote it; ``None`` when there is nothing to offer."""
+    rows: list[list[InlineKeyboardButton]] = []
+
+    def button(action: SwipeAction, label: str | None = None) -> InlineKeyboardButton:
+        data = commands.swipe_data(action, controls.message_id)
+        return InlineKeyboardButton(label or commands.LABELS[action], callback_data=data)
+
+    if controls.count > 1:
+        where = InlineKeyboardButton(controls.label, callback_data=SHOWN_DATA)
+        rows.append([button(SwipeAction.PREVIOUS), where, button(SwipeAction.NEXT)])
+    if controls.generated:
+        rows.append([button(SwipeAction.REGENERATE), button(SwipeAction.CONTINUE)])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+#: The data of the "2/3" button, which only says where the reply is among its alternatives.
+SHOWN_DATA = "swipe:shown"

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from telegram import Bot, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.constants import ChatAction, MessageLimit, ParseMode
 from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
@@ -108,6 +108,18 @@ class TelegramTransport:
         with self._errors():
             try:
                 await self._formatted(text, edit)
+            except BadRequest as error:
+                if "message is not modified" not in error.message.lower():
+                    raise
+
+    async def keyboard(self, message_id: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Put ``markup`` under a message this bot posted (``None`` takes it away); the
+        same keyboard again is fine."""
+        with self._errors():
+            try:
+                await self._bot.edit_message_reply_markup(
+                    self._target.chat_id, int(message_id), reply_markup=markup
+                )
             except BadRequest as error:
                 if "message is not modified" not in error.message.lower():
                     raise

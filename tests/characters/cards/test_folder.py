@@ -75,7 +75,8 @@ def test_broken_cards_say_what_is_wrong(
 def test_a_png_without_a_card_is_an_avatar_not_a_character(tmp_path: Path) -> None:
     shutil.copy(SHIPPED / "aria.png", tmp_path / "picture.png")
     assert problems_of(tmp_path) == [
-        f"{tmp_path}: no character files (*.yaml, *.yml) in this folder"
+        f"{tmp_path}: no character files "
+        "(*.yaml, *.yml, *.png, *.apng, *.json, *.charx) in this folder"
     ]
     assert problems_of(tmp_path / "picture.png") == [
         f"{tmp_path / 'picture.png'}: "

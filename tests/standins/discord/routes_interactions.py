@@ -35,9 +35,12 @@ def interaction_message(interaction: Interaction, message_id: str) -> Message:
     """``@original`` or one of the follow-ups of ``interaction``."""
     candidates = interaction.replies
     if message_id == "@original":
-        if interaction.original is None:
-            raise ApiError(404, 10008, "Unknown Message")
-        return interaction.original
+        if interaction.original is not None:
+            return interaction.original
+        if interaction.message is not None and interaction.acknowledged:
+            # After a button's deferred update, @original is the message the button is on.
+            return interaction.message
+        raise ApiError(404, 10008, "Unknown Message")
     for message in candidates:
         if str(message.id) == message_id and not message.deleted:
             return message

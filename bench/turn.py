@@ -15,7 +15,10 @@ machine during the run hits both alike. Figures:
   (the floor is run with the same concurrency);
 * ``turns_per_s_1000``: turns per second with 1,000 conversations at once (target >= 300);
 * ``history_ratio``: the turn in a conversation holding 1,000,000 stored messages over the
-  same turn in one holding 100 (target <= 1.2).
+  same turn in one holding 100 (target <= 1.2);
+* ``lorebook_ratio``: the turn of a character with a 2,000-entry lorebook (names, places and
+  words as keys, some whole-word, some regex; scan depth 4) over the same turn of the same
+  character without it (target <= 1.2).
 
 The last line is one JSON object with every figure.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sqlite3
 import statistics
 import sys
@@ -37,7 +41,10 @@ from typing import Any
 import aiohttp
 from fake_process import fake_in_child, serve_until_stdin_closes
 
+from bot.characters.library import CharacterLibrary
 from bot.characters.loader import load_characters
+from bot.characters.lore.book import Lorebook, compile_book
+from bot.characters.lore.spec import LorebookSpec
 from bot.characters.prompt import HistoryEntry, build_prompt
 from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey, Incoming
@@ -165,7 +172,7 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
         )
         sink = NullSink()
 
-        async def turn(chat: str, n: int) -> None:
+        async def turn(chat: str, n: int, on: ConversationManager | None = None) -> None:
             incoming = Incoming(
                 key=ConversationKey("bench", chat),
                 author_id="sam",
@@ -173,7 +180,7 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
                 text=f"Message number {n}: how is the lighthouse tonight?",
                 is_direct=True,
             )
-            outcome = await manager.handle(incoming, sink)
+            outcome = await (on or manager).handle(incoming, sink)
             assert outcome.status is TurnStatus.ANSWERED, outcome
 
         # Warm up, and take the request body of the next turn there for the floor.
@@ -235,8 +242,69 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
         figures["turn_p50_ms_100_stored"] = statistics.median(small_lat) * 1e3
         figures["turn_p50_ms_1m_stored"] = statistics.median(big_lat) * 1e3
         figures["history_ratio"] = statistics.median(big_lat) / statistics.median(small_lat)
+
+        # The same turn with and without a 2,000-entry lorebook, interleaved.
+        aria = characters.get("aria")
+        with_book = aria.model_copy()
+        with_book.attach_lorebooks((big_lorebook(LOREBOOK_ENTRIES),))
+        lore_manager = ConversationManager(
+            storage=storage,
+            characters=CharacterLibrary([with_book]),
+            client=client,
+            settings=settings,
+        )
+        plain_lat: list[float] = []
+        lore_lat: list[float] = []
+        for n in range(40):  # warm-up: both windows fill
+            await turn("plain", n)
+            await turn("lore", n, lore_manager)
+        for n in range(40, 240):
+            started = time.perf_counter()
+            await turn("plain", n)
+            plain_lat.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await turn("lore", n, lore_manager)
+            lore_lat.append(time.perf_counter() - started)
+        figures["turn_p50_ms_without_lorebook"] = statistics.median(plain_lat) * 1e3
+        figures["turn_p50_ms_with_lorebook"] = statistics.median(lore_lat) * 1e3
+        figures["lorebook_ratio"] = statistics.median(lore_lat) / statistics.median(plain_lat)
         await storage.close()
     return figures
+
+
+#: Entries of the lorebook ``lorebook_ratio`` measures.
+LOREBOOK_ENTRIES = 2000
+_SYLLABLES = ("al", "bar", "cor", "dun", "el", "fen", "gar", "hol", "ith", "jor", "kal", "lun")
+_WORDS = ("reef", "tower", "harbour", "storm", "lantern", "bell", "market", "chapel", "mill")
+
+
+def big_lorebook(entries: int) -> Lorebook:
+    """A book of ``entries`` entries shaped like a large real one: a name, a place and a word
+    as keys (some whole-word, some regex), a paragraph of content; a few fire on the bench's
+    messages ("lighthouse", "tonight")."""
+    rng = random.Random(7)
+
+    def name() -> str:
+        return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).title()
+
+    made = []
+    for i in range(entries):
+        person, place = name(), f"the {name()} {rng.choice(_WORDS)}"
+        keys = [person, place, f"{rng.choice(_WORDS)}{i}"]
+        if i % 100 == 0:
+            keys.append(f"/{person.lower()}'?s? (ship|boat)/i")
+        if i % 400 == 0:
+            keys.append("lighthouse" if i % 800 == 0 else "tonight")
+        made.append(
+            {
+                "keys": keys,
+                "match_whole_words": i % 3 == 0,
+                "content": f"{person} lives near {place}. " * 4,
+                "insertion_order": i % 50,
+            }
+        )
+    spec = LorebookSpec.model_validate({"scan_depth": 4, "entries": made})
+    return compile_book(spec, "bench")[0]
 
 
 async def next_request_body(storage: Storage, character: Character, chat: str) -> Any:
@@ -256,6 +324,7 @@ async def main() -> dict[str, Any]:
         "p50_ratio": "<= 2.5",
         "turns_per_s_1000": ">= 300",
         "history_ratio": "<= 1.2",
+        "lorebook_ratio": "<= 1.2",
     }
     return figures
 
@@ -280,6 +349,11 @@ if __name__ == "__main__":
             f"history: {results['turn_p50_ms_1m_stored']:.2f} ms with 1,000,000 stored vs "
             f"{results['turn_p50_ms_100_stored']:.2f} ms with 100 "
             f"(x{results['history_ratio']:.2f})"
+        )
+        print(
+            f"lorebook: {results['turn_p50_ms_with_lorebook']:.2f} ms with 2,000 entries vs "
+            f"{results['turn_p50_ms_without_lorebook']:.2f} ms without "
+            f"(x{results['lorebook_ratio']:.2f})"
         )
         rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
         print(json.dumps(rounded))

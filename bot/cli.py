@@ -127,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a scene with these characters besides CHARACTER (the main one): print who would "
         "answer --message and why (the director's scores) instead of the body",
     )
+    preview.add_argument(
+        "--lorebook",
+        action="append",
+        default=[],
+        metavar="BOOK",
+        help="also scan this world book, as a channel that uses it (repeatable)",
+    )
     preview.set_defaults(handler=_preview)
 
     import_card = _command(
@@ -245,7 +252,8 @@ def _schema(args: argparse.Namespace, settings: Settings) -> int:
 
 def _preview(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import load_for_engine, token_budget
-    from bot.characters.prompt import preview_body
+    from bot.characters.lore.report import describe_lore
+    from bot.characters.prompt import preview_prompt
 
     form = args.roles or ("folded" if settings.m2her.advanced_roles == "off" else "advanced")
 
@@ -253,24 +261,31 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
         # The characters `troupe run` would load: a broken file leaves only itself out.
         library = load_for_engine(settings.conversation).library
         character = library.get(args.character)
+        missing = [book for book in args.lorebook if book not in library.books]
+        if missing:
+            known = ", ".join(sorted(library.books)) or "none"
+            raise ConfigError(f"--lorebook: no world book {missing[0]!r} (known: {known})")
         greeting, greeting_note = _preview_greeting(character.greetings_for(group=args.group), args)
         if args.scene is not None:
             scene = [character, *(library.get(name) for name in args.scene)]
             print("\n".join(_scene_preview(scene, greeting, args.user, args.message)))
             print(greeting_note, file=sys.stderr)
             return 0
-        body = preview_body(
+        prompt = preview_prompt(
             character,
             user=args.user,
             message=args.message,
             greeting=greeting,
             fold_roles=form == "folded",
             budget=token_budget(settings.conversation),
+            lorebooks=library.lorebooks(args.lorebook),
         )
-        print(json.dumps(body, indent=2, ensure_ascii=False))
+        print(json.dumps(prompt.request.to_wire(stream=True), indent=2, ensure_ascii=False))
         # On stderr, so that stdout stays the body alone.
         print(greeting_note, file=sys.stderr)
         print(_preview_form_note(form, settings), file=sys.stderr)
+        if character.lorebooks or args.lorebook:
+            print(describe_lore(prompt.lore), file=sys.stderr)
         return 0
 
     return _guard(preview)

@@ -10,6 +10,8 @@
   refuses its advanced roles;
 * :mod:`bot.characters.templates` and :mod:`bot.characters.names`: ``{{char}}`` / ``{{user}}``
   and the other macros, and the names M2-her accepts;
+* :mod:`bot.characters.lore`: lorebooks (a character's own, a card's, shared world books): which
+  entries fire in a turn and where they go in the request;
 * :mod:`bot.characters.cards`: SillyTavern character cards in (``troupe import-card``, cards
   in the folder) and out (``troupe export-card``).
 

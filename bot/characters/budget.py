@@ -32,6 +32,14 @@ class Budget:
     context_window: int = CONTEXT_WINDOW
     max_completion_tokens: int = MAX_COMPLETION_TOKENS
     safety_margin: int = 1024
+    #: Most tokens lorebook entries may take in one request (all books together); ``None``:
+    #: an eighth of the window.
+    lore_tokens: int | None = None
+
+    @property
+    def lore_limit(self) -> int:
+        """The lore budget in tokens."""
+        return self.context_window // 8 if self.lore_tokens is None else self.lore_tokens
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_completion_tokens <= MAX_COMPLETION_TOKENS:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
+from bot.characters.lore.book import Lorebook
 from bot.characters.schema import Character
 from bot.errors import Refusal
 
@@ -24,7 +25,11 @@ class CharacterLibrary:
     always finds at most one.
     """
 
-    def __init__(self, characters: Iterable[Character]) -> None:
+    def __init__(
+        self, characters: Iterable[Character], *, books: Mapping[str, Lorebook] | None = None
+    ) -> None:
+        """``books`` are the world books loaded with the characters, by id."""
+        self.books: Mapping[str, Lorebook] = dict(books or {})
         self._by_id = {c.id: c for c in sorted(characters, key=lambda c: c.id)}
         self._by_key: dict[str, Character] = {}
         for character in self._by_id.values():
@@ -52,6 +57,10 @@ class CharacterLibrary:
         if keep is not None and keep in self._by_id:
             return self._by_id[keep]
         return next(iter(self._by_id.values()))
+
+    def lorebooks(self, ids: Iterable[str]) -> tuple[Lorebook, ...]:
+        """The world books with these ids that are loaded (a book since removed is skipped)."""
+        return tuple(self.books[book_id] for book_id in ids if book_id in self.books)
 
     def ids(self) -> list[str]:
         """Every character id, sorted."""

@@ -22,7 +22,9 @@ from bot.characters.budget import NEWEST_MESSAGE_TOKENS, Budget
 from bot.characters.cards.files import has_card, is_card_path
 from bot.characters.cards.load import load_card
 from bot.characters.library import CharacterLibrary, UnknownCharacter
-from bot.characters.prompt import DEFAULT_BUDGET, fixed_tokens
+from bot.characters.lore.attach import attach_books
+from bot.characters.lore.files import WorldBooks, read_world_books
+from bot.characters.prompt import DEFAULT_BUDGET, constant_lore, fixed_tokens
 from bot.characters.schema import SILLYTAVERN_FIELDS, Character, character_json_schema
 from bot.errors import TroupeError
 from bot.yamlcheck import FileProblem, validate_yaml_file
@@ -92,14 +94,25 @@ def read_characters(*paths: Path, budget: Budget = DEFAULT_BUDGET) -> LoadReport
     answer); one past a quarter of the window is a warning.
     """
     files, problems = _collect_files(paths)
+    warnings: list[CharacterProblem] = []
+    # The world books of each folder that holds characters (lorebooks/ beside them).
+    folders = [path for path in paths if path.is_dir()] + [file.parent for file in files]
+    worlds: dict[Path, WorldBooks] = {}
+    for folder in folders:
+        if folder not in worlds:
+            world = worlds[folder] = read_world_books(folder)
+            problems.extend(world.problems)
+            warnings.extend(world.warnings)
     loaded: list[tuple[Character, YamlDocument]] = []
     for file in files:
         character, document, file_problems = _load_file(file)
         problems.extend(file_problems)
         if character is not None and document is not None:
+            book_problems, book_warnings = attach_books(character, document, worlds[file.parent])
+            problems.extend(book_problems)
+            warnings.extend(book_warnings)
             loaded.append((character, document))
     problems.extend(_duplicates(loaded))
-    warnings: list[CharacterProblem] = []
     broken = {problem.path for problem in problems}
     good = []
     for character, _ in loaded:
@@ -113,7 +126,9 @@ def read_characters(*paths: Path, budget: Budget = DEFAULT_BUDGET) -> LoadReport
             good.append(character)
             if verdict == "warning":
                 warnings.append(problem)
-    return LoadReport(CharacterLibrary(good), problems, warnings)
+            warnings.extend(_constant_lore_cut(character, path, budget))
+    books = {book_id: book for world in worlds.values() for book_id, book in world.books.items()}
+    return LoadReport(CharacterLibrary(good, books=books), problems, warnings)
 
 
 def load_characters(*paths: Path, budget: Budget = DEFAULT_BUDGET) -> CharacterLibrary:
@@ -149,7 +164,10 @@ def _fixed_part(character: Character, path: Path, budget: Budget) -> tuple[str, 
     completion = character.generation.max_completion_tokens or budget.max_completion_tokens
     verdict = budget.fixed_part_verdict(tokens, completion)
     window = budget.context_window
-    what = f"persona, user persona, scene and examples come to about {tokens:,} tokens"
+    parts = "persona, user persona, scene, examples and constant lore"
+    if not any(entry.constant for book in character.lorebooks for entry in book.entries):
+        parts = "persona, user persona, scene and examples"
+    what = f"{parts} come to about {tokens:,} tokens"
     if verdict == "error":
         spare = budget.prompt_limit(completion) - NEWEST_MESSAGE_TOKENS
         message = (
@@ -163,6 +181,20 @@ def _fixed_part(character: Character, path: Path, budget: Budget) -> tuple[str, 
             "history fits and the conversation forgets fast"
         )
     return verdict, CharacterProblem(path, 0, "", message)
+
+
+def _constant_lore_cut(character: Character, path: Path, budget: Budget) -> list[CharacterProblem]:
+    """A warning for each constant lore entry its budget never lets in."""
+    return [
+        CharacterProblem(
+            path,
+            0,
+            "",
+            f"constant lore entry {found.entry.label!r} of book {found.entry.book!r} "
+            f"(about {found.tokens:,} tokens) does not fit its lore budget: it is never sent",
+        )
+        for found in constant_lore(character, budget=budget).cut
+    ]
 
 
 def _collect_files(paths: Sequence[Path]) -> tuple[list[Path], list[CharacterProblem]]:

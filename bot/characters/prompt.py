@@ -14,6 +14,10 @@ The mapping (``docs/design.md``) in the canonical order of ``docs/m2her-api.md``
 With ``fold_roles`` (an M2-her that refuses 2–4, see :mod:`bot.llm.roles`) 2–4 are written
 into the ``system`` message instead (:func:`~bot.characters.fold.fold_advanced_roles`).
 
+Lorebook entries that fire (:mod:`bot.characters.lore`) join within the lore budget: the
+``before_char`` / ``after_char`` ones in the ``system`` message around the persona, the
+``depth`` ones as messages inside the history (:mod:`bot.characters.lore.placement`).
+
 Names and message text are data. Each history entry becomes exactly one message whose
 role comes from the entry's ``role`` field, never from its text or name; nothing a
 user wrote is ever pasted into the ``system`` message. The only user-controlled text
@@ -22,15 +26,19 @@ in the character's part is the display name filling ``{{user}}``, tidied to one 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from bot.characters.budget import Budget, CharacterTooLong, PromptTooLong, fit_newest
 from bot.characters.fold import fold_advanced_roles
+from bot.characters.lore.book import Lorebook, LoreEntry
+from bot.characters.lore.placement import Placed, insert_at_depth, place
+from bot.characters.lore.select import ANY_TURN, Selection, Turns, fire, within_budget
 from bot.characters.names import sanitize_name
 from bot.characters.schema import Character
 from bot.characters.tokens import TokenEstimator
+from bot.llm.tokens import estimate_text_tokens
 from bot.llm.types import ChatMessage, ChatRequest, Role
 
 __all__ = [
@@ -42,8 +50,10 @@ __all__ = [
     "PromptTooLong",
     "TokenEstimator",
     "build_prompt",
+    "constant_lore",
     "fixed_tokens",
     "preview_body",
+    "preview_prompt",
     "system_text",
 ]
 
@@ -72,6 +82,8 @@ class Prompt:
     history_kept: int
     history_dropped: int
     estimated_tokens: int
+    #: The lorebook entries sent, and those that fired but were cut for budget.
+    lore: Selection = field(default_factory=Selection)
 
 
 def build_prompt(
@@ -86,6 +98,8 @@ def build_prompt(
     estimator: TokenEstimator | None = None,
     fold_roles: bool = False,
     note: str | None = None,
+    lorebooks: Sequence[Lorebook] = (),
+    history_complete: bool = True,
 ) -> Prompt:
     """The request for ``character`` answering ``history`` (oldest first).
 
@@ -96,40 +110,69 @@ def build_prompt(
     ``fold_roles`` writes the user persona, scene and examples into the ``system`` message.
     ``note``, an instruction for this turn alone, ends the ``system`` message as a ``[Now]``
     block (so no one in the chat seems to have said it).
+    ``lorebooks`` (say, a channel's world books) are scanned after the character's own;
+    ``history_complete`` says whether ``history`` is the whole conversation (it counts the
+    character's replies for ``@@activate_only_after`` / ``@@activate_only_every``).
     The oldest history is dropped until the estimate fits ``budget``.
     Raises :class:`PromptTooLong` when even the newest message does not fit.
     """
     estimator = estimator or TokenEstimator()
     user = sanitize_name(user_name)
-    fixed = _character_messages(character, user, user_persona, group_name, scene_text)
-    if fold_roles:
+
+    def fixed_part(placed: Placed | None) -> list[ChatMessage]:
+        fixed = _character_messages(character, user, user_persona, group_name, scene_text, placed)
         # Before the estimate: the budget must count the form that is sent.
-        fixed = fold_advanced_roles(fixed)
-    if note:
-        fixed = _with_note(fixed, note)
+        fixed = fold_advanced_roles(fixed) if fold_roles else fixed
+        return _with_note(fixed, note) if note else fixed
 
     completion = character.generation.max_completion_tokens or budget.max_completion_tokens
     limit = budget.prompt_limit(completion)
-    fixed_tokens = estimator.estimate(fixed)
-    if fixed_tokens > limit:
+    plain = fixed_part(None)
+    plain_tokens = estimator.estimate(plain)
+    if plain_tokens > limit:
         raise CharacterTooLong(
             f"character {character.id!r} alone exceeds the token budget",
-            needed=fixed_tokens,
+            needed=plain_tokens,
             limit=limit,
         )
+    books = _books(character, lorebooks)
+    lore = Selection()
+    if books:
+        newest = (
+            estimator.estimate_message(_history_message(history[-1], character.name))
+            if (history)
+            else 0
+        )
+        room = min(budget.lore_limit, limit - plain_tokens - newest)
+        lore = _select_lore(character, books, history, user, max(room, 0), history_complete)
+    placed = place(lore.kept, character.name)
+    fixed = fixed_part(placed) if placed.before or placed.after else plain
+    fixed_tokens = estimator.estimate(fixed)
+    depth_tokens = sum(estimator.estimate_message(message) for _, message in placed.at_depth)
     # Newest first, built lazily: history beyond the budget is never even converted.
     newest_first = (_history_message(entry, character.name) for entry in reversed(history))
-    kept, history_tokens = fit_newest(newest_first, limit - fixed_tokens, estimator)
+    kept, history_tokens = fit_newest(newest_first, limit - fixed_tokens - depth_tokens, estimator)
+    if history and not kept and lore.kept:
+        # The lore's estimate was a little short: the newest message matters more.
+        lore, placed, fixed, fixed_tokens, depth_tokens = (
+            Selection(cut=lore.kept + lore.cut),
+            place((), character.name),
+            plain,
+            plain_tokens,
+            0,
+        )
+        newest_first = (_history_message(entry, character.name) for entry in reversed(history))
+        kept, history_tokens = fit_newest(newest_first, limit - fixed_tokens, estimator)
     if history and not kept:
-        newest = _history_message(history[-1], character.name)
+        newest_message = _history_message(history[-1], character.name)
         raise PromptTooLong(
             "the newest message does not fit the token budget",
-            needed=fixed_tokens + estimator.estimate_message(newest),
+            needed=fixed_tokens + estimator.estimate_message(newest_message),
             limit=limit,
         )
     generation = character.generation
     request = ChatRequest(
-        messages=(*fixed, *kept),
+        messages=(*fixed, *insert_at_depth(kept, placed.at_depth)),
         temperature=generation.temperature,
         top_p=generation.top_p,
         max_completion_tokens=completion,
@@ -138,7 +181,8 @@ def build_prompt(
         request=request,
         history_kept=len(kept),
         history_dropped=len(history) - len(kept),
-        estimated_tokens=fixed_tokens + history_tokens,
+        estimated_tokens=fixed_tokens + depth_tokens + history_tokens,
+        lore=lore,
     )
 
 
@@ -149,13 +193,91 @@ def _with_note(messages: list[ChatMessage], note: str) -> list[ChatMessage]:
     return [system._replace(content=text), *messages[1:]]
 
 
-def fixed_tokens(character: Character, *, estimator: TokenEstimator | None = None) -> int:
+def _books(character: Character, extra: Sequence[Lorebook]) -> list[Lorebook]:
+    """The character's books, then ``extra`` ones it does not already use."""
+    books = list(character.lorebooks)
+    seen = {book.id for book in books}
+    books += [book for book in extra if book.id not in seen]
+    return books
+
+
+def _select_lore(
+    character: Character,
+    books: Sequence[Lorebook],
+    history: Sequence[HistoryEntry],
+    user: str,
+    room: int,
+    history_complete: bool,
+) -> Selection:
+    """The entries of ``books`` that fire on ``history`` and fit in ``room`` tokens."""
+    deepest = max((depth for book in books for depth in book.indexes), default=0)
+    recent = history[-deepest:] if deepest else ()
+    name = character.name
+    messages = [f"{name if e.role == 'assistant' else e.name}: {e.text}" for e in recent]
+    replies = sum(1 for entry in history if entry.role == "assistant")
+    fired = fire(books, messages, Turns(replies, exact=history_complete))
+    return within_budget(fired, books, room, _measure(character, user))
+
+
+def _measure(character: Character, user: str) -> Callable[[LoreEntry], tuple[str, int]]:
+    def measure(entry: LoreEntry) -> tuple[str, int]:
+        text = character.render(entry.content, user=user) if entry.content else ""
+        return text, estimate_text_tokens(text) + 1  # and its line break
+
+    return measure
+
+
+def fixed_tokens(
+    character: Character,
+    *,
+    estimator: TokenEstimator | None = None,
+    budget: Budget = DEFAULT_BUDGET,
+) -> int:
     """The estimated tokens of what every request of ``character`` carries whatever the
-    history: persona, the default user persona, scene and examples, in the larger of the two
-    forms. (Constant lore, once there are lorebooks, joins this part and so this count.)"""
+    history: persona, the default user persona, scene, examples and the constant entries of its
+    lorebooks (as many as their budgets let in), in the larger of the two forms."""
     estimator = estimator or TokenEstimator()
-    fixed = _character_messages(character, "User", None, None, None)
-    return max(estimator.estimate(fixed), estimator.estimate(fold_advanced_roles(fixed)))
+    placed = place(constant_lore(character, budget=budget).kept, character.name)
+    fixed = _character_messages(character, "User", None, None, None, placed)
+    depth = sum(estimator.estimate_message(message) for _, message in placed.at_depth)
+    return depth + max(estimator.estimate(fixed), estimator.estimate(fold_advanced_roles(fixed)))
+
+
+def constant_lore(character: Character, *, budget: Budget = DEFAULT_BUDGET) -> Selection:
+    """The constant entries of ``character``'s lorebooks that fit their budgets, and those
+    that do not (and so are never sent)."""
+    books = character.lorebooks
+    constant = [found for found in fire(books, (), ANY_TURN) if found.reason == "constant"]
+    return within_budget(constant, books, budget.lore_limit, _measure(character, "User"))
+
+
+def preview_prompt(
+    character: Character,
+    *,
+    user: str = "User",
+    message: str = "Hello!",
+    greeting: str | None = None,
+    fold_roles: bool = False,
+    budget: Budget = DEFAULT_BUDGET,
+    lorebooks: Sequence[Lorebook] = (),
+) -> Prompt:
+    """``troupe preview``: the prompt of the first turn, where ``user`` answers ``greeting``
+    (the character's first message, templates not filled; ``None``: the conversation opened
+    without one) with ``message`` (in the folded form with ``fold_roles``), with the
+    character's lorebooks and ``lorebooks`` (a channel's)."""
+    history = [HistoryEntry(role="user", name=user, text=message)]
+    if greeting is not None:
+        # Stored as the manager's greet stores it: filled for this user, said by the character.
+        opening = character.render(greeting, user=user)
+        history.insert(0, HistoryEntry(role="assistant", name=character.name, text=opening))
+    return build_prompt(
+        character,
+        history,
+        user_name=user,
+        fold_roles=fold_roles,
+        budget=budget,
+        lorebooks=lorebooks,
+    )
 
 
 def preview_body(
@@ -167,31 +289,35 @@ def preview_body(
     fold_roles: bool = False,
     budget: Budget = DEFAULT_BUDGET,
 ) -> dict[str, Any]:
-    """``troupe preview``: the exact JSON body of the first turn, where ``user`` answers
-    ``greeting`` (the character's first message, templates not filled; ``None``: the
-    conversation opened without one) with ``message`` (in the folded form with
-    ``fold_roles``)."""
-    history = [HistoryEntry(role="user", name=user, text=message)]
-    if greeting is not None:
-        # Stored as the manager's greet stores it: filled for this user, said by the character.
-        opening = character.render(greeting, user=user)
-        history.insert(0, HistoryEntry(role="assistant", name=character.name, text=opening))
-    prompt = build_prompt(character, history, user_name=user, fold_roles=fold_roles, budget=budget)
+    """The exact JSON body of :func:`preview_prompt`'s request."""
+    prompt = preview_prompt(
+        character,
+        user=user,
+        message=message,
+        greeting=greeting,
+        fold_roles=fold_roles,
+        budget=budget,
+    )
     return prompt.request.to_wire(stream=True)
 
 
-def system_text(character: Character, *, user: str) -> str:
-    """The ``system`` content: the persona with templates filled for ``user``."""
+def system_text(character: Character, *, user: str, placed: Placed | None = None) -> str:
+    """The ``system`` content: the persona with templates filled for ``user``, with the
+    ``placed`` lore before the description and after the scenario (``rules`` stay last)."""
     char = character.name
     sections = (
         character.description,
         character.personality and f"{char}'s personality: {character.personality.strip()}",
         character.scenario and f"Scenario: {character.scenario.strip()}",
-        character.rules,
     )
-    return "\n\n".join(
-        character.render(section.strip(), user=user) for section in sections if section.strip()
+    persona = [character.render(s.strip(), user=user) for s in sections if s.strip()]
+    rules = (
+        [character.render(character.rules.strip(), user=user)] if character.rules.strip() else []
     )
+    # Lore text is rendered already (when its tokens were counted).
+    before = [placed.before] if placed and placed.before else []
+    after = [placed.after] if placed and placed.after else []
+    return "\n\n".join([*before, *persona, *after, *rules])
 
 
 def _character_messages(
@@ -200,10 +326,12 @@ def _character_messages(
     user_persona: str | None,
     group_name: str | None,
     scene_text: str | None,
+    placed: Placed | None = None,
 ) -> list[ChatMessage]:
-    """Everything before the history; always kept whole."""
+    """Everything before the history; always kept whole (with ``placed`` lore in ``system``)."""
     char = character.name
-    messages = [ChatMessage(Role.SYSTEM, system_text(character, user=user), name=char)]
+    system = system_text(character, user=user, placed=placed)
+    messages = [ChatMessage(Role.SYSTEM, system, name=char)]
 
     persona = (user_persona or "").strip() or character.user_persona.strip()
     if persona:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -27,9 +27,13 @@ from pydantic import (
     model_validator,
 )
 
+from bot.characters.lore.spec import LorebookSpec
 from bot.characters.names import sanitize_name
 from bot.characters.templates import render as fill_templates
 from bot.llm.types import MAX_COMPLETION_TOKENS
+
+if TYPE_CHECKING:
+    from bot.characters.lore.book import Lorebook
 
 #: What a character id looks like: lower-case letters, digits, ``_`` and ``-``.
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -143,16 +147,33 @@ class Character(_Strict):
     limit_reply: str = DEFAULT_LIMIT_REPLY
     """Sent in character when a rate limit or daily token budget stops the conversation
     (if the owner chose in-character notices)."""
+    lorebook: LorebookSpec | None = None
+    """The character's own lorebook: entries whose text joins the request when their keys
+    come up (see docs/characters.md, "Lorebooks")."""
+    world_books: list[str] = []
+    """Shared world books this character uses: file names (without extension) in the
+    ``lorebooks/`` folder beside the characters."""
     card: dict[str, Any] = {}
     """What an imported character card holds beyond these fields (``character_book``,
     ``extensions``, ``assets``, …), kept as it was for ``troupe export-card``."""
 
     _source_path: Path | None = PrivateAttr(default=None)
+    _lorebooks: tuple[Any, ...] = PrivateAttr(default=())
 
     @property
     def source_path(self) -> Path | None:
         """The YAML file this character was loaded from (``None`` if built in code)."""
         return self._source_path
+
+    @property
+    def lorebooks(self) -> tuple[Lorebook, ...]:
+        """The books this character's requests scan: its own (``lorebook:``, then a card's
+        ``character_book``), then its ``world_books``; set when the files are loaded."""
+        return self._lorebooks
+
+    def attach_lorebooks(self, books: tuple[Lorebook, ...]) -> None:
+        """Set :attr:`lorebooks` (the loader does, once the books are read)."""
+        self._lorebooks = books
 
     @property
     def greetings(self) -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.characters.budget import Budget
 from bot.characters.library import CharacterLibrary
 from bot.characters.loader import CHARACTER_GLOBS, CharacterLoadError, LoadReport, read_characters
+from bot.characters.lore.files import FOLDER, book_files, book_id_of
 from bot.characters.prompt import DEFAULT_BUDGET
 
 log = logging.getLogger("bot.characters")
@@ -28,15 +29,15 @@ Signature = frozenset[tuple[str, int, int]]
 
 
 def folder_signature(folder: Path) -> Signature:
-    """A cheap fingerprint of the folder's character files (no file is read)."""
+    """A cheap fingerprint of the folder's character and world book files (none is read)."""
     entries = set()
-    for pattern in CHARACTER_GLOBS:
-        for path in folder.glob(pattern):
-            try:
-                stat = path.stat()
-            except OSError:
-                continue  # removed while listing
-            entries.add((path.name, stat.st_mtime_ns, stat.st_size))
+    paths = [*(p for pattern in CHARACTER_GLOBS for p in folder.glob(pattern)), *book_files(folder)]
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # removed while listing
+        entries.add((str(path.relative_to(folder)), stat.st_mtime_ns, stat.st_size))
     return frozenset(entries)
 
 
@@ -49,8 +50,8 @@ def broken_characters_notice(error: CharacterLoadError, *, shown: int = 10) -> s
 
 
 def keep_last_good(report: LoadReport, last: CharacterLibrary) -> CharacterLibrary:
-    """``report``'s good characters, and the last good version of each broken file's one
-    (unless a good file now uses its id or name)."""
+    """``report``'s good characters and world books, and the last good version of each broken
+    file's one (unless a good file now uses its id or name)."""
     broken = {problem.path for problem in report.problems}
     kept = list(report.library)
     for character in last:
@@ -58,7 +59,12 @@ def keep_last_good(report: LoadReport, last: CharacterLibrary) -> CharacterLibra
             character.id in report.library or character.name in report.library
         ):
             kept.append(character)
-    return CharacterLibrary(kept)
+    books = dict(report.library.books)
+    broken_books = {book_id_of(path) for path in broken if path.parent.name == FOLDER}
+    for book_id in broken_books - books.keys():
+        if book_id in last.books:
+            books[book_id] = last.books[book_id]
+    return CharacterLibrary(kept, books=books)
 
 
 class CharacterWatcher:
@@ -122,7 +128,7 @@ class CharacterWatcher:
             if self._library is None or not len(library):
                 return False
             library = keep_last_good(report, self._library)
-            if list(library) == list(self._library):
+            if list(library) == list(self._library) and library.books == self._library.books:
                 return False  # only broken files changed: what is in use stays as it was
         self._library = library
         self._on_reload(library)

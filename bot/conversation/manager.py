@@ -32,7 +32,7 @@ from bot.conversation.limits import LimitGuard
 from bot.conversation.notices import NoticeRetry, OwedNotices
 from bot.conversation.nudges import NudgeDefaults, NudgeScheduler
 from bot.conversation.policies import ChatPolicies
-from bot.conversation.policy import Limits, PolicyTree
+from bot.conversation.policy import ChatPolicy, Limits, PolicyTree
 from bot.conversation.recovery import Recovery, SinkFactory, conversation_key
 from bot.conversation.settings import ServerSettings
 from bot.conversation.sink import DeliveryFailed, ReplySink, SwipeControls, SwipeSink
@@ -314,7 +314,6 @@ class ConversationManager:
             if refusal is not None:
                 await self._refuse(character, incoming, sink, refusal, policy.limits)
                 return TurnOutcome(TurnStatus.LIMITED, stored.id)
-            server = ServerSettings(policy.moderation, policy.moderators_chat_id)
             arrived = self._now()
 
             async def prepare() -> TurnRequest:
@@ -323,7 +322,7 @@ class ConversationManager:
                 speaker = await self._replied_character(conversation, incoming, scene)
                 if speaker is None:
                     speaker = await self._scene_speaker(conversation, scene, incoming.text)
-                return TurnRequest(conversation, speaker or character, incoming, sink, server)
+                return self._request(conversation, speaker or character, incoming, sink, policy)
 
             outcome = await self._turn(lane, conversation, stored.id, prepare)
             if len(scene) > 1 and outcome.status is TurnStatus.ANSWERED:
@@ -390,8 +389,7 @@ class ConversationManager:
             limits = dataclasses.replace(policy.limits, user_messages_per_minute=0)
             if await self._limits.check(chain.incoming, conversation, limits) is not None:
                 return None
-            server = ServerSettings(policy.moderation, policy.moderators_chat_id)
-            return TurnRequest(conversation, pick.character, chain.incoming, chain.sink, server)
+            return self._request(conversation, pick.character, chain.incoming, chain.sink, policy)
 
         return await self._turn(lane, conversation, said_last, prepare)
 
@@ -426,10 +424,9 @@ class ConversationManager:
                     await self._scene_speaker(conversation, scene, message.text) or scene[0]
                 )
                 policy = await self.policies.resolve(conversation, character.id)
-                server = ServerSettings(policy.moderation, policy.moderators_chat_id)
 
                 async def prepare() -> TurnRequest:
-                    return TurnRequest(conversation, character, incoming, sink, server)
+                    return self._request(conversation, character, incoming, sink, policy)
 
                 return await self._turn(lane, conversation, message.id, prepare)
         except Exception:
@@ -464,9 +461,8 @@ class ConversationManager:
         if refusal is not None:
             log.info("no nudge in %s: %s", key, refusal)
             return TurnOutcome(TurnStatus.LIMITED)
-        server = ServerSettings(policy.moderation, policy.moderators_chat_id)
-        request = TurnRequest(
-            conversation, character, incoming, sink, server, note=note, kind="nudge"
+        request = self._request(
+            conversation, character, incoming, sink, policy, note=note, kind="nudge"
         )
         with self._lane(key) as lane:
             async with self._queued(key.platform, lane):
@@ -551,6 +547,31 @@ class ConversationManager:
         yield claim
         if claim.answered_through > answered:
             await self._storage.mark_answered(conversation_id, claim.answered_through)
+
+    def _request(
+        self,
+        conversation: Conversation,
+        character: Character,
+        incoming: Incoming,
+        sink: ReplySink,
+        policy: ChatPolicy,
+        *,
+        rework: Rework | None = None,
+        note: str | None = None,
+        kind: str = "reply",
+    ) -> TurnRequest:
+        """The inputs of a turn under ``policy``: its moderation and the chat's world books."""
+        return TurnRequest(
+            conversation,
+            character,
+            incoming,
+            sink,
+            ServerSettings(policy.moderation, policy.moderators_chat_id),
+            rework=rework,
+            note=note,
+            kind=kind,
+            lorebooks=self._characters.lorebooks(policy.lorebooks),
+        )
 
     async def _run(self, request: TurnRequest) -> tuple[TurnOutcome, int] | None:
         """Run the turn in a task of its own, which shutdown may cancel: then ``None``,
@@ -808,9 +829,8 @@ class ConversationManager:
                     alternatives=len(alternatives.texts),
                     shown=alternatives.shown,
                 )
-                server = ServerSettings(policy.moderation, policy.moderators_chat_id)
-                request = TurnRequest(
-                    conversation, character, incoming, sink, server, rework=rework
+                request = self._request(
+                    conversation, character, incoming, sink, policy, rework=rework
                 )
                 ran = await self._run(request)
                 return TurnOutcome(TurnStatus.NOT_ANSWERED) if ran is None else ran[0]

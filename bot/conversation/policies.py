@@ -15,11 +15,12 @@ from bot.conversation.cache import TimedCache
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.policy import ChatPolicy, PolicyTree, Scope
 from bot.conversation.settings import (
+    ChatStored,
     ServerSettings,
+    chat_from_json,
+    chat_to_json,
     server_from_json,
     server_to_json,
-    trigger_from_json,
-    trigger_to_json,
 )
 from bot.conversation.trigger import TriggerSettings
 from bot.storage import Conversation, SettingsScope, Storage
@@ -29,7 +30,7 @@ __all__ = ["ChatPolicies"]
 #: Finds (or starts) the conversation at a key.
 ConversationLookup = Callable[[ConversationKey], Awaitable[Conversation]]
 
-_Settings = TypeVar("_Settings", TriggerSettings, ServerSettings)
+_Settings = TypeVar("_Settings", ChatStored, ServerSettings)
 
 
 class ChatPolicies:
@@ -47,7 +48,7 @@ class ChatPolicies:
         self._tree = tree
         self._conversation = conversation
         # What admins stored with chat commands (None: nothing, the policy tree applies).
-        self._chat_overrides: TimedCache[tuple[str, str], TriggerSettings | None] = TimedCache(
+        self._chat_overrides: TimedCache[tuple[str, str], ChatStored | None] = TimedCache(
             cache_seconds
         )
         self._server_overrides: TimedCache[tuple[str, str], ServerSettings | None] = TimedCache(
@@ -66,9 +67,11 @@ class ChatPolicies:
             character_id or conversation.character_id,
         )
         policy = self._tree.resolve(scope)
-        trigger = await self._chat_override(conversation.platform, conversation.chat_id)
-        if trigger is not None:
-            policy = dataclasses.replace(policy, trigger=trigger)
+        chat = await self._chat_override(conversation.platform, conversation.chat_id)
+        if chat is not None and chat.trigger is not None:
+            policy = dataclasses.replace(policy, trigger=chat.trigger)
+        if chat is not None and chat.lorebooks:
+            policy = dataclasses.replace(policy, lorebooks=chat.lorebooks)
         if conversation.server_id is not None:
             server = await self._server_override(conversation.platform, conversation.server_id)
             if server is not None:
@@ -85,10 +88,22 @@ class ChatPolicies:
 
     async def set_chat_settings(self, key: ConversationKey, settings: TriggerSettings) -> None:
         """Store the chat's trigger rules (a thread or topic follows its chat)."""
-        await self._storage.set_settings(
-            key.platform, "chat", key.chat_id, trigger_to_json(settings)
-        )
-        self._chat_overrides.put((key.platform, key.chat_id), settings)
+        stored = await self._chat_override(key.platform, key.chat_id) or ChatStored()
+        await self._store_chat(key, dataclasses.replace(stored, trigger=settings))
+
+    async def chat_lorebooks(self, key: ConversationKey) -> tuple[str, ...]:
+        """The world books the chat's admins attached to it (a thread follows its chat)."""
+        stored = await self._chat_override(key.platform, key.chat_id)
+        return stored.lorebooks if stored is not None else ()
+
+    async def set_chat_lorebooks(self, key: ConversationKey, lorebooks: tuple[str, ...]) -> None:
+        """Store the world books attached to the chat."""
+        stored = await self._chat_override(key.platform, key.chat_id) or ChatStored()
+        await self._store_chat(key, dataclasses.replace(stored, lorebooks=lorebooks))
+
+    async def _store_chat(self, key: ConversationKey, stored: ChatStored) -> None:
+        await self._storage.set_settings(key.platform, "chat", key.chat_id, chat_to_json(stored))
+        self._chat_overrides.put((key.platform, key.chat_id), stored)
 
     async def server_settings(self, platform: str, server_id: str) -> ServerSettings:
         """The server's moderation settings: what its admins set, else ``troupe.yaml``'s."""
@@ -118,10 +133,8 @@ class ChatPolicies:
                 chats.add(chat)
         return sorted(chats)
 
-    async def _chat_override(self, platform: str, chat_id: str) -> TriggerSettings | None:
-        return await self._stored(
-            self._chat_overrides, platform, "chat", chat_id, trigger_from_json
-        )
+    async def _chat_override(self, platform: str, chat_id: str) -> ChatStored | None:
+        return await self._stored(self._chat_overrides, platform, "chat", chat_id, chat_from_json)
 
     async def _server_override(self, platform: str, server_id: str) -> ServerSettings | None:
         return await self._stored(

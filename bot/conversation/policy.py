@@ -45,6 +45,8 @@ class ChatPolicy:
     limits: Limits = field(default_factory=Limits)
     #: Where moderation events are reported, if the owner set it in the file.
     moderators_chat_id: str | None = None
+    #: World books attached to the chat (by its admins), scanned after the character's own.
+    lorebooks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,31 @@ def trigger_from_json(data: dict[str, Any]) -> TriggerSettings:
     return _lenient(TriggerSettings, data)
 
 
+@dataclass(frozen=True, slots=True)
+class ChatStored:
+    """What a chat's admins stored: trigger rules (``None``: never set) and world books."""
+
+    trigger: TriggerSettings | None = None
+    lorebooks: tuple[str, ...] = ()
+
+
+def chat_to_json(stored: ChatStored) -> dict[str, Any]:
+    """A chat's stored settings as one JSON object (the trigger rules' keys, ``lorebooks``)."""
+    data = trigger_to_json(stored.trigger) if stored.trigger is not None else {}
+    if stored.lorebooks:
+        data["lorebooks"] = list(stored.lorebooks)
+    return data
+
+
+def chat_from_json(data: dict[str, Any]) -> ChatStored:
+    """A chat's stored settings; trigger rules count as set when any of their keys is."""
+    names = {item.name for item in dataclasses.fields(TriggerSettings)}
+    trigger = trigger_from_json(data) if names & data.keys() else None
+    books = data.get("lorebooks")
+    lorebooks = tuple(b for b in books if isinstance(b, str)) if isinstance(books, list) else ()
+    return ChatStored(trigger, lorebooks)
+
+
 def server_to_json(settings: ServerSettings) -> dict[str, Any]:
     """Server settings as a JSON object."""
     policy = settings.moderation

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.characters.budget import NEWEST_MESSAGE_TOKENS
+from bot.characters.lore.book import Lorebook
 from bot.characters.prompt import (
     Budget,
     CharacterTooLong,
@@ -137,6 +138,8 @@ class TurnRequest:
     note: str | None = None
     #: What the model call is for, in usage: ``reply`` or ``nudge``.
     kind: str = "reply"
+    #: World books the chat's admins attached, scanned after the character's own.
+    lorebooks: tuple[Lorebook, ...] = ()
 
 
 class TurnRunner:
@@ -218,6 +221,9 @@ class TurnRunner:
                 estimator=self._estimator,
                 fold_roles=self._roles.fold,
                 note=turn.note,
+                lorebooks=turn.lorebooks,
+                # A full window may not hold the whole conversation (lore counts replies).
+                history_complete=len(window) < self._history_limit,
             )
 
         character_at_fault = False

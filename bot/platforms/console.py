@@ -34,6 +34,7 @@ HELP = """Commands:
   /character NAME   talk to another character (NAME: file name or character name)
   /scene NAME       bring a character into the scene, or send it out
   /persona TEXT     who you are in the story (/persona alone shows it, /persona clear clears it)
+  /lorebooks        the world books used here (/lorebooks add BOOK, /lorebooks remove BOOK)
   /regen            write the last reply again (another alternative)
   /prev, /next      show the last reply's previous or next alternative
   /continue         let the character go on with its last reply
@@ -351,6 +352,8 @@ class ConsoleChat:
                 await notice(await commands.toggle_in_scene(manager, caller, argument))
             case "/persona":
                 await notice(await commands.persona_command(manager, caller, argument))
+            case "/lorebooks":
+                await notice(await commands.chat_lorebooks(manager, caller, argument.split()))
             case "/regen" | "/prev" | "/next" | "/continue":
                 await self._swipe(_SWIPES[command.lower()])
             case "/usage":

@@ -55,7 +55,7 @@ async def test_commands_are_registered_for_private_chats_groups_and_admins(
     names = {"start", "character", "reset", "persona", "forget", "usage", "nudges"}
     assert {c["command"] for c in private} == names
     assert {c["command"] for c in groups} == names
-    assert {c["command"] for c in admins} == names | {"triggers", "moderation"}
+    assert {c["command"] for c in admins} == names | {"triggers", "lorebooks", "moderation"}
 
 
 async def test_start_greets_once_and_explains(tg: TelegramStandIn, bot: TelegramBot) -> None:

@@ -23,7 +23,17 @@ Spec = Literal["v2", "v3"]
 CARD_CHUNKS = ("chara", "ccv3")
 #: Troupe fields no card field holds; exported in ``data.extensions.troupe`` when set.
 _TROUPE_ONLY = frozenset(
-    {"user_persona", "scene", "generation", "nsfw", "blocked_reply", "limit_reply", "talkativeness"}
+    {
+        "user_persona",
+        "scene",
+        "generation",
+        "nsfw",
+        "blocked_reply",
+        "limit_reply",
+        "lorebook",
+        "world_books",
+        "talkativeness",
+    }
 )
 
 

@@ -12,6 +12,7 @@ terminal's lines.
 - :mod:`.usage`: tokens and cost.
 - :mod:`.triggers`: when characters speak in a chat.
 - :mod:`.moderation`: a server's moderation policy and recent events.
+- :mod:`.lore`: the world books attached to a chat.
 - :mod:`.swipes`: regenerate, browse and continue a reply (who may; too late).
 - :mod:`.nudges`: whether and when characters speak first.
 """
@@ -27,6 +28,7 @@ from bot.conversation.commands.erase import (
     forget,
     reset,
 )
+from bot.conversation.commands.lore import LOREBOOKS_USAGE, chat_lorebooks
 from bot.conversation.commands.moderation import (
     Mentions,
     change_from_words,
@@ -77,6 +79,7 @@ __all__ = [
     "FORGET_QUESTION",
     "GREETING_STAYS",
     "LABELS",
+    "LOREBOOKS_USAGE",
     "NOTHING_TO_SWIPE",
     "NOT_YOURS",
     "NOT_YOUR_REPLY",
@@ -92,6 +95,7 @@ __all__ = [
     "change_from_words",
     "change_policy",
     "change_triggers",
+    "chat_lorebooks",
     "chat_triggers",
     "clear_persona",
     "describe_events",

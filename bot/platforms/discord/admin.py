@@ -82,7 +82,8 @@ def _server_id(interaction: discord.Interaction) -> str:
 
 
 def channel_group(manager: ConversationManager) -> app_commands.Group:
-    """``/channel triggers``: when characters speak in this channel."""
+    """``/channel triggers`` and ``/channel lorebooks``: when characters speak in this channel,
+    and the world books they use here."""
     group = app_commands.Group(
         name="channel", description="How characters behave in this channel", guild_only=True
     )
@@ -125,6 +126,17 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
             caller_of(interaction, manager),
             (lambda settings: dataclasses.replace(settings, **changes)) if changes else None,
         )
+        await _answer(interaction, text)
+
+    @group.command(name="lorebooks", description="World books used in this channel")
+    @app_commands.describe(
+        add="A world book to use here (admins)", remove="A world book to stop using (admins)"
+    )
+    async def lorebooks(
+        interaction: discord.Interaction, add: str | None = None, remove: str | None = None
+    ) -> None:
+        words = ["add", add] if add else ["remove", remove] if remove else []
+        text = await commands.chat_lorebooks(manager, caller_of(interaction, manager), words)
         await _answer(interaction, text)
 
     return group

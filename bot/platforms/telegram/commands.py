@@ -66,6 +66,7 @@ COMMANDS = (
 ADMIN_COMMANDS = (
     *COMMANDS,
     BotCommand("triggers", "When characters speak in this chat"),
+    BotCommand("lorebooks", "World books used in this chat"),
     BotCommand("moderation", "Moderation policy and recent events"),
 )
 
@@ -85,6 +86,7 @@ character's message or say its name.
 /usage tokens used and their cost
 /nudges on|off whether characters may write first (groups: admins)
 /triggers when characters speak here (admins)
+/lorebooks the world books used here (admins: add BOOK, remove BOOK)
 /moderation the group's moderation policy (admins)"""
 
 
@@ -107,6 +109,7 @@ class Commands:
             "usage": self.usage,
             "triggers": self.triggers,
             "nudges": self.nudges,
+            "lorebooks": self.lorebooks,
             "moderation": self.moderation,
         }
         # New messages only: editing "/reset" must not run it again.
@@ -215,6 +218,14 @@ class Commands:
             self._manager, self._caller(message), context.args or [], private=is_private(message)
         )
         await self._say(message, answer)
+
+    async def lorebooks(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The chat's world books; ``/lorebooks add BOOK`` / ``remove BOOK`` (admins)."""
+        message = _message(update)
+        text = await commands.chat_lorebooks(
+            self._manager, self._caller(message), context.args or []
+        )
+        await self._say(message, text)
 
     async def moderation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Group admins: the policy and recent events.

@@ -11,6 +11,11 @@ The mapping (``docs/design.md``) in the canonical order of ``docs/m2her-api.md``
 5. the history, oldest first: ``user`` messages named after each speaker, so several
    people stay distinct, and ``assistant`` messages named after the character.
 
+A conversation's memory (:mod:`bot.conversation.recall`), when given, is one more ``group``
+message named :data:`MEMORY_NAME`, right after 3 (after 1–2 when there is no scene). It is
+sent only when it fits beside the character and the newest message; the history gets what
+is left.
+
 With ``fold_roles`` (an M2-her that refuses 2–4, see :mod:`bot.llm.roles`) 2–4 are written
 into the ``system`` message instead (:func:`~bot.characters.fold.fold_advanced_roles`).
 
@@ -35,6 +40,7 @@ from bot.llm.types import ChatMessage, ChatRequest, Role
 
 __all__ = [
     "DEFAULT_BUDGET",
+    "MEMORY_NAME",
     "Budget",
     "CharacterTooLong",
     "HistoryEntry",
@@ -49,6 +55,8 @@ __all__ = [
 
 #: M2-her's window, its largest reply, and the default safety margin.
 DEFAULT_BUDGET = Budget()
+#: The ``name`` of the ``group`` message that carries a conversation's memory.
+MEMORY_NAME = "Story so far"
 
 
 class HistoryEntry(NamedTuple):
@@ -72,6 +80,8 @@ class Prompt:
     history_kept: int
     history_dropped: int
     estimated_tokens: int
+    #: What the memory message added (0: none given, or it did not fit).
+    memory_tokens: int = 0
 
 
 def build_prompt(
@@ -85,6 +95,7 @@ def build_prompt(
     budget: Budget = DEFAULT_BUDGET,
     estimator: TokenEstimator | None = None,
     fold_roles: bool = False,
+    memory: str | None = None,
 ) -> Prompt:
     """The request for ``character`` answering ``history`` (oldest first).
 
@@ -93,15 +104,16 @@ def build_prompt(
     ``scene_text`` replaces the character's scene text; ``group_name`` (e.g. the
     channel's name) names the ``group`` message of a character that has no scene.
     ``fold_roles`` writes the user persona, scene and examples into the ``system`` message.
+    ``memory`` (the conversation's summary and facts) is sent after the scene when it fits
+    beside the character's part and the newest message, else left out.
     The oldest history is dropped until the estimate fits ``budget``.
     Raises :class:`PromptTooLong` when even the newest message does not fit.
     """
     estimator = estimator or TokenEstimator()
     user = sanitize_name(user_name)
-    fixed = _character_messages(character, user, user_persona, group_name, scene_text)
-    if fold_roles:
-        # Before the estimate: the budget must count the form that is sent.
-        fixed = fold_advanced_roles(fixed)
+    base = _character_messages(character, user, user_persona, group_name, scene_text)
+    # Before the estimate: the budget must count the form that is sent.
+    fixed = fold_advanced_roles(base) if fold_roles else base
 
     completion = character.generation.max_completion_tokens or budget.max_completion_tokens
     limit = budget.prompt_limit(completion)
@@ -112,6 +124,16 @@ def build_prompt(
             needed=fixed_tokens,
             limit=limit,
         )
+    memory_tokens = 0
+    if memory and memory.strip() and history:
+        remembering = _with_memory(base, memory.strip())
+        if fold_roles:
+            remembering = fold_advanced_roles(remembering)
+        with_memory = estimator.estimate(remembering)
+        newest_cost = estimator.estimate_message(_history_message(history[-1], character.name))
+        if with_memory + newest_cost <= limit:
+            memory_tokens = with_memory - fixed_tokens
+            fixed, fixed_tokens = remembering, with_memory
     # Newest first, built lazily: history beyond the budget is never even converted.
     newest_first = (_history_message(entry, character.name) for entry in reversed(history))
     kept, history_tokens = fit_newest(newest_first, limit - fixed_tokens, estimator)
@@ -134,6 +156,7 @@ def build_prompt(
         history_kept=len(kept),
         history_dropped=len(history) - len(kept),
         estimated_tokens=fixed_tokens + history_tokens,
+        memory_tokens=memory_tokens,
     )
 
 
@@ -224,6 +247,12 @@ def _character_messages(
             )
         )
     return messages
+
+
+def _with_memory(messages: list[ChatMessage], memory: str) -> list[ChatMessage]:
+    """``messages`` with the memory after the scene (or after the personas, without one)."""
+    at = sum(1 for m in messages if m.role in (Role.SYSTEM, Role.USER_SYSTEM, Role.GROUP))
+    return [*messages[:at], ChatMessage(Role.GROUP, memory, name=MEMORY_NAME), *messages[at:]]
 
 
 def _history_message(entry: HistoryEntry, character_name: str) -> ChatMessage:

@@ -28,6 +28,7 @@ from bot.conversation.limits import LimitGuard
 from bot.conversation.notices import NoticeRetry, OwedNotices
 from bot.conversation.policies import ChatPolicies
 from bot.conversation.policy import Limits, PolicyTree
+from bot.conversation.recall import MemorySettings, Recall
 from bot.conversation.recovery import Recovery, SinkFactory, conversation_key
 from bot.conversation.settings import ServerSettings
 from bot.conversation.sink import DeliveryFailed, ReplySink
@@ -90,6 +91,8 @@ class ManagerSettings:
     #: Turns owed for messages younger than this are resumed (after a crash, a restart, an
     #: outage); older ones are given up.
     resume_max_age: timedelta = timedelta(minutes=15)
+    #: How memory updates summarise what falls out of the window.
+    memory: MemorySettings = field(default_factory=MemorySettings)
 
 
 @dataclass(slots=True)
@@ -150,6 +153,15 @@ class ConversationManager:
         self._idle = asyncio.Event()
         self._idle.set()
         self._owed_notices = OwedNotices(settings.notice_retry)
+        self._limits = LimitGuard(storage, cache_seconds=settings.cache_seconds, now=now)
+        #: What the characters remember beyond the window (read by turns and ``/memory``).
+        self.recall = Recall(
+            storage=storage,
+            client=client,
+            metrics=self.metrics,
+            limits=self._limits,
+            settings=settings.memory,
+        )
         self._runner = TurnRunner(
             storage=storage,
             client=client,
@@ -160,6 +172,7 @@ class ConversationManager:
             metrics=self.metrics,
             owe_notice=self._owed_notices.owe,
             roles=roles or RoleSupport(),
+            recall=self.recall,
         )
         self._moderation_hooks: list[ModerationHook] = [on_moderation] if on_moderation else []
         self._lanes: dict[ConversationKey, _Lane] = {}
@@ -182,7 +195,6 @@ class ConversationManager:
         self._conversations: TimedCache[ConversationKey, Conversation] = TimedCache(
             settings.cache_seconds
         )
-        self._limits = LimitGuard(storage, cache_seconds=settings.cache_seconds, now=now)
 
     @property
     def characters(self) -> CharacterLibrary:
@@ -259,7 +271,9 @@ class ConversationManager:
                 # Looked up once the previous turn is over: it may be the very message
                 # replied to, and its platform id is stored when its turn ends.
                 speaker = await self._replied_character(conversation, incoming, scene)
-                return TurnRequest(conversation, speaker or character, incoming, sink, server)
+                return TurnRequest(
+                    conversation, speaker or character, incoming, sink, server, policy
+                )
 
             return await self._turn(lane, conversation, stored.id, prepare)
 
@@ -293,7 +307,7 @@ class ConversationManager:
                 server = ServerSettings(policy.moderation, policy.moderators_chat_id)
 
                 async def prepare() -> TurnRequest:
-                    return TurnRequest(conversation, character, incoming, sink, server)
+                    return TurnRequest(conversation, character, incoming, sink, server, policy)
 
                 return await self._turn(lane, conversation, message.id, prepare)
         except Exception:
@@ -394,6 +408,7 @@ class ConversationManager:
         waiting to tell a user that a reply was lost, looking for owed turns, retrying claim
         releases. Safe to call twice."""
         await self._owed_notices.aclose()
+        await self.recall.aclose()
         await self._recovery.close()
         if self._claims is not None:
             await self._claims.close()

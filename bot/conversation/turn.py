@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -26,6 +26,8 @@ from bot.characters.schema import Character
 from bot.conversation.cache import TimedCache
 from bot.conversation.incoming import Incoming
 from bot.conversation.moderation import ModerationAction, ModerationPolicy
+from bot.conversation.policy import ChatPolicy
+from bot.conversation.recall import NOTHING, Recall
 from bot.conversation.runaway import ReadReply, character_cap, read_capped
 from bot.conversation.settings import ServerSettings
 from bot.conversation.sink import DeliveryFailed, ReplySink
@@ -113,6 +115,8 @@ class TurnRequest:
     incoming: Incoming
     sink: ReplySink
     server: ServerSettings
+    #: The chat's whole policy (memory and limits, for the memory update).
+    policy: ChatPolicy = field(default_factory=ChatPolicy)
 
 
 class TurnRunner:
@@ -130,6 +134,7 @@ class TurnRunner:
         metrics: Metrics,
         owe_notice: OweNotice,
         roles: RoleSupport,
+        recall: Recall | None = None,
     ) -> None:
         self._storage = storage
         self._client = client
@@ -140,6 +145,7 @@ class TurnRunner:
         self._metrics = metrics
         self._owe_notice = owe_notice
         self._roles = roles
+        self._recall = recall
         self._estimator = TokenEstimator()
         # Who was told about their cool-down, each kept for their policy's window only.
         self._cooldown_told: TimedCache[tuple[str, str], bool] = TimedCache(
@@ -178,6 +184,10 @@ class TurnRunner:
         if 0 < policy.cooldown_after <= context.recent_flags:
             await self._cooldown_notice(incoming, turn.sink, policy)
             return TurnOutcome(TurnStatus.COOLDOWN), answered_through
+        recall = self._recall
+        recalled = NOTHING
+        if recall is not None:
+            recalled = await recall.read(turn.conversation, turn.character, window, turn.policy)
         try:
             prompt = build_prompt(
                 turn.character,
@@ -188,6 +198,7 @@ class TurnRunner:
                 budget=self._budget,
                 estimator=self._estimator,
                 fold_roles=self._roles.fold,
+                memory=recalled.text,
             )
         except PromptTooLong as error:
             # A character too long is the owner's to fix: the user is not asked to shorten.
@@ -197,6 +208,18 @@ class TurnRunner:
             await tell(turn.sink, error.user_message)
             return TurnOutcome(TurnStatus.FAILED, error=too_long), answered_through
         outcome = await self._call(turn, prompt, window, answered_through, first_token)
+        if recall is not None and outcome.status is TurnStatus.ANSWERED:
+            # In the background, once the reply is out: it never delays one.
+            recall.after_turn(
+                turn.conversation,
+                turn.character,
+                incoming.author_id,
+                window,
+                prompt.history_kept,
+                recalled,
+                turn.policy,
+                exempt=incoming.author_is_admin,
+            )
         return outcome, answered_through
 
     async def _call(

@@ -22,10 +22,14 @@ from bot.storage.database import parse_url, redacted
 from bot.storage.errors import ConversationNotFound, SchemaOutOfDate, StorageError
 from bot.storage.migrate import upgrade
 from bot.storage.records import (
+    CallKind,
     Conversation,
+    ConversationMemory,
     Delivery,
     Direction,
     ForgetReport,
+    MemoryScope,
+    MemoryUpdateRecord,
     MessageRole,
     ModelCall,
     ModerationEvent,
@@ -35,17 +39,22 @@ from bot.storage.records import (
     StoredMessage,
     TurnContext,
     UsageTotals,
+    UserFact,
     WindowMessage,
 )
 from bot.storage.storage import SettingsScope, Storage, open_storage
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "CallKind",
     "Conversation",
+    "ConversationMemory",
     "ConversationNotFound",
     "Delivery",
     "Direction",
     "ForgetReport",
+    "MemoryScope",
+    "MemoryUpdateRecord",
     "MessageRole",
     "ModelCall",
     "ModerationEvent",
@@ -59,6 +68,7 @@ __all__ = [
     "StoredMessage",
     "TurnContext",
     "UsageTotals",
+    "UserFact",
     "WindowMessage",
     "open_storage",
     "parse_url",

@@ -17,6 +17,8 @@ Direction = Literal["input", "output"]
 #: ``delivered`` (with the ids of the platform messages) or ``undelivered``. Only delivered
 #: messages go into prompts.
 Delivery = Literal["pending", "delivered", "undelivered"]
+#: What a model call was for: a turn's reply, or updating a conversation's memory.
+CallKind = Literal["reply", "memory"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class ModelCall:
     #: The reply ran far past ``max_completion_tokens`` and was cut while streaming; the
     #: token counts are then estimates.
     cut: bool = False
+    #: What the call was for: ``reply`` (a turn) or ``memory`` (a memory update).
+    kind: CallKind = "reply"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,8 @@ class ForgetReport:
     personas: int
     model_calls: int
     moderation_events: int
+    #: Facts about the user, and summaries of conversations they spoke in.
+    memories: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +189,48 @@ class OwedTurn:
     wanted_through: int
     #: The newest human message still unanswered; ``None`` if they were all deleted.
     message: StoredMessage | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMemory:
+    """A conversation's rolling summary and the newest message id it covers."""
+
+    summary: str
+    covered_through: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserFact:
+    """Something a user stated about themselves, as a character remembers it."""
+
+    id: int
+    user_id: str
+    text: str
+    #: Learned where sharing was allowed: it reaches the user's other conversations with the
+    #: character that allow it too.
+    shared: bool
+    conversation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryScope:
+    """Whose memory: a conversation, one character in it, and whether facts shared from the
+    user's other conversations with that character reach it (and its new facts are shared)."""
+
+    conversation_id: int
+    platform: str
+    character_id: str
+    shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryUpdateRecord:
+    """A memory update to store: the new summary through ``covered_through``, made from the
+    ``read`` messages after ``expected_through``, and the new ``facts`` as ``(user_id, text)``.
+    """
+
+    summary: str
+    expected_through: int
+    covered_through: int
+    read: int
+    facts: tuple[tuple[str, str], ...] = ()

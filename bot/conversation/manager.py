@@ -28,7 +28,7 @@ from bot.conversation.limits import LimitGuard
 from bot.conversation.notices import NoticeRetry, OwedNotices
 from bot.conversation.policies import ChatPolicies
 from bot.conversation.policy import Limits, PolicyTree
-from bot.conversation.recall import MemorySettings, Recall
+from bot.conversation.recall import MemoryItems, MemorySettings, Recall
 from bot.conversation.recovery import Recovery, SinkFactory, conversation_key
 from bot.conversation.settings import ServerSettings
 from bot.conversation.sink import DeliveryFailed, ReplySink
@@ -502,8 +502,17 @@ class ConversationManager:
             conversation = await self._conversation(key)
             return await self._storage.delete_message(conversation.id, platform_message_id)
 
+    async def memory(self, key: ConversationKey, user_id: str) -> MemoryItems:
+        """What the main character remembers in the conversation at ``key``: its summary and
+        the facts about ``user_id`` (for ``/memory``)."""
+        conversation = await self._conversation(key)
+        character = self._character(conversation.character_id)
+        policy = await self.policies.resolve(conversation, character.id)
+        return await self.recall.items(conversation, character, user_id, policy)
+
     async def reset(self, key: ConversationKey) -> int:
-        """Forget the conversation's history; returns how many messages were deleted."""
+        """Forget the conversation's history and memory; returns how many messages were
+        deleted."""
         conversation = await self._conversation(key)
         return await self._storage.reset_conversation(conversation.id)
 

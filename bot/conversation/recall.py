@@ -46,7 +46,7 @@ from bot.storage import (
     WindowMessage,
 )
 
-__all__ = ["MemorySettings", "Recall", "Recalled", "memory_text"]
+__all__ = ["MemoryItems", "MemorySettings", "Recall", "Recalled", "memory_text"]
 
 log = logging.getLogger("bot.conversation.recall")
 
@@ -77,6 +77,18 @@ class Recalled:
 
 
 NOTHING = Recalled(None, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryItems:
+    """What a character remembers in a conversation, as ``/memory`` lists it."""
+
+    conversation_id: int
+    character: Character
+    #: The summary of what fell out of the window (``None``: none, or forgotten).
+    summary: str | None
+    #: What the character remembers about the one who asked, oldest first.
+    facts: list[UserFact]
 
 
 def memory_text(
@@ -140,6 +152,26 @@ class Recall:
         return Recalled(
             memory_text(character, summary.summary if summary else None, facts, names), covered
         )
+
+    async def items(
+        self, conversation: Conversation, character: Character, user_id: str, policy: ChatPolicy
+    ) -> MemoryItems:
+        """The summary of ``conversation`` and what ``character`` remembers about
+        ``user_id`` there (shared facts too where ``policy`` shares)."""
+        summary, facts = await self._storage.memory(
+            _scope(conversation, character, policy), [user_id]
+        )
+        text = summary.summary if summary and summary.summary.strip() else None
+        return MemoryItems(conversation.id, character, text, facts)
+
+    async def set_summary(self, conversation_id: int, text: str | None) -> bool:
+        """Correct the summary (``text``), or with ``None`` forget it; it then starts again
+        from what falls out next, never from what it covered."""
+        return await self._storage.set_summary(conversation_id, text or "")
+
+    async def set_fact(self, fact_id: int, user_id: str, text: str | None) -> bool:
+        """Correct (``text``) or with ``None`` forget one of ``user_id``'s facts."""
+        return await self._storage.set_fact(fact_id, user_id, text)
 
     def after_turn(
         self,

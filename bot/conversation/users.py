@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.observability.cost import Prices
-from bot.storage import ForgetReport, ModerationEvent, Storage
+from bot.storage import CallKind, ForgetReport, ModerationEvent, Storage
 
 __all__ = ["UsageReport", "UserData"]
 
@@ -48,10 +48,12 @@ class UserData:
         author_id: str | None = None,
         chat_id: str | None = None,
         server_id: str | None = None,
+        kind: CallKind | None = None,
     ) -> UsageReport:
-        """Tokens and estimated cost for a user, a chat and/or a server."""
+        """Tokens and estimated cost for a user, a chat and/or a server; of one ``kind`` of
+        model call (replies, memory updates), or of all."""
         totals = await self._storage.usage_totals(
-            platform=platform, author_id=author_id, chat_id=chat_id, server_id=server_id
+            platform=platform, author_id=author_id, chat_id=chat_id, server_id=server_id, kind=kind
         )
         return UsageReport(
             totals.calls,

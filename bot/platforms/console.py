@@ -34,6 +34,7 @@ HELP = """Commands:
   /scene NAME       bring a character into the scene, or send it out
   /persona TEXT     who you are in the story (/persona alone shows it, /persona clear clears it)
   /usage            tokens used and their cost
+  /memory           what the character remembers (/memory forget N, /memory fix N TEXT)
   /reset            forget this conversation's history
   /forget           erase everything stored about you
   /help             this text
@@ -312,6 +313,8 @@ class ConsoleChat:
                 await notice(await commands.toggle_in_scene(manager, caller, argument))
             case "/persona":
                 await notice(await commands.persona_command(manager, caller, argument))
+            case "/memory":
+                await notice(await commands.memory_command(manager, caller, argument))
             case "/usage":
                 await notice(
                     await commands.describe_usage(manager, caller, chat_noun="conversation")

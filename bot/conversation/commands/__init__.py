@@ -10,6 +10,7 @@ terminal's lines.
 - :mod:`.scene`: the character menu (main character, scene, available characters).
 - :mod:`.erase`: reset and forget, each after a :class:`Question`.
 - :mod:`.usage`: tokens and cost.
+- :mod:`.memory`: what the character remembers (show, forget an item, fix an item).
 - :mod:`.triggers`: when characters speak in a chat.
 - :mod:`.moderation`: a server's moderation policy and recent events.
 """
@@ -24,6 +25,13 @@ from bot.conversation.commands.erase import (
     ask_reset,
     forget,
     reset,
+)
+from bot.conversation.commands.memory import (
+    MEMORY_USAGE,
+    fix_memory,
+    forget_memory,
+    memory_command,
+    show_memory,
 )
 from bot.conversation.commands.moderation import (
     Mentions,
@@ -62,6 +70,7 @@ __all__ = [
     "CANCEL",
     "CANCELLED",
     "FORGET_QUESTION",
+    "MEMORY_USAGE",
     "NOT_YOURS",
     "PERSONA_MAX",
     "TRIGGERS_USAGE",
@@ -81,15 +90,19 @@ __all__ = [
     "describe_scene",
     "describe_triggers",
     "describe_usage",
+    "fix_memory",
     "forget",
+    "forget_memory",
     "join_scene",
     "leave_scene",
     "make_main",
+    "memory_command",
     "moderation_settings",
     "persona_command",
     "report_to",
     "reset",
     "set_persona",
+    "show_memory",
     "show_persona",
     "toggle_in_scene",
     "usage_line",

@@ -8,24 +8,29 @@ from bot.conversation.manager import ConversationManager
 from bot.conversation.users import UsageReport
 
 
-def usage_line(report: UsageReport) -> str:
-    """``1,234 tokens in 5 replies (≈ $0.0012)``."""
-    replies = count(report.calls, "reply", "replies")
-    return f"{count(report.total_tokens, 'token')} in {replies} (≈ ${report.cost_usd:.4f})"
+def usage_line(report: UsageReport, calls: tuple[str, str] = ("reply", "replies")) -> str:
+    """``1,234 tokens in 5 replies (≈ $0.0012)``; ``calls`` names what was counted."""
+    made = count(report.calls, *calls)
+    return f"{count(report.total_tokens, 'token')} in {made} (≈ ${report.cost_usd:.4f})"
 
 
 async def describe_usage(
     manager: ConversationManager, caller: Caller, *, chat_noun: str, server_id: str | None = None
 ) -> str:
     """One line for the caller, one for this chat (a platform calls it a channel, a chat, a
-    conversation: ``chat_noun``) and, inside a server, one for the server."""
+    conversation: ``chat_noun``) and, inside a server, one for the server; then, when the
+    chat's memory cost anything, what of this chat's went to keeping its memory."""
     platform = caller.platform
+    users = manager.users
     lines = [
-        "You: " + usage_line(await manager.users.usage(platform, author_id=caller.user_id)),
-        f"This {chat_noun}: "
-        + usage_line(await manager.users.usage(platform, chat_id=caller.key.chat_id)),
+        "You: " + usage_line(await users.usage(platform, author_id=caller.user_id)),
+        f"This {chat_noun}: " + usage_line(await users.usage(platform, chat_id=caller.key.chat_id)),
     ]
     if server_id is not None:
-        server = await manager.users.usage(platform, server_id=server_id)
+        server = await users.usage(platform, server_id=server_id)
         lines.append("This server: " + usage_line(server))
+    memory = await users.usage(platform, chat_id=caller.key.chat_id, kind="memory")
+    if memory.calls:
+        made = ("memory update", "memory updates")
+        lines.append(f"Keeping this {chat_noun}'s memory: " + usage_line(memory, made))
     return "\n".join(lines)

@@ -206,6 +206,16 @@ class Recall:
         task.add_done_callback(lambda _: self._updates.pop(conversation.id, None))
         return task
 
+    @property
+    def updating(self) -> frozenset[int]:
+        """The conversations whose memory update is running."""
+        return frozenset(self._updates)
+
+    async def settled(self) -> None:
+        """Wait for the updates running now (and those they lead to) to end."""
+        while self._updates:
+            await asyncio.gather(*self._updates.values(), return_exceptions=True)
+
     async def aclose(self) -> None:
         """Stop the updates in flight (at shutdown): an unfinished one is simply redone by a
         later turn."""

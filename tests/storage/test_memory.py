@@ -4,6 +4,7 @@ character, sharing, corrections, and erasure by reset and forget; on SQLite and 
 from __future__ import annotations
 
 from bot.storage import (
+    CallKind,
     Conversation,
     MemoryScope,
     MemoryUpdateRecord,
@@ -138,7 +139,8 @@ async def test_reset_and_forget_erase_memory(storage: Storage) -> None:
 
 async def test_usage_totals_by_kind(storage: Storage) -> None:
     conversation, _ = await _chat(storage)
-    for kind, tokens in (("reply", 100), ("memory", 40), ("memory", 2)):
+    kinds: tuple[tuple[CallKind, int], ...] = (("reply", 100), ("memory", 40), ("memory", 2))
+    for kind, tokens in kinds:
         await storage.record_model_call(
             ModelCall(conversation.id, "u1", "aria", "M2-her", tokens, 0, tokens, True, kind=kind)
         )

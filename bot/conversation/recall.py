@@ -4,7 +4,8 @@ Not to be confused with :mod:`bot.memory` (the C allocator). ``docs/design.md``,
 has the whole picture:
 
 * Each turn reads the conversation's rolling summary and the facts its character remembers
-  about the people in the window (:meth:`Recall.read`); the prompt carries them as one
+  (:meth:`Recall.fetch`, alongside its window) and sends those about the people in the window
+  (:meth:`Recall.recalled`); the prompt carries them as one
   ``group`` message named :data:`~bot.characters.prompt.MEMORY_NAME`, right after the
   scene, within the budget.
 * When messages have fallen out of the window the summary does not cover yet, the turn, once
@@ -38,6 +39,7 @@ from bot.llm.types import MODEL
 from bot.observability.metrics import Metrics
 from bot.storage import (
     Conversation,
+    ConversationMemory,
     MemoryScope,
     MemoryUpdateRecord,
     ModelCall,
@@ -46,7 +48,7 @@ from bot.storage import (
     WindowMessage,
 )
 
-__all__ = ["MemoryItems", "MemorySettings", "Recall", "Recalled", "memory_text"]
+__all__ = ["MemoryItems", "MemorySettings", "Recall", "Recalled", "Remembered", "memory_text"]
 
 log = logging.getLogger("bot.conversation.recall")
 
@@ -77,6 +79,15 @@ class Recalled:
 
 
 NOTHING = Recalled(None, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A conversation's summary (``None``: none yet) and every fact its character remembers
+    there, about anyone."""
+
+    summary: ConversationMemory | None
+    facts: list[UserFact]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,24 +145,29 @@ class Recall:
         #: The update running per conversation id (at most one each).
         self._updates: dict[int, asyncio.Task[None]] = {}
 
-    async def read(
-        self,
-        conversation: Conversation,
-        character: Character,
-        window: Sequence[WindowMessage],
-        policy: ChatPolicy,
-    ) -> Recalled:
-        """The memory a turn of ``character`` sends: the summary and the facts about the
-        humans in ``window``."""
+    async def fetch(
+        self, conversation: Conversation, character: Character, policy: ChatPolicy
+    ) -> Remembered | None:
+        """Everything ``character`` remembers in ``conversation`` (``None`` with memory off);
+        a turn fetches it alongside its window and narrows it with :meth:`recalled`."""
         if not policy.memory.enabled:
+            return None
+        summary, facts = await self._storage.memory(_scope(conversation, character, policy))
+        return Remembered(summary, facts)
+
+    @staticmethod
+    def recalled(
+        remembered: Remembered | None, character: Character, window: Sequence[WindowMessage]
+    ) -> Recalled:
+        """What a turn of ``character`` sends of ``remembered``: the summary, and the facts
+        about the humans in ``window``."""
+        if remembered is None:
             return NOTHING
         names = {m.author_id: m.author_name for m in window if m.role == "user"}
-        scope = _scope(conversation, character, policy)
-        summary, facts = await self._storage.memory(scope, list(names))
-        covered = summary.covered_through if summary else 0
-        return Recalled(
-            memory_text(character, summary.summary if summary else None, facts, names), covered
-        )
+        summary = remembered.summary
+        facts = [fact for fact in remembered.facts if fact.user_id in names]
+        text = memory_text(character, summary.summary if summary else None, facts, names)
+        return Recalled(text, summary.covered_through if summary else 0)
 
     async def items(
         self, conversation: Conversation, character: Character, user_id: str, policy: ChatPolicy

@@ -6,6 +6,7 @@ manager with the conversation's lane held, so at most one turn of a conversation
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,7 +28,7 @@ from bot.conversation.cache import TimedCache
 from bot.conversation.incoming import Incoming
 from bot.conversation.moderation import ModerationAction, ModerationPolicy
 from bot.conversation.policy import ChatPolicy
-from bot.conversation.recall import NOTHING, Recall
+from bot.conversation.recall import NOTHING, Recall, Remembered
 from bot.conversation.runaway import ReadReply, character_cap, read_capped
 from bot.conversation.settings import ServerSettings
 from bot.conversation.sink import DeliveryFailed, ReplySink
@@ -171,6 +172,28 @@ class TurnRunner:
             )
 
     async def _run(self, turn: TurnRequest, first_token: list[float]) -> tuple[TurnOutcome, int]:
+        recall = self._recall
+        # Read alongside the window, not after it: memory must not delay a reply.
+        fetching = (
+            None
+            if recall is None
+            else asyncio.ensure_future(recall.fetch(turn.conversation, turn.character, turn.policy))
+        )
+        if fetching is not None:
+            # A turn that ends early (a cool-down, a failed read) never awaits it.
+            fetching.add_done_callback(_retrieved)
+        try:
+            return await self._run_with(turn, first_token, fetching)
+        finally:
+            if fetching is not None:
+                fetching.cancel()  # nothing, once it is done
+
+    async def _run_with(
+        self,
+        turn: TurnRequest,
+        first_token: list[float],
+        fetching: asyncio.Future[Remembered | None] | None,
+    ) -> tuple[TurnOutcome, int]:
         incoming, policy = turn.incoming, turn.server.moderation
         context = await self._storage.turn_context(
             turn.conversation.id,
@@ -186,8 +209,8 @@ class TurnRunner:
             return TurnOutcome(TurnStatus.COOLDOWN), answered_through
         recall = self._recall
         recalled = NOTHING
-        if recall is not None:
-            recalled = await recall.read(turn.conversation, turn.character, window, turn.policy)
+        if recall is not None and fetching is not None:
+            recalled = recall.recalled(await fetching, turn.character, window)
         try:
             prompt = build_prompt(
                 turn.character,
@@ -470,6 +493,12 @@ async def withdraw(sink: ReplySink, replacement: str | None = None) -> None:
     except Exception:
         # Whatever the platform's library raised: this layer cannot name its errors.
         log.warning("could not withdraw a reply", exc_info=True)
+
+
+def _retrieved(future: asyncio.Future[Remembered | None]) -> None:
+    """Mark a finished read's failure as seen (the turn reported its own, if any)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _history_entry(message: WindowMessage, speaker: Character) -> HistoryEntry:

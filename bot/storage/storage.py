@@ -144,6 +144,36 @@ _MARK_ANSWERED = (
 _ANSWERED_THROUGH = select(_claims.c.answered_through).where(
     _claims.c.conversation_id == bindparam("in_conversation")
 )
+# Memory, read by every turn: built once, like the other statements on the turn's path.
+_GET_SUMMARY = select(_memories.c.summary, _memories.c.covered_through).where(
+    _memories.c.conversation_id == bindparam("in_conversation")
+)
+_FACTS_OF_CHARACTER = (
+    _facts.c.platform == bindparam("platform"),
+    _facts.c.character_id == bindparam("character_id"),
+)
+_FACTS_HERE = (
+    select(*_FACT_COLUMNS)
+    .where(*_FACTS_OF_CHARACTER, _facts.c.conversation_id == bindparam("in_conversation"))
+    .order_by(_facts.c.id)
+)
+#: With sharing: also the shared facts, learned elsewhere, of people who spoke here.
+_SHARED_FACTS = (
+    select(*_FACT_COLUMNS)
+    .where(
+        *_FACTS_OF_CHARACTER,
+        (_facts.c.conversation_id == bindparam("in_conversation"))
+        | (
+            _facts.c.shared.is_(True)
+            & _facts.c.user_id.in_(
+                select(_messages.c.author_id).where(
+                    _messages.c.conversation_id == bindparam("in_conversation")
+                )
+            )
+        ),
+    )
+    .order_by(_facts.c.id)
+)
 #: The PostgreSQL notification channel on which a released turn claim is announced.
 TURN_RELEASED = "troupe_turn_released"
 
@@ -506,26 +536,29 @@ class Storage:
     # -- memory ----------------------------------------------------------------------------
 
     async def memory(
-        self, scope: MemoryScope, user_ids: Sequence[str]
+        self, scope: MemoryScope, user_ids: Sequence[str] | None = None
     ) -> tuple[ConversationMemory | None, list[UserFact]]:
         """The conversation's summary (``None`` if it has none) and what ``scope``'s character
-        remembers about the users ``user_ids``, oldest fact first: facts learned in this
-        conversation and, if ``scope.shared``, shared ones learned in their others."""
-        summary = select(_memories.c.summary, _memories.c.covered_through).where(
-            _memories.c.conversation_id == scope.conversation_id
-        )
-        facts = (
-            select(*_FACT_COLUMNS)
-            .where(*_facts_of(scope), _facts.c.user_id.in_(list(user_ids)))
-            .order_by(_facts.c.id)
-        )
+        remembers about the users ``user_ids`` (``None``: about anyone who spoke here), oldest
+        fact first: facts learned in this conversation and, if ``scope.shared``, shared ones
+        learned in the users' others."""
+        params = {
+            "in_conversation": scope.conversation_id,
+            "platform": scope.platform,
+            "character_id": scope.character_id,
+        }
+        facts_query = _SHARED_FACTS if scope.shared else _FACTS_HERE
 
         def read(connection: Connection) -> tuple[ConversationMemory | None, list[UserFact]]:
-            row = connection.execute(summary).first()
-            found = [UserFact(*fact) for fact in connection.execute(facts)] if user_ids else []
-            return (None if row is None else ConversationMemory(*row)), found
+            row = connection.execute(_GET_SUMMARY, params).first()
+            facts = [UserFact(*fact) for fact in connection.execute(facts_query, params)]
+            return (None if row is None else ConversationMemory(*row)), facts
 
-        return await self._database.read(read)
+        summary, facts = await self._database.read(read)
+        if user_ids is not None:
+            wanted = set(user_ids)
+            facts = [fact for fact in facts if fact.user_id in wanted]
+        return summary, facts
 
     async def messages_after(
         self, conversation_id: int, after: int, through: int, limit: int

@@ -220,7 +220,8 @@ async def test_two_updates_at_once_store_one(make_engine: EngineFactory) -> None
         flags_since=conversation.created_at,
     )
     window, on = context.history, ChatPolicy()
-    recalled = await first.manager.recall.read(conversation, character, window, on)
+    recall = first.manager.recall
+    recalled = recall.recalled(await recall.fetch(conversation, character, on), character, window)
     first.fake.enqueue_memory(Reply(delay=0.3), Reply(delay=0.3))
     updates = [
         engine.manager.recall.after_turn(conversation, character, "sam", window, 2, recalled, on)

@@ -103,16 +103,31 @@ class LimitsOverrides(_Strict):
     """Say the limit notice in character instead of plainly."""
 
 
+class MemoryOverrides(_Strict):
+    """What the characters remember beyond the conversation's window."""
+
+    enabled: bool | None = None
+    """Summarise what falls out of the window and keep facts users state (default true)."""
+    shared: bool | None = None
+    """Share what a user told a character with their other chats with it that share too."""
+
+
 class Layer(_Strict):
     """Settings that apply at one level of the hierarchy."""
 
     trigger: TriggerOverrides | None = None
     moderation: ModerationOverrides | None = None
     limits: LimitsOverrides | None = None
+    memory: MemoryOverrides | None = None
 
     def overrides(self) -> Overrides:
         """The fields this layer sets, by section."""
-        sections = {"trigger": self.trigger, "moderation": self.moderation, "limits": self.limits}
+        sections = {
+            "trigger": self.trigger,
+            "moderation": self.moderation,
+            "limits": self.limits,
+            "memory": self.memory,
+        }
         return {
             name: values
             for name, section in sections.items()

@@ -11,6 +11,11 @@ The mapping (``docs/design.md``) in the canonical order of ``docs/m2her-api.md``
 5. the history, oldest first: ``user`` messages named after each speaker, so several
    people stay distinct, and ``assistant`` messages named after the character.
 
+A conversation's memory (:mod:`bot.conversation.recall`), when given, is one more ``group``
+message named :data:`MEMORY_NAME`, right after 3 (after 1–2 when there is no scene). It is
+sent only when it fits beside the character and the newest message; the history gets what
+is left.
+
 With ``fold_roles`` (an M2-her that refuses 2–4, see :mod:`bot.llm.roles`) 2–4 are written
 into the ``system`` message instead (:func:`~bot.characters.fold.fold_advanced_roles`).
 
@@ -43,6 +48,7 @@ from bot.llm.types import ChatMessage, ChatRequest, Role
 
 __all__ = [
     "DEFAULT_BUDGET",
+    "MEMORY_NAME",
     "Budget",
     "CharacterTooLong",
     "HistoryEntry",
@@ -59,6 +65,8 @@ __all__ = [
 
 #: M2-her's window, its largest reply, and the default safety margin.
 DEFAULT_BUDGET = Budget()
+#: The ``name`` of the ``group`` message that carries a conversation's memory.
+MEMORY_NAME = "Story so far"
 
 
 class HistoryEntry(NamedTuple):
@@ -84,6 +92,8 @@ class Prompt:
     estimated_tokens: int
     #: The lorebook entries sent, and those that fired but were cut for budget.
     lore: Selection = field(default_factory=Selection)
+    #: What the memory message added (0: none given, or it did not fit).
+    memory_tokens: int = 0
 
 
 def build_prompt(
@@ -100,6 +110,7 @@ def build_prompt(
     note: str | None = None,
     lorebooks: Sequence[Lorebook] = (),
     history_complete: bool = True,
+    memory: str | None = None,
 ) -> Prompt:
     """The request for ``character`` answering ``history`` (oldest first).
 
@@ -113,21 +124,25 @@ def build_prompt(
     ``lorebooks`` (say, a channel's world books) are scanned after the character's own;
     ``history_complete`` says whether ``history`` is the whole conversation (it counts the
     character's replies for ``@@activate_only_after`` / ``@@activate_only_every``).
+    ``memory`` (the conversation's summary and facts) is sent after the scene when it fits
+    beside the character's part and the newest message, else left out.
     The oldest history is dropped until the estimate fits ``budget``.
     Raises :class:`PromptTooLong` when even the newest message does not fit.
     """
     estimator = estimator or TokenEstimator()
     user = sanitize_name(user_name)
 
-    def fixed_part(placed: Placed | None) -> list[ChatMessage]:
+    def fixed_part(placed: Placed | None, remember: str | None) -> list[ChatMessage]:
         fixed = _character_messages(character, user, user_persona, group_name, scene_text, placed)
+        if remember:
+            fixed = _with_memory(fixed, remember)
         # Before the estimate: the budget must count the form that is sent.
         fixed = fold_advanced_roles(fixed) if fold_roles else fixed
         return _with_note(fixed, note) if note else fixed
 
     completion = character.generation.max_completion_tokens or budget.max_completion_tokens
     limit = budget.prompt_limit(completion)
-    plain = fixed_part(None)
+    plain = fixed_part(None, None)
     plain_tokens = estimator.estimate(plain)
     if plain_tokens > limit:
         raise CharacterTooLong(
@@ -135,18 +150,26 @@ def build_prompt(
             needed=plain_tokens,
             limit=limit,
         )
+    newest_cost = (
+        estimator.estimate_message(_history_message(history[-1], character.name)) if history else 0
+    )
+    # The memory goes in when it fits beside the character's part and the newest message.
+    remember = memory.strip() if memory and history else None
+    base, base_tokens = plain, plain_tokens
+    if remember:
+        remembering = fixed_part(None, remember)
+        with_memory = estimator.estimate(remembering)
+        if with_memory + newest_cost <= limit:
+            base, base_tokens = remembering, with_memory
+        else:
+            remember = None
     books = _books(character, lorebooks)
     lore = Selection()
     if books:
-        newest = (
-            estimator.estimate_message(_history_message(history[-1], character.name))
-            if (history)
-            else 0
-        )
-        room = min(budget.lore_limit, limit - plain_tokens - newest)
+        room = min(budget.lore_limit, limit - base_tokens - newest_cost)
         lore = _select_lore(character, books, history, user, max(room, 0), history_complete)
     placed = place(lore.kept, character.name)
-    fixed = fixed_part(placed) if placed.before or placed.after else plain
+    fixed = fixed_part(placed, remember) if placed.before or placed.after else base
     fixed_tokens = estimator.estimate(fixed)
     depth_tokens = sum(estimator.estimate_message(message) for _, message in placed.at_depth)
     # Newest first, built lazily: history beyond the budget is never even converted.
@@ -157,8 +180,8 @@ def build_prompt(
         lore, placed, fixed, fixed_tokens, depth_tokens = (
             Selection(cut=lore.kept + lore.cut),
             place((), character.name),
-            plain,
-            plain_tokens,
+            base,
+            base_tokens,
             0,
         )
         newest_first = (_history_message(entry, character.name) for entry in reversed(history))
@@ -183,6 +206,7 @@ def build_prompt(
         history_dropped=len(history) - len(kept),
         estimated_tokens=fixed_tokens + depth_tokens + history_tokens,
         lore=lore,
+        memory_tokens=base_tokens - plain_tokens,
     )
 
 
@@ -364,6 +388,12 @@ def _character_messages(
             )
         )
     return messages
+
+
+def _with_memory(messages: list[ChatMessage], memory: str) -> list[ChatMessage]:
+    """``messages`` with the memory after the scene (or after the personas, without one)."""
+    at = sum(1 for m in messages if m.role in (Role.SYSTEM, Role.USER_SYSTEM, Role.GROUP))
+    return [*messages[:at], ChatMessage(Role.GROUP, memory, name=MEMORY_NAME), *messages[at:]]
 
 
 def _history_message(entry: HistoryEntry, character_name: str) -> ChatMessage:

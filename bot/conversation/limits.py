@@ -49,9 +49,16 @@ class LimitGuard:
                 f"You're writing faster than the characters can keep up (at most "
                 f"{limits.user_messages_per_minute} messages a minute); wait a little."
             )
+        return await self.budget_refusal(conversation, incoming.author_id, limits)
+
+    async def budget_refusal(
+        self, conversation: Conversation, author_id: str, limits: Limits
+    ) -> str | None:
+        """``None`` while ``author_id``, the chat and its server have tokens left today (of
+        ``limits``), else a plain sentence saying whose allowance is used up."""
         platform = conversation.platform
         budgets: tuple[tuple[int, str, dict[str, str | None]], ...] = (
-            (limits.user_daily_tokens, "You have", {"author_id": incoming.author_id}),
+            (limits.user_daily_tokens, "You have", {"author_id": author_id}),
             (limits.chat_daily_tokens, "This chat has", {"chat_id": conversation.chat_id}),
             (limits.server_daily_tokens, "This server has", {"server_id": conversation.server_id}),
         )
@@ -81,5 +88,11 @@ class LimitGuard:
         cached = self._spent.get(key)
         if cached is not None:
             return cached[0]
-        totals = await self._storage.usage_totals(platform=platform, since=start, **scope)
+        totals = await self._storage.usage_totals(
+            platform=platform,
+            since=start,
+            author_id=scope.get("author_id"),
+            chat_id=scope.get("chat_id"),
+            server_id=scope.get("server_id"),
+        )
         return self._spent.put(key, totals.total_tokens)

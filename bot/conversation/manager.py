@@ -33,6 +33,7 @@ from bot.conversation.notices import NoticeRetry, OwedNotices
 from bot.conversation.nudges import NudgeDefaults, NudgeScheduler
 from bot.conversation.policies import ChatPolicies
 from bot.conversation.policy import ChatPolicy, Limits, PolicyTree
+from bot.conversation.recall import MemoryItems, MemorySettings, Recall
 from bot.conversation.recovery import Recovery, SinkFactory, conversation_key
 from bot.conversation.settings import ServerSettings
 from bot.conversation.sink import DeliveryFailed, ReplySink, SwipeControls, SwipeSink
@@ -60,6 +61,7 @@ from bot.observability.logs import new_turn_id
 from bot.observability.metrics import Metrics
 from bot.storage import (
     Alternatives,
+    CallKind,
     Conversation,
     NewMessage,
     NudgePlan,
@@ -116,6 +118,8 @@ class ManagerSettings:
     resume_max_age: timedelta = timedelta(minutes=15)
     #: What chats that let characters speak first follow unless they set their own.
     nudges: NudgeDefaults = field(default_factory=NudgeDefaults)
+    #: How memory updates summarise what falls out of the window.
+    memory: MemorySettings = field(default_factory=MemorySettings)
 
 
 @dataclass(slots=True)
@@ -208,6 +212,15 @@ class ConversationManager:
         self._idle = asyncio.Event()
         self._idle.set()
         self._owed_notices = OwedNotices(settings.notice_retry)
+        self._limits = LimitGuard(storage, cache_seconds=settings.cache_seconds, now=now)
+        #: What the characters remember beyond the window (read by turns and ``/memory``).
+        self.recall = Recall(
+            storage=storage,
+            client=client,
+            metrics=self.metrics,
+            limits=self._limits,
+            settings=settings.memory,
+        )
         self._runner = TurnRunner(
             storage=storage,
             client=client,
@@ -218,6 +231,7 @@ class ConversationManager:
             metrics=self.metrics,
             owe_notice=self._owed_notices.owe,
             roles=roles or RoleSupport(),
+            recall=self.recall,
         )
         self._moderation_hooks: list[ModerationHook] = [on_moderation] if on_moderation else []
         self._lanes: dict[ConversationKey, _Lane] = {}
@@ -240,7 +254,6 @@ class ConversationManager:
         self._conversations: TimedCache[ConversationKey, Conversation] = TimedCache(
             settings.cache_seconds
         )
-        self._limits = LimitGuard(storage, cache_seconds=settings.cache_seconds, now=now)
         #: Characters that speak first: the scheduler, and each chat's settings for commands.
         self.nudges = NudgeScheduler(storage, self._speak_first, defaults=settings.nudges, now=now)
 
@@ -558,9 +571,10 @@ class ConversationManager:
         *,
         rework: Rework | None = None,
         note: str | None = None,
-        kind: str = "reply",
+        kind: CallKind = "reply",
     ) -> TurnRequest:
-        """The inputs of a turn under ``policy``: its moderation and the chat's world books."""
+        """The inputs of a turn under ``policy``: its moderation, the chat's world books and
+        memory."""
         return TurnRequest(
             conversation,
             character,
@@ -571,6 +585,7 @@ class ConversationManager:
             note=note,
             kind=kind,
             lorebooks=self._characters.lorebooks(policy.lorebooks),
+            policy=policy,
         )
 
     async def _run(self, request: TurnRequest) -> tuple[TurnOutcome, int] | None:
@@ -607,6 +622,7 @@ class ConversationManager:
         waiting to tell a user that a reply was lost, looking for owed turns, retrying claim
         releases. Safe to call twice."""
         await self._owed_notices.aclose()
+        await self.recall.aclose()
         await self._recovery.close()
         await self.nudges.close()
         if self._claims is not None:
@@ -881,8 +897,17 @@ class ConversationManager:
         await offer_controls(sink, ids, controls)
         return TurnOutcome(TurnStatus.ANSWERED, reply.id, text)
 
+    async def memory(self, key: ConversationKey, user_id: str) -> MemoryItems:
+        """What the main character remembers in the conversation at ``key``: its summary and
+        the facts about ``user_id`` (for ``/memory``)."""
+        conversation = await self._conversation(key)
+        character = self._character(conversation.character_id)
+        policy = await self.policies.resolve(conversation, character.id)
+        return await self.recall.items(conversation, character, user_id, policy)
+
     async def reset(self, key: ConversationKey) -> int:
-        """Forget the conversation's history; returns how many messages were deleted."""
+        """Forget the conversation's history and memory; returns how many messages were
+        deleted."""
         conversation = await self._conversation(key)
         return await self._storage.reset_conversation(conversation.id)
 

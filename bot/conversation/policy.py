@@ -37,12 +37,24 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryPolicy:
+    """What the characters remember beyond the window (``docs/design.md``, "Memory")."""
+
+    #: Summarise what falls out of the window, and keep facts users state about themselves.
+    enabled: bool = True
+    #: Facts learned here reach the user's other conversations with the character that share
+    #: too, and theirs reach this one. Off: a chat's memory stays in that chat.
+    shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ChatPolicy:
     """Everything that governs one chat with one character."""
 
     trigger: TriggerSettings = field(default_factory=TriggerSettings)
     moderation: ModerationPolicy = field(default_factory=ModerationPolicy)
     limits: Limits = field(default_factory=Limits)
+    memory: MemoryPolicy = field(default_factory=MemoryPolicy)
     #: Where moderation events are reported, if the owner set it in the file.
     moderators_chat_id: str | None = None
     #: World books attached to the chat (by its admins), scanned after the character's own.

@@ -6,11 +6,12 @@ manager with the conversation's lane held, so at most one turn of a conversation
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -29,6 +30,8 @@ from bot.characters.schema import Character
 from bot.conversation.cache import TimedCache
 from bot.conversation.incoming import Incoming
 from bot.conversation.moderation import ModerationAction, ModerationPolicy
+from bot.conversation.policy import ChatPolicy
+from bot.conversation.recall import NOTHING, Recall, Remembered
 from bot.conversation.runaway import ReadReply, character_cap, read_capped
 from bot.conversation.settings import ServerSettings
 from bot.conversation.sink import DeliveryFailed, ReplySink, SwipeControls, SwipeSink
@@ -40,6 +43,7 @@ from bot.llm.tokens import estimate_message_tokens, estimate_text_tokens
 from bot.llm.types import MODEL, ChatResult, SensitiveType, Usage
 from bot.observability.metrics import Metrics
 from bot.storage import (
+    CallKind,
     Conversation,
     ModelCall,
     ModerationEvent,
@@ -137,9 +141,11 @@ class TurnRequest:
     #: the ``system`` message.
     note: str | None = None
     #: What the model call is for, in usage: ``reply`` or ``nudge``.
-    kind: str = "reply"
+    kind: CallKind = "reply"
     #: World books the chat's admins attached, scanned after the character's own.
     lorebooks: tuple[Lorebook, ...] = ()
+    #: The chat's whole policy (memory and limits, for the memory update).
+    policy: ChatPolicy = field(default_factory=ChatPolicy)
 
 
 class TurnRunner:
@@ -157,6 +163,7 @@ class TurnRunner:
         metrics: Metrics,
         owe_notice: OweNotice,
         roles: RoleSupport,
+        recall: Recall | None = None,
     ) -> None:
         self._storage = storage
         self._client = client
@@ -167,6 +174,7 @@ class TurnRunner:
         self._metrics = metrics
         self._owe_notice = owe_notice
         self._roles = roles
+        self._recall = recall
         self._estimator = TokenEstimator()
         # Who was told about their cool-down, each kept for their policy's window only.
         self._cooldown_told: TimedCache[tuple[str, str], bool] = TimedCache(
@@ -192,6 +200,28 @@ class TurnRunner:
             )
 
     async def _run(self, turn: TurnRequest, first_token: list[float]) -> tuple[TurnOutcome, int]:
+        recall = self._recall
+        # Read alongside the window, not after it: memory must not delay a reply.
+        fetching = (
+            None
+            if recall is None
+            else asyncio.ensure_future(recall.fetch(turn.conversation, turn.character, turn.policy))
+        )
+        if fetching is not None:
+            # A turn that ends early (a cool-down, a failed read) never awaits it.
+            fetching.add_done_callback(_retrieved)
+        try:
+            return await self._run_with(turn, first_token, fetching)
+        finally:
+            if fetching is not None:
+                fetching.cancel()  # nothing, once it is done
+
+    async def _run_with(
+        self,
+        turn: TurnRequest,
+        first_token: list[float],
+        fetching: asyncio.Future[Remembered | None] | None,
+    ) -> tuple[TurnOutcome, int]:
         incoming, policy = turn.incoming, turn.server.moderation
         context = await self._storage.turn_context(
             turn.conversation.id,
@@ -208,6 +238,10 @@ class TurnRunner:
         if 0 < policy.cooldown_after <= context.recent_flags:
             await self._cooldown_notice(incoming, turn.sink, policy)
             return TurnOutcome(TurnStatus.COOLDOWN), answered_through
+        recall = self._recall
+        recalled = NOTHING
+        if recall is not None and fetching is not None:
+            recalled = recall.recalled(await fetching, turn.character, window)
         history = [_history_entry(message, turn.character) for message in window]
 
         def prompt_within(budget: Budget) -> Prompt:
@@ -224,6 +258,7 @@ class TurnRunner:
                 lorebooks=turn.lorebooks,
                 # A full window may not hold the whole conversation (lore counts replies).
                 history_complete=len(window) < self._history_limit,
+                memory=recalled.text,
             )
 
         character_at_fault = False
@@ -241,6 +276,18 @@ class TurnRunner:
             outcome = TurnOutcome(TurnStatus.FAILED, error=too_long)
         if isinstance(outcome.error, ContextTooLong):
             await tell(turn.sink, self._too_long_notice(turn, history, character_at_fault))
+        if recall is not None and outcome.status is TurnStatus.ANSWERED:
+            # In the background, once the reply is out: it never delays one.
+            recall.after_turn(
+                turn.conversation,
+                turn.character,
+                incoming.author_id,
+                window,
+                prompt.history_kept,
+                recalled,
+                turn.policy,
+                exempt=incoming.author_is_admin,
+            )
         return outcome, answered_through
 
     def _smaller_budget(self, refused: Prompt) -> Budget:
@@ -597,6 +644,12 @@ async def offer_controls(
 def _joiner(old: str, new: str) -> str:
     """What goes between a reply and its continuation: a space unless one is there."""
     return "" if not old or old[-1:].isspace() or new[:1].isspace() else " "
+
+
+def _retrieved(future: asyncio.Future[Remembered | None]) -> None:
+    """Mark a finished read's failure as seen (the turn reported its own, if any)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _history_entry(message: WindowMessage, speaker: Character) -> HistoryEntry:

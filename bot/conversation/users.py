@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.observability.cost import Prices
-from bot.storage import ForgetReport, ModerationEvent, Storage
+from bot.storage import CallKind, ForgetReport, ModerationEvent, Storage
 
 __all__ = ["UsageReport", "UserData"]
 
@@ -48,10 +48,10 @@ class UserData:
         author_id: str | None = None,
         chat_id: str | None = None,
         server_id: str | None = None,
-        kind: str | None = None,
+        kind: CallKind | None = None,
     ) -> UsageReport:
         """Tokens and estimated cost for a user, a chat and/or a server; of one ``kind`` of
-        call (``reply``, ``nudge``) if given."""
+        model call (replies, nudges, memory updates) if given, else of all."""
         totals = await self._storage.usage_totals(
             platform=platform, author_id=author_id, chat_id=chat_id, server_id=server_id, kind=kind
         )

@@ -160,6 +160,30 @@ class Metrics:
                 registry=registry,
             )
         )
+        self._memory_updates = _by_labels(
+            Counter(
+                "troupe_memory_updates",
+                "Memory updates (summarising what fell out of a window), by outcome.",
+                ["platform", "outcome"],
+                registry=registry,
+            )
+        )
+        self._memory_tokens = _by_labels(
+            Counter(
+                "troupe_memory_tokens",
+                "Tokens of memory updates (also counted in troupe_tokens_total).",
+                ["platform", "direction"],
+                registry=registry,
+            )
+        )
+        self._memory_cost = _by_labels(
+            Counter(
+                "troupe_memory_cost_usd",
+                "Estimated cost of memory updates (also counted in troupe_cost_usd_total).",
+                ["platform"],
+                registry=registry,
+            )
+        )
         self._queue_depth = _by_labels(
             Gauge(
                 "troupe_queue_depth",
@@ -168,6 +192,19 @@ class Metrics:
                 registry=registry,
             )
         )
+
+    def memory_update(self, platform: str, outcome: str) -> None:
+        """A memory update call (or its refusal) ended with ``outcome``: ``updated``, ``more``,
+        ``lost``, ``empty``, ``failed``, ``unreadable`` or ``over_budget``."""
+        self._memory_updates(platform, outcome).inc()
+
+    def memory_tokens(self, platform: str, prompt: int, completion: int, total: int) -> None:
+        """Count a memory update's usage and cost: in the totals of every call, and apart."""
+        self.tokens(platform, prompt, completion, total)
+        tokens_in, tokens_out = billed_tokens(prompt, completion, total)
+        self._memory_tokens(platform, "in").inc(tokens_in)
+        self._memory_tokens(platform, "out").inc(tokens_out)
+        self._memory_cost(platform).inc(self._prices.cost_usd(prompt, completion, total))
 
     def turn_started(self, platform: str) -> None:
         """A turn began: one more in flight."""

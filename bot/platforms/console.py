@@ -40,6 +40,7 @@ HELP = """Commands:
   /continue         let the character go on with its last reply
   /usage            tokens used and their cost
   /nudges on|off    let the character write first after a quiet while (/nudges alone: when)
+  /memory           what the character remembers (/memory forget N, /memory fix N TEXT)
   /reset            forget this conversation's history
   /forget           erase everything stored about you
   /help             this text
@@ -356,6 +357,8 @@ class ConsoleChat:
                 await notice(await commands.chat_lorebooks(manager, caller, argument.split()))
             case "/regen" | "/prev" | "/next" | "/continue":
                 await self._swipe(_SWIPES[command.lower()])
+            case "/memory":
+                await notice(await commands.memory_command(manager, caller, argument))
             case "/usage":
                 await notice(
                     await commands.describe_usage(manager, caller, chat_noun="conversation")

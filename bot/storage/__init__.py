@@ -24,10 +24,14 @@ from bot.storage.migrate import upgrade
 from bot.storage.nudges import NudgePlan, NudgeSettings, NudgeState
 from bot.storage.records import (
     Alternatives,
+    CallKind,
     Conversation,
+    ConversationMemory,
     Delivery,
     Direction,
     ForgetReport,
+    MemoryScope,
+    MemoryUpdateRecord,
     MessageRole,
     ModelCall,
     ModerationEvent,
@@ -37,6 +41,7 @@ from bot.storage.records import (
     StoredMessage,
     TurnContext,
     UsageTotals,
+    UserFact,
     WindowMessage,
 )
 from bot.storage.storage import SettingsScope, Storage, open_storage
@@ -44,11 +49,15 @@ from bot.storage.storage import SettingsScope, Storage, open_storage
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "Alternatives",
+    "CallKind",
     "Conversation",
+    "ConversationMemory",
     "ConversationNotFound",
     "Delivery",
     "Direction",
     "ForgetReport",
+    "MemoryScope",
+    "MemoryUpdateRecord",
     "MessageRole",
     "ModelCall",
     "ModerationEvent",
@@ -65,6 +74,7 @@ __all__ = [
     "StoredMessage",
     "TurnContext",
     "UsageTotals",
+    "UserFact",
     "WindowMessage",
     "open_storage",
     "parse_url",

@@ -158,8 +158,9 @@ class ModelCallRow(Base):
     #: The reply ran far past ``max_completion_tokens`` and was cut while streaming (its
     #: usage is then estimated: the stream's own report was never read).
     cut: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    #: What the call was for: ``reply`` (answering people) or ``nudge`` (a character
-    #: speaking first); ``/usage`` shows them apart.
+    #: What the call was for: ``reply`` (answering people), ``nudge`` (a character
+    #: speaking first) or ``memory`` (updating a conversation's memory); ``/usage`` shows
+    #: them apart.
     kind: Mapped[str] = mapped_column(String(16), default="reply", server_default="reply")
 
 
@@ -296,3 +297,46 @@ class NudgeRow(Base):
     day: Mapped[str | None] = mapped_column(CleanText, nullable=True)
     sent_today: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConversationMemoryRow(Base):
+    """A conversation's rolling summary of the messages that fell out of its window.
+
+    ``covered_through`` is the newest message id the summary covers: later updates fold in
+    only messages after it, and an update is stored only if it still is what the update
+    started from (so two processes never both write one).
+    """
+
+    __tablename__ = "conversation_memories"
+
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    summary: Mapped[str] = mapped_column(CleanText)
+    covered_through: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserFactRow(Base):
+    """Something a user stated about themselves, remembered by one character.
+
+    Learned in ``conversation_id``; ``shared`` facts (where the owner allows sharing) also
+    reach that user's other conversations with the character that allow it.
+    """
+
+    __tablename__ = "user_facts"
+    __table_args__ = (
+        Index(None, "platform", "user_id", "character_id"),
+        Index(None, "conversation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    platform: Mapped[str] = mapped_column(CleanText)
+    user_id: Mapped[str] = mapped_column(CleanText)
+    character_id: Mapped[str] = mapped_column(CleanText)
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    text: Mapped[str] = mapped_column(CleanText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

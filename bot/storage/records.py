@@ -17,6 +17,8 @@ Direction = Literal["input", "output"]
 #: ``delivered`` (with the ids of the platform messages) or ``undelivered``. Only delivered
 #: messages go into prompts.
 Delivery = Literal["pending", "delivered", "undelivered"]
+#: What a model call was for: a turn's reply, or updating a conversation's memory.
+CallKind = Literal["reply", "nudge", "memory"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,9 @@ class ModelCall:
     #: The reply ran far past ``max_completion_tokens`` and was cut while streaming; the
     #: token counts are then estimates.
     cut: bool = False
-    #: ``reply`` (answering people) or ``nudge`` (a character speaking first).
-    kind: str = "reply"
+    #: What the call was for: ``reply`` (answering people), ``nudge`` (a character speaking
+    #: first) or ``memory`` (a memory update).
+    kind: CallKind = "reply"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,8 @@ class ForgetReport:
     moderation_events: int
     #: Their private chats' nudge settings (who opted in).
     nudges: int = 0
+    #: Facts about the user, and summaries of conversations they spoke in.
+    memories: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,3 +201,48 @@ class Alternatives:
     texts: tuple[str, ...]
     #: The position of the one shown, which the message's text is (0 for the first).
     shown: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMemory:
+    """A conversation's rolling summary and the newest message id it covers."""
+
+    summary: str
+    covered_through: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserFact:
+    """Something a user stated about themselves, as a character remembers it."""
+
+    id: int
+    user_id: str
+    text: str
+    #: Learned where sharing was allowed: it reaches the user's other conversations with the
+    #: character that allow it too.
+    shared: bool
+    conversation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryScope:
+    """Whose memory: a conversation, one character in it, and whether facts shared from the
+    user's other conversations with that character reach it (and its new facts are shared)."""
+
+    conversation_id: int
+    platform: str
+    character_id: str
+    shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryUpdateRecord:
+    """A memory update to store: the new summary through ``covered_through``, made from the
+    ``read`` messages after ``expected_through``, and the new ``facts`` as ``(user_id, text)``.
+    """
+
+    summary: str
+    expected_through: int
+    covered_through: int
+    read: int
+    facts: tuple[tuple[str, str], ...] = ()

@@ -37,6 +37,7 @@ from bot.storage.errors import ConversationNotFound
 from bot.storage.migrate import check_schema, migrate_url
 from bot.storage.models import (
     Base,
+    ConversationMemoryRow,
     ConversationRow,
     MessagePartRow,
     MessageRow,
@@ -46,13 +47,18 @@ from bot.storage.models import (
     ReplyAlternativeRow,
     SettingsRow,
     TurnClaimRow,
+    UserFactRow,
     UserPersonaRow,
 )
 from bot.storage.nudges import NudgeStore
 from bot.storage.records import (
     Alternatives,
+    CallKind,
     Conversation,
+    ConversationMemory,
     ForgetReport,
+    MemoryScope,
+    MemoryUpdateRecord,
     ModelCall,
     ModerationEvent,
     NewMessage,
@@ -61,6 +67,7 @@ from bot.storage.records import (
     StoredMessage,
     TurnContext,
     UsageTotals,
+    UserFact,
     WindowMessage,
 )
 
@@ -81,6 +88,8 @@ _settings = _table(SettingsRow)
 _claims = _table(TurnClaimRow)
 _alternatives = _table(ReplyAlternativeRow)
 _nudges = _table(NudgeRow)
+_memories = _table(ConversationMemoryRow)
+_facts = _table(UserFactRow)
 
 
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
@@ -105,6 +114,7 @@ def _columns(table: Table, record: type[Any]) -> list[Any]:
 
 
 _CONVERSATION_COLUMNS = _columns(_conversations, Conversation)
+_FACT_COLUMNS = _columns(_facts, UserFact)
 _MESSAGE_COLUMNS = _columns(_messages, StoredMessage)
 _MODERATION_COLUMNS = _columns(_moderation_events, ModerationEvent)
 
@@ -139,6 +149,36 @@ _MARK_ANSWERED = (
 )
 _ANSWERED_THROUGH = select(_claims.c.answered_through).where(
     _claims.c.conversation_id == bindparam("in_conversation")
+)
+# Memory, read by every turn: built once, like the other statements on the turn's path.
+_GET_SUMMARY = select(_memories.c.summary, _memories.c.covered_through).where(
+    _memories.c.conversation_id == bindparam("in_conversation")
+)
+_FACTS_OF_CHARACTER = (
+    _facts.c.platform == bindparam("platform"),
+    _facts.c.character_id == bindparam("character_id"),
+)
+_FACTS_HERE = (
+    select(*_FACT_COLUMNS)
+    .where(*_FACTS_OF_CHARACTER, _facts.c.conversation_id == bindparam("in_conversation"))
+    .order_by(_facts.c.id)
+)
+#: With sharing: also the shared facts, learned elsewhere, of people who spoke here.
+_SHARED_FACTS = (
+    select(*_FACT_COLUMNS)
+    .where(
+        *_FACTS_OF_CHARACTER,
+        (_facts.c.conversation_id == bindparam("in_conversation"))
+        | (
+            _facts.c.shared.is_(True)
+            & _facts.c.user_id.in_(
+                select(_messages.c.author_id).where(
+                    _messages.c.conversation_id == bindparam("in_conversation")
+                )
+            )
+        ),
+    )
+    .order_by(_facts.c.id)
 )
 #: The PostgreSQL notification channel on which a released turn claim is announced.
 TURN_RELEASED = "troupe_turn_released"
@@ -478,10 +518,128 @@ class Storage:
     async def reset_conversation(self, conversation_id: int) -> int:
         """Delete every message of the conversation; returns how many there were.
 
-        Usage records and moderation events stay: they are accounts, not history.
+        Its memory goes with them (the summary, and the facts learned in it). Usage records
+        and moderation events stay: they are accounts, not history.
         """
         statement = delete(_messages).where(_messages.c.conversation_id == conversation_id)
-        return await self._execute(statement)
+        memory = [
+            delete(_memories).where(_memories.c.conversation_id == conversation_id),
+            delete(_facts).where(_facts.c.conversation_id == conversation_id),
+        ]
+
+        def reset(connection: Connection) -> int:
+            for forget in memory:
+                connection.execute(forget)
+            return _rowcount(connection.execute(statement))
+
+        return await self._database.write(reset)
+
+    # -- memory ----------------------------------------------------------------------------
+
+    async def memory(
+        self, scope: MemoryScope, user_ids: Sequence[str] | None = None
+    ) -> tuple[ConversationMemory | None, list[UserFact]]:
+        """The conversation's summary (``None`` if it has none) and what ``scope``'s character
+        remembers about the users ``user_ids`` (``None``: about anyone who spoke here), oldest
+        fact first: facts learned in this conversation and, if ``scope.shared``, shared ones
+        learned in the users' others."""
+        params = {
+            "in_conversation": scope.conversation_id,
+            "platform": scope.platform,
+            "character_id": scope.character_id,
+        }
+        facts_query = _SHARED_FACTS if scope.shared else _FACTS_HERE
+
+        def read(connection: Connection) -> tuple[ConversationMemory | None, list[UserFact]]:
+            row = connection.execute(_GET_SUMMARY, params).first()
+            facts = [UserFact(*fact) for fact in connection.execute(facts_query, params)]
+            return (None if row is None else ConversationMemory(*row)), facts
+
+        summary, facts = await self._database.read(read)
+        if user_ids is not None:
+            wanted = set(user_ids)
+            facts = [fact for fact in facts if fact.user_id in wanted]
+        return summary, facts
+
+    async def messages_after(
+        self, conversation_id: int, after: int, through: int, limit: int
+    ) -> list[WindowMessage]:
+        """Up to ``limit`` messages that may go into a prompt with ids in ``(after, through]``,
+        oldest first (what fell out of the window since the summary was written)."""
+        messages = _messages.c
+        query = (
+            select(*_columns(_messages, WindowMessage))
+            .where(*_summarisable(conversation_id, after, through))
+            .order_by(messages.id)
+            .limit(limit)
+        )
+        rows = await self._database.read(lambda connection: connection.execute(query).all())
+        return _in_conversation_order([WindowMessage(*row) for row in rows])
+
+    async def save_memory(self, scope: MemoryScope, record: MemoryUpdateRecord) -> bool:
+        """Store ``record`` and its new facts (each kept once per user and character; only the
+        newest ``FACTS_KEPT`` per user stay), in one transaction, if the summary still covers
+        ``record.expected_through`` and the ``record.read`` messages it was made from are all
+        still there (none deleted, reset or forgotten meanwhile). ``False`` if not: another
+        update won, or its source changed; nothing is stored."""
+        conversation_id = scope.conversation_id
+        now = _now()
+        values = {"summary": record.summary, "covered_through": record.covered_through}
+        memories = _memories.c
+        statement: Any
+        if record.expected_through == 0:
+            insert_new = self._dialect_insert(_memories).values(
+                conversation_id=conversation_id, updated_at=now, **values
+            )
+            statement = insert_new.on_conflict_do_update(
+                index_elements=["conversation_id"],
+                set_={**values, "updated_at": now},
+                where=memories.covered_through == 0,
+            )
+        else:
+            statement = (
+                update(_memories)
+                .where(
+                    memories.conversation_id == conversation_id,
+                    memories.covered_through == record.expected_through,
+                )
+                .values(**values, updated_at=now)
+            )
+        still_there = select(func.count()).where(
+            *_summarisable(conversation_id, record.expected_through, record.covered_through)
+        )
+
+        def save(connection: Connection) -> bool:
+            if connection.execute(still_there).scalar_one() != record.read:
+                return False
+            if _rowcount(connection.execute(statement)) == 0:
+                return False
+            for user_id, text in record.facts:
+                _remember(connection, scope, user_id, text, now)
+            return True
+
+        return await self._database.write(save)
+
+    async def set_summary(self, conversation_id: int, summary: str) -> bool:
+        """Replace the conversation's summary (``""`` forgets it while keeping what it covered,
+        so it is not written again from old messages); ``False`` if it has none."""
+        statement = (
+            update(_memories)
+            .where(_memories.c.conversation_id == conversation_id)
+            .values(summary=summary, updated_at=_now())
+        )
+        return await self._execute(statement) > 0
+
+    async def set_fact(self, fact_id: int, user_id: str, text: str | None) -> bool:
+        """Correct (``text``) or with ``None`` delete one of ``user_id``'s facts; ``False`` if
+        they have no fact ``fact_id``."""
+        mine = and_(_facts.c.id == fact_id, _facts.c.user_id == user_id)
+        statement: Executable
+        if text is None:
+            statement = delete(_facts).where(mine)
+        else:
+            statement = update(_facts).where(mine).values(text=text)
+        return await self._execute(statement) > 0
 
     # -- swipes: alternatives of a character's message ------------------------------------
 
@@ -774,10 +932,11 @@ class Storage:
         chat_id: str | None = None,
         server_id: str | None = None,
         since: datetime | None = None,
-        kind: str | None = None,
+        kind: CallKind | None = None,
     ) -> UsageTotals:
         """Calls and tokens summed over a platform, optionally for one user, chat and/or
-        server, from ``since`` on, and of one ``kind`` (``reply``, ``nudge``)."""
+        server, from ``since`` on, and of one ``kind`` of call (``reply``, ``nudge``,
+        ``memory``)."""
         query = (
             select(
                 func.count(_model_calls.c.id),
@@ -913,8 +1072,9 @@ class Storage:
         """Delete everything stored about a user on a platform, in one transaction.
 
         That is: their messages, the replies the model wrote for their turns, their persona,
-        their model calls, the moderation events naming them and their private chats' nudge
-        settings (so nothing is sent to them until they ask again).
+        their model calls, the moderation events naming them, their private chats' nudge
+        settings (so nothing is sent to them until they ask again), the facts the characters
+        remember about them, and the memory (summary) of every conversation they spoke in.
         """
         on_platform = select(_conversations.c.id).where(_conversations.c.platform == platform)
         calls = _model_calls.c
@@ -923,6 +1083,16 @@ class Storage:
             their_calls, calls.reply_message_id.is_not(None)
         )
         messages = _messages.c
+        spoke_in = select(messages.conversation_id).where(
+            messages.conversation_id.in_(on_platform),
+            messages.role == "user",
+            messages.author_id == user_id,
+        )
+        memories = [
+            # Before their messages go: the summaries are found through them.
+            delete(_memories).where(_memories.c.conversation_id.in_(spoke_in)),
+            delete(_facts).where(_facts.c.platform == platform, _facts.c.user_id == user_id),
+        ]
         # In this order: the replies are found through the model calls.
         statements = {
             "messages": delete(_messages).where(
@@ -944,8 +1114,9 @@ class Storage:
         }
 
         def forget(connection: Connection) -> ForgetReport:
+            forgotten = sum(_rowcount(connection.execute(s)) for s in memories)
             counts = {kind: _rowcount(connection.execute(s)) for kind, s in statements.items()}
-            return ForgetReport(**counts)
+            return ForgetReport(**counts, memories=forgotten)
 
         return await self._database.write(forget)
 
@@ -975,6 +1146,55 @@ def _part_rows(message: StoredMessage, platform_message_ids: list[str]) -> list[
         }
         for part, platform_id in enumerate(platform_message_ids[1:], start=1)
     ]
+
+
+#: How many facts per user and character are kept (the newest).
+FACTS_KEPT = 30
+
+
+def _facts_of(scope: MemoryScope) -> list[Any]:
+    """Filters for the facts ``scope``'s character remembers in ``scope``'s conversation."""
+    facts = _facts.c
+    where = facts.conversation_id == scope.conversation_id
+    if scope.shared:
+        where = where | facts.shared.is_(True)
+    return [facts.platform == scope.platform, facts.character_id == scope.character_id, where]
+
+
+def _summarisable(conversation_id: int, after: int, through: int) -> list[Any]:
+    """Filters for a conversation's prompt-worthy messages with ids in ``(after, through]``."""
+    messages = _messages.c
+    return [
+        messages.conversation_id == conversation_id,
+        messages.input_flagged.is_(False),
+        messages.delivery == literal_column("'delivered'"),
+        messages.id > after,
+        messages.id <= through,
+    ]
+
+
+def _remember(
+    connection: Connection, scope: MemoryScope, user_id: str, text: str, now: datetime
+) -> None:
+    """Add ``text`` to ``user_id``'s facts unless known; keep the newest :data:`FACTS_KEPT`."""
+    facts = _facts.c
+    theirs = [*_facts_of(scope), facts.user_id == user_id]
+    known = connection.execute(select(facts.text).where(*theirs)).scalars()
+    if text.casefold() in {fact.casefold() for fact in known}:
+        return
+    connection.execute(
+        insert(_facts).values(
+            platform=scope.platform,
+            user_id=user_id,
+            character_id=scope.character_id,
+            conversation_id=scope.conversation_id,
+            shared=scope.shared,
+            text=text,
+            created_at=now,
+        )
+    )
+    newest = select(facts.id).where(*theirs).order_by(facts.id.desc()).limit(FACTS_KEPT)
+    connection.execute(delete(_facts).where(*theirs, facts.id.not_in(newest.scalar_subquery())))
 
 
 def _conversation(row: Sequence[Any]) -> Conversation:

@@ -9,12 +9,20 @@ import pytest
 from bot.conversation.commands.moderation import COOLDOWN_AFTER
 from bot.conversation.commands.triggers import BOT_TURNS_IN_A_ROW, FOLLOW_UP_SECONDS
 from bot.conversation.incoming import ConversationKey
+from bot.conversation.manager import ManagerSettings
 from bot.conversation.moderation import ModerationAction
 from bot.llm.fake import FakeM2Her
 from bot.platforms.discord.admin import channel_group, moderation_group
 from bot.platforms.discord.checks import NOT_ADMIN
 from bot.platforms.discord.views import CANCEL_ID, CONFIRM_ID
-from tests.discord.conftest import Bot, World, command, eventually, final_reply
+from tests.discord.conftest import (
+    Bot,
+    Harness,
+    World,
+    command,
+    eventually,
+    final_reply,
+)
 from tests.standins.discord import CallbackType, CommandNotAvailable, DiscordStandIn, Permission
 
 
@@ -29,6 +37,7 @@ async def test_commands_are_synced_globally_with_the_expected_names(
     assert names == {
         "character",
         "persona",
+        "memory",
         "channel",
         "moderation",
         "nudges",
@@ -365,3 +374,35 @@ def test_discord_offers_the_command_layers_ranges() -> None:
     assert bounds(channel, "triggers", "max_bot_turns") == BOT_TURNS_IN_A_ROW
     assert bounds(channel, "triggers", "follow_up_seconds") == FOLLOW_UP_SECONDS
     assert bounds(moderation, "policy", "cooldown_after") == COOLDOWN_AFTER
+
+
+async def test_memory_show_fix_and_forget(standin: DiscordStandIn, world: World, harness: Harness):
+    bot = await harness.start(ManagerSettings(default_character="aria", history_limit=4))
+    nothing = await command(standin, world.general, world.alice, "memory show")
+    assert nothing.original.content == "Aria remembers nothing beyond the conversation itself yet."
+    assert nothing.original.ephemeral
+    for text in ("I'm a baker, call me Al.", "two", "three"):
+        asked = await standin.user_says(world.general, world.alice, text, mentions=[standin.bot])
+        await final_reply(standin, world.general, asked)
+    assert await bot.manager.drain(5)  # the turn ends after its reply is shown
+    await bot.manager.recall.settled()
+
+    shown = await command(standin, world.general, world.alice, "memory show")
+    assert shown.original.content.startswith("What Aria remembers of the story so far:\n1. ")
+    assert "What Aria knows about you:\n2. is a baker\n3. wants to be called Al\n" in (
+        shown.original.content
+    )
+    refused = await command(standin, world.general, world.alice, "memory forget", {"item": 1})
+    assert refused.original.content == NOT_ADMIN
+    fixed = await command(
+        standin, world.general, world.alice, "memory fix", {"item": 2, "text": "is a pastry chef"}
+    )
+    assert fixed.original.content == "Item 2 now reads: is a pastry chef"
+    gone = await command(standin, world.general, world.owner, "memory forget", {"item": 1})
+    assert gone.original.content == "Aria no longer remembers item 1."
+    shown = await command(standin, world.general, world.alice, "memory show")
+    assert shown.original.content.startswith(
+        "What Aria knows about you:\n1. is a pastry chef\n2. wants to be called Al\n"
+    )
+    missing = await command(standin, world.general, world.alice, "memory forget", {"item": 9})
+    assert missing.original.content == "There is no item 9; /memory lists them."

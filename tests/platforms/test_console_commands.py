@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from bot.characters.loader import load_characters
+from bot.characters.prompt import MEMORY_NAME
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.manager import ConversationManager, ManagerSettings
 from bot.conversation.nudges import NudgeDefaults
 from bot.llm.client import M2HerClient
+from bot.llm.fake import FakeM2Her
 from bot.platforms.console import ConsoleChat
 from bot.storage import Storage, open_storage
 from tests.conversation.nudging import ahead, settle
@@ -147,3 +149,55 @@ async def test_nudges_on_in_the_terminal_lets_the_character_speak_first(
         assert "At most 2 a day; 1 so far today." in await said(chat, out, "/nudges")
     finally:
         await manager.aclose()
+
+
+async def test_memory_is_shown_corrected_and_forgotten_in_the_terminal(
+    storage: Storage, m2her_client: M2HerClient, fake_m2her: FakeM2Her
+) -> None:
+    manager = ConversationManager(
+        storage=storage,
+        characters=load_characters(CHARACTERS_DIR),
+        client=m2her_client,
+        settings=ManagerSettings(default_character="aria", history_limit=4),
+    )
+    chat, out = await chat_with(manager, confirm=False)
+    assert await said(chat, out, "/memory") == (
+        "* Aria remembers nothing beyond the conversation itself yet.\n"
+    )
+    for line in ("I'm a nurse, call me Sam.", "two", "three"):
+        await said(chat, out, line)
+    await manager.recall.settled()
+    shown = await said(chat, out, "/memory")
+    assert shown.startswith("* What Aria remembers of the story so far:\n1. Lines remembered: ")
+    assert shown.endswith(
+        "What Aria knows about you:\n2. is a nurse\n3. wants to be called Sam\n"
+        "/memory forget N deletes item N; /memory fix N text corrects it.\n"
+    )
+    assert await said(chat, out, "/memory fix 2 is a night-shift nurse") == (
+        "* Item 2 now reads: is a night-shift nurse\n"
+    )
+    assert await said(chat, out, "/memory forget 3") == "* Aria no longer remembers item 3.\n"
+    assert await said(chat, out, "/memory forget 1") == "* Aria no longer remembers item 1.\n"
+    assert await said(chat, out, "/memory") == (
+        "* What Aria knows about you:\n1. is a night-shift nurse\n"
+        "/memory forget N deletes item N; /memory fix N text corrects it.\n"
+    )
+    assert (
+        await said(chat, out, "/memory forget 7") == "* There is no item 7; /memory lists them.\n"
+    )
+    assert await said(chat, out, "/memory remember 1") == (
+        "* Use /memory, /memory forget N or /memory fix N new text.\n"
+    )
+    # What the next request carries is the corrected memory.
+    await said(chat, out, "four")
+    sent = fake_m2her.requests[-1].body["messages"]
+    memory = next(m for m in sent if m.get("name") == MEMORY_NAME)
+    assert (
+        memory["content"] == "What Aria knows about the people here:\n- Sam: is a night-shift nurse"
+    )
+
+    await manager.recall.settled()
+    await said(chat, out, "/reset")
+    assert await said(chat, out, "/memory") == (
+        "* Aria remembers nothing beyond the conversation itself yet.\n"
+    )

@@ -22,6 +22,7 @@ from bot.storage.models import Base
 
 REPO = Path(__file__).resolve().parents[2]
 TABLES = {
+    "conversation_memories",
     "conversations",
     "message_parts",
     "messages",
@@ -31,6 +32,7 @@ TABLES = {
     "nudges",
     "settings",
     "turn_claims",
+    "user_facts",
     "user_personas",
 }
 
@@ -85,7 +87,7 @@ async def test_open_storage_migrates_once_and_is_idempotent(database_url: str) -
 
     tables, heads = await _on(database_url, state)
     assert tables == TABLES | {"alembic_version"}
-    assert heads == ["0005_nudges"]
+    assert heads == ["0006_memory"]
 
 
 async def test_concurrent_migrations_run_one_at_a_time(database_url: str) -> None:

@@ -52,7 +52,7 @@ async def test_commands_are_registered_for_private_chats_groups_and_admins(
     private = tg.commands_for({"type": "all_private_chats"}) or []
     groups = tg.commands_for({"type": "all_group_chats"}) or []
     admins = tg.commands_for({"type": "all_chat_administrators"}) or []
-    names = {"start", "character", "reset", "persona", "forget", "usage", "nudges"}
+    names = {"start", "character", "reset", "persona", "forget", "usage", "nudges", "memory"}
     assert {c["command"] for c in private} == names
     assert {c["command"] for c in groups} == names
     assert {c["command"] for c in admins} == names | {"triggers", "lorebooks", "moderation"}
@@ -298,3 +298,45 @@ async def test_editing_a_command_does_not_run_it_again(
     tg.user_says(dm, alice, "/persona")
     await _said(tg, dm, "Your persona: A sailor")
     assert len(dm.bot_messages()) == 2
+
+
+async def test_memory_shows_each_person_their_own_and_only_admins_change_the_story(
+    tg: TelegramStandIn,
+    make_manager: ManagerFactory,
+    start_bot: BotFactory,
+    group: tuple[User, User, Chat],
+) -> None:
+    manager = await make_manager(
+        settings=ManagerSettings(default_character="aria", history_limit=4)
+    )
+    await start_bot(manager)
+    alice, bob, chat = group
+    for who, text in ((bob, "I'm a fisherman, call me Bobby."), (alice, "I am the innkeeper.")):
+        tg.user_says(chat, who, f"@troupe_bot {text}")
+        await _said(tg, chat, f"Aria heard {who.first_name}")
+    tg.user_says(chat, bob, "@troupe_bot nice")
+    await _said(tg, chat, "“@troupe_bot nice”")
+    assert await manager.drain(WAIT)  # the turn ends after its reply is shown
+    await manager.recall.settled()
+
+    tg.user_says(chat, bob, "/memory")
+    shown = await _said(tg, chat, "What Aria knows about you:")
+    assert shown.text.startswith("What Aria remembers of the story so far:\n1. Lines remembered:")
+    assert "2. is a fisherman\n3. wants to be called Bobby\n" in shown.text
+    assert "innkeeper" not in shown.text.split("What Aria knows about you:")[1]
+
+    tg.user_says(chat, bob, "/memory forget 1")
+    await _said(tg, chat, "Only the group's admins can do that.")
+    tg.user_says(chat, bob, "/memory fix 3 wants to be called Rob")
+    await _said(tg, chat, "Item 3 now reads: wants to be called Rob")
+    tg.user_says(chat, alice, "/memory forget 1")
+    await _said(tg, chat, "Aria no longer remembers item 1.")
+    tg.user_says(chat, bob, "/memory")
+    shown = await _said(tg, chat, "1. is a fisherman\n2. wants to be called Rob")
+    assert "story so far" not in shown.text
+    tg.user_says(chat, bob, "/memory fix two words")
+    await _said(tg, chat, "Use /memory, /memory forget N or /memory fix N new text.")
+
+    tg.user_says(chat, bob, "/usage")
+    usage = await _said(tg, chat, "Keeping this chat's memory: ")
+    assert "in 1 memory update (≈ $" in usage.text

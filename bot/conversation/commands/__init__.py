@@ -10,6 +10,7 @@ terminal's lines.
 - :mod:`.scene`: the character menu (main character, scene, available characters).
 - :mod:`.erase`: reset and forget, each after a :class:`Question`.
 - :mod:`.usage`: tokens and cost.
+- :mod:`.memory`: what the character remembers (show, forget an item, fix an item).
 - :mod:`.triggers`: when characters speak in a chat.
 - :mod:`.moderation`: a server's moderation policy and recent events.
 - :mod:`.lore`: the world books attached to a chat.
@@ -29,6 +30,13 @@ from bot.conversation.commands.erase import (
     reset,
 )
 from bot.conversation.commands.lore import LOREBOOKS_USAGE, chat_lorebooks
+from bot.conversation.commands.memory import (
+    MEMORY_USAGE,
+    fix_memory,
+    forget_memory,
+    memory_command,
+    show_memory,
+)
 from bot.conversation.commands.moderation import (
     Mentions,
     change_from_words,
@@ -80,6 +88,7 @@ __all__ = [
     "GREETING_STAYS",
     "LABELS",
     "LOREBOOKS_USAGE",
+    "MEMORY_USAGE",
     "NOTHING_TO_SWIPE",
     "NOT_YOURS",
     "NOT_YOUR_REPLY",
@@ -105,10 +114,13 @@ __all__ = [
     "describe_scene",
     "describe_triggers",
     "describe_usage",
+    "fix_memory",
     "forget",
+    "forget_memory",
     "join_scene",
     "leave_scene",
     "make_main",
+    "memory_command",
     "moderation_settings",
     "nudges_command",
     "parse_swipe_data",
@@ -116,6 +128,7 @@ __all__ = [
     "report_to",
     "reset",
     "set_persona",
+    "show_memory",
     "show_persona",
     "swipe",
     "swipe_data",

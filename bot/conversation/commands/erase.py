@@ -29,8 +29,8 @@ class Question:
 
 
 FORGET_QUESTION = Question(
-    "Erase everything stored about you: your messages in every chat, your persona, your usage "
-    "and moderation records? This cannot be undone.",
+    "Erase everything stored about you: your messages in every chat, your persona, what the "
+    "characters remember of you, your usage and moderation records? This cannot be undone.",
     "Yes, erase",
 )
 
@@ -55,8 +55,9 @@ async def reset(manager: ConversationManager, caller: Caller) -> str:
 async def forget(manager: ConversationManager, caller: Caller) -> str:
     """Erase everything stored about the caller on their platform (confirmed)."""
     report = await manager.users.forget(caller.platform, caller.user_id)
+    memories = f", {count(report.memories, 'memory', 'memories')}" if report.memories else ""
     return (
-        f"Erased {count(report.messages, 'message')}, {count(report.personas, 'persona')}, "
-        f"{count(report.model_calls, 'usage record')} and "
+        f"Erased {count(report.messages, 'message')}, {count(report.personas, 'persona')}"
+        f"{memories}, {count(report.model_calls, 'usage record')} and "
         f"{count(report.moderation_events, 'moderation record')} about you."
     )

@@ -19,18 +19,24 @@ async def describe_usage(
 ) -> str:
     """One line for the caller, one for this chat (a platform calls it a channel, a chat, a
     conversation: ``chat_noun``), the part of it spent by characters speaking first (if
-    any) and, inside a server, one for the server."""
+    any) and, inside a server, one for the server; then, when the chat's memory cost
+    anything, what of this chat's went to keeping its memory."""
     platform = caller.platform
     chat_id = caller.key.chat_id
+    users = manager.users
     lines = [
-        "You: " + usage_line(await manager.users.usage(platform, author_id=caller.user_id)),
-        f"This {chat_noun}: " + usage_line(await manager.users.usage(platform, chat_id=chat_id)),
+        "You: " + usage_line(await users.usage(platform, author_id=caller.user_id)),
+        f"This {chat_noun}: " + usage_line(await users.usage(platform, chat_id=chat_id)),
     ]
-    nudges = await manager.users.usage(platform, chat_id=chat_id, kind="nudge")
+    nudges = await users.usage(platform, chat_id=chat_id, kind="nudge")
     if nudges.calls:
         spent = usage_line(nudges, ("nudge", "nudges"))
         lines.append(f"  of which characters speaking first: {spent}")
     if server_id is not None:
-        server = await manager.users.usage(platform, server_id=server_id)
+        server = await users.usage(platform, server_id=server_id)
         lines.append("This server: " + usage_line(server))
+    memory = await users.usage(platform, chat_id=chat_id, kind="memory")
+    if memory.calls:
+        made = ("memory update", "memory updates")
+        lines.append(f"Keeping this {chat_noun}'s memory: " + usage_line(memory, made))
     return "\n".join(lines)

@@ -40,6 +40,7 @@ from bot.llm.fake.script import (
     from_magic_words,
     gateway_error_object,
 )
+from bot.llm.fake.summary import is_memory_request, memory_reply
 from bot.llm.fake.validation import invalid_params, prompt_tokens
 from bot.llm.roles import ADVANCED_ROLES
 from bot.llm.tokens import estimate_text_tokens
@@ -142,12 +143,17 @@ class FakeM2Her:
         self.chunk_chars = chunk_chars
         self.reject_advanced_roles = reject_advanced_roles
         self.limiter = RateLimiter(rpm, tpm)
+        #: Every request but memory updates, in the order received.
         self.requests: list[RecordedRequest] = []
+        #: Memory updates (``bot.llm.summary``), apart, so that ``requests[-1]`` stays the
+        #: newest turn's while an update runs in the background.
+        self.memory_requests: list[RecordedRequest] = []
         self.streams: list[StreamTimes] = []
         #: Streamed answers the client stopped reading before their end.
         self.hang_ups = 0
         self._api_key = api_key
         self._script: deque[Scripted] = deque()
+        self._memory_script: deque[Scripted] = deque()
         self._runner: web.AppRunner | None = None
         app = web.Application()
         app.router.add_post(PATH, self._handle)
@@ -165,6 +171,11 @@ class FakeM2Her:
     def enqueue(self, *scripted: Scripted) -> None:
         """Queue what the next requests get, consumed in order."""
         self._script.extend(scripted)
+
+    def enqueue_memory(self, *scripted: Scripted) -> None:
+        """Queue what the next memory updates get (``bot.llm.summary``), consumed in order; they
+        never take items of :meth:`enqueue`, nor turns these."""
+        self._memory_script.extend(scripted)
 
     async def start(self) -> None:
         """Listen on ``host:port`` (port 0 picks a free one)."""
@@ -208,7 +219,9 @@ class FakeM2Her:
             name: REDACTED if name.lower() == "authorization" else value
             for name, value in request.headers.items()
         }
-        self.requests.append(RecordedRequest(request.path, headers, body))
+        recorded = RecordedRequest(request.path, headers, body)
+        remembering = isinstance(body, dict) and is_memory_request(body.get("messages"))
+        (self.memory_requests if remembering else self.requests).append(recorded)
         call = _Call(request, body, self.stream_variant, self.chunk_chars, self.streams)
 
         refusal = self._refusal(request, body)
@@ -216,11 +229,16 @@ class FakeM2Her:
             return await call.error(refusal)
         if self.reject_advanced_roles and _has_advanced_roles(body["messages"]):
             return await call.run(ADVANCED_ROLES_REFUSED)
-        scripted = self._script.popleft() if self._script else None
-        if scripted is None:
+        if remembering:
+            # Its own script, and no magic words: the lines it quotes are not its orders.
+            memory = self._memory_script
+            scripted = memory.popleft() if memory else None
+        elif self._script:
+            scripted = self._script.popleft()
+        else:
             scripted = from_magic_words(_last_user_text(body["messages"]))
-            if scripted is None and not self.limiter.admit(prompt_tokens(body["messages"])):
-                scripted = Error(1002)
+        if scripted is None and not self.limiter.admit(prompt_tokens(body["messages"])):
+            scripted = Error(1002)
         try:
             return await call.run(scripted or Reply())
         except ConnectionError:  # "Connection lost", or reset, while writing
@@ -307,7 +325,12 @@ class _Call:
 
     def _text(self, item: Reply) -> tuple[str, str, dict[str, int]]:
         messages = self.body["messages"]
-        full = item.text if item.text is not None else reply_text(messages)
+        if item.text is not None:
+            full = item.text
+        elif is_memory_request(messages):
+            full = memory_reply(messages)
+        else:
+            full = reply_text(messages)
         if item.runaway:
             text, finish_reason = full, "stop"
         else:

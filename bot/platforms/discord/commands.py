@@ -1,4 +1,4 @@
-"""Slash commands for everyone: /character, /reset, /persona, /forget-me, /usage.
+"""Slash commands for everyone: /character, /reset, /persona, /memory, /forget-me, /usage.
 
 Admin-only actions (binding characters, /reset in a server) check Manage Server or the
 configured admin role in the handler, so that the role works too; Discord's own
@@ -18,6 +18,7 @@ from discord import app_commands
 from bot.characters.schema import Character
 from bot.conversation import commands
 from bot.conversation.commands import PERSONA_MAX
+from bot.conversation.commands.memory import SUMMARY_MAX
 from bot.conversation.manager import ConversationManager
 from bot.errors import AdultsOnly, Refusal
 from bot.platforms.discord.admin import caller_of, channel_group, moderation_group
@@ -45,6 +46,7 @@ def install_commands(
     go out through ``replies``."""
     tree.add_command(_character_group(manager, replies))
     tree.add_command(_persona_group(manager))
+    tree.add_command(_memory_group(manager))
     tree.add_command(channel_group(manager))
     tree.add_command(moderation_group(manager))
     tree.add_command(nudges_group(manager))
@@ -201,6 +203,34 @@ def _persona_group(manager: ConversationManager) -> app_commands.Group:
     async def clear(interaction: discord.Interaction) -> None:
         caller = caller_of(interaction, manager)
         await say(interaction, await commands.clear_persona(manager, caller))
+
+    return group
+
+
+def _memory_group(manager: ConversationManager) -> app_commands.Group:
+    group = app_commands.Group(
+        name="memory", description="What the character remembers here and about you"
+    )
+
+    @group.command(name="show", description="What the character remembers (numbered)")
+    async def show(interaction: discord.Interaction) -> None:
+        await say(interaction, await commands.show_memory(manager, caller_of(interaction, manager)))
+
+    @group.command(name="forget", description="Make the character forget one item")
+    @app_commands.describe(item="The item's number in /memory show")
+    async def forget(interaction: discord.Interaction, item: app_commands.Range[int, 1]) -> None:
+        caller = caller_of(interaction, manager)
+        await say(interaction, await commands.forget_memory(manager, caller, item))
+
+    @group.command(name="fix", description="Correct one item")
+    @app_commands.describe(item="The item's number in /memory show", text="What it should say")
+    async def fix(
+        interaction: discord.Interaction,
+        item: app_commands.Range[int, 1],
+        text: app_commands.Range[str, 1, SUMMARY_MAX],
+    ) -> None:
+        caller = caller_of(interaction, manager)
+        await say(interaction, await commands.fix_memory(manager, caller, item, text))
 
     return group
 

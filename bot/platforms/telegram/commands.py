@@ -2,7 +2,8 @@
 
 ``/start`` greets and explains, ``/character`` picks the main character and the scene (an
 inline keyboard), ``/reset`` and ``/forget`` ask for a confirmation first, ``/persona`` sets
-who the user is in the story, ``/usage`` shows tokens and cost, ``/triggers`` and
+who the user is in the story, ``/usage`` shows tokens and cost, ``/memory`` shows (and
+corrects) what the character remembers, ``/triggers`` and
 ``/moderation`` show (and set) when characters speak and the group's moderation policy. In
 groups, changing the characters, resetting, triggers and moderation are for the chat's
 administrators (``getChatAdministrators``), checked again when a button is pressed. The
@@ -61,6 +62,7 @@ COMMANDS = (
     BotCommand("forget", "Erase what is stored about you"),
     BotCommand("usage", "Tokens used and their cost"),
     BotCommand("nudges", "Whether characters may speak first"),
+    BotCommand("memory", "What the character remembers"),
 )
 #: The menu of group administrators.
 ADMIN_COMMANDS = (
@@ -85,6 +87,7 @@ character's message or say its name.
 /forget erase everything stored about you
 /usage tokens used and their cost
 /nudges on|off whether characters may write first (groups: admins)
+/memory what the character remembers (/memory forget N, /memory fix N text)
 /triggers when characters speak here (admins)
 /lorebooks the world books used here (admins: add BOOK, remove BOOK)
 /moderation the group's moderation policy (admins)"""
@@ -107,6 +110,7 @@ class Commands:
             "persona": self.persona,
             "forget": self.forget,
             "usage": self.usage,
+            "memory": self.memory,
             "triggers": self.triggers,
             "nudges": self.nudges,
             "lorebooks": self.lorebooks,
@@ -192,6 +196,15 @@ class Commands:
         caller = self._caller(message)
         await self._say(
             message, await commands.describe_usage(self._manager, caller, chat_noun="chat")
+        )
+
+    async def memory(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """What the character remembers here and about the user; ``/memory forget N`` and
+        ``/memory fix N TEXT`` change an item."""
+        message = _message(update)
+        words = " ".join(context.args or ())
+        await self._say(
+            message, await commands.memory_command(self._manager, self._caller(message), words)
         )
 
     async def triggers(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

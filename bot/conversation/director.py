@@ -5,7 +5,8 @@ an injectable RNG, so that every rule can be tested exactly (``docs/design.md``,
 the director").
 
 * A human spoke: the character addressed (reply to its message, its name or a nickname) answers;
-  otherwise the best :class:`Score` — relevance (its keywords in the recent lines), how long it
+  otherwise the best :class:`Score` — relevance (its names and its own lorebook keys in the
+  recent lines), how long it
   has been quiet, and its ``talkativeness``.
 * A character spoke: another one may answer it, while the human message's budget of character
   turns lasts. The one it addressed by name answers; otherwise the best-scored other character,
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.characters.lore.keys import ScanText
 from bot.characters.schema import Character
 from bot.conversation.incoming import ConversationKey
 from bot.conversation.trigger import addressed_character, alias_pattern
@@ -32,16 +34,27 @@ __all__ = [
     "Score",
     "TypingNotes",
     "name_keywords",
+    "says_lore_of",
 ]
 
-#: The words that make a line relevant to a character. The lorebook's entry keys plug in here
-#: (the default is the character's name and nicknames).
+#: The words that make a line relevant to a character (the default is the character's name and
+#: nicknames; the keys of its own lorebook entries count too, see :func:`says_lore_of`).
 Keywords = Callable[[Character], Sequence[str]]
 
 
 def name_keywords(character: Character) -> Sequence[str]:
     """A character's name and nicknames: the default :data:`Keywords`."""
     return (character.name, *character.nicknames)
+
+
+def says_lore_of(character: Character, text: str) -> bool:
+    """Whether ``text`` says a key of an entry in one of ``character``'s own lorebooks (its
+    world: places, people, things it knows about). Searched through each book's key index,
+    so a big book costs a few lookups, not a search per key."""
+    if not character.lorebooks:
+        return False
+    scan = ScanText(text)
+    return any(next(book.all_keys.matches(scan), None) is not None for book in character.lorebooks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +195,9 @@ class Director:
             # What a character says about itself does not make it more relevant.
             if line.character_id == character.id:
                 continue
-            if any(pattern.search(line.text) for pattern in patterns):
+            if any(pattern.search(line.text) for pattern in patterns) or says_lore_of(
+                character, line.text
+            ):
                 relevance += 0.5**age
         return relevance
 

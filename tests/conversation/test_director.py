@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.characters.lore.book import Lorebook
 from bot.characters.schema import Character
 from bot.conversation.director import (
     TYPING,
@@ -18,6 +19,7 @@ from bot.conversation.director import (
     name_keywords,
 )
 from bot.conversation.incoming import ConversationKey
+from tests.characters.lore.helpers import book
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -41,6 +43,12 @@ def character(cid: str, name: str, *nicknames: str, talkativeness: float = 0.5) 
         description="someone",
         talkativeness=talkativeness,
     )
+
+
+def character_with_books(cid: str, name: str, *books: Lorebook) -> Character:
+    made = character(cid, name)
+    made.attach_lorebooks(books)
+    return made
 
 
 ARIA = character("aria", "Aria", "Ari")
@@ -195,3 +203,18 @@ def test_typing_notes_are_swept_once_stale() -> None:
         notes.note(ConversationKey("test", str(n)), NOW)
     notes.note(ConversationKey("test", "late"), NOW + TYPING)
     assert len(notes._typed) == 1
+
+
+def test_a_line_that_says_a_key_of_a_characters_own_lorebook_makes_it_relevant() -> None:
+    harbour = book({"keys": ["lighthouse", "Port Sable"], "content": "The old light."})
+    keeper = character_with_books("keeper", "Edda", harbour)
+    scene = [ARIA, keeper]
+    lines = [human("who keeps the lighthouse these days?")]
+    pick = Director(rng=FixedChance(0.9)).first(scene, lines, NOW)
+    assert pick.character == keeper
+    relevance = {score.character.id: score.relevance for score in pick.scores}
+    assert relevance == {"keeper": 1.0, "aria": 0.0}
+    # Without the book the same line is nobody's: the tie goes by the RNG's seed.
+    plain = character("keeper", "Edda")
+    unaddressed = Director(rng=FixedChance(0.9)).first([ARIA, plain], lines, NOW)
+    assert {score.relevance for score in unaddressed.scores} == {0.0}

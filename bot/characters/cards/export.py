@@ -32,7 +32,6 @@ _TROUPE_ONLY = frozenset(
         "limit_reply",
         "lorebook",
         "world_books",
-        "talkativeness",
     }
 )
 
@@ -109,4 +108,7 @@ def _extensions(character: Character, kept: dict[str, Any]) -> dict[str, Any]:
         troupe["avatar"] = character.avatar  # a URL; a local file is the PNG itself
     if character.id != slugify(character.name):
         troupe["id"] = character.id
+    if "talkativeness" in kept or "talkativeness" in character.model_fields_set:
+        # SillyTavern's own field, which it writes as text.
+        kept = {**kept, "talkativeness": str(character.talkativeness)}
     return {**kept, TROUPE_EXTENSION: troupe} if troupe else dict(kept)

@@ -229,6 +229,7 @@ class _Reader:
         others = {key: value for key, value in extensions.items() if key != TROUPE_EXTENSION}
         if others:
             self.kept["extensions"] = others
+        self._talkativeness(extensions.get("talkativeness"), f"{path}.talkativeness")
         troupe = extensions.get(TROUPE_EXTENSION)
         if troupe is None:
             return
@@ -239,6 +240,18 @@ class _Reader:
             # The card's own field wins, except that the full list of nicknames does.
             if key not in self.reading.fields or key == "nicknames":
                 self._set(key, value, f"{path}.{key}")
+
+    def _talkativeness(self, value: Any, path: str) -> None:
+        # SillyTavern keeps a character's talkativeness (0-1) as text; one it cannot read
+        # stays only in the kept extensions, as SillyTavern itself would fall back.
+        if isinstance(value, bool):
+            return
+        try:
+            talkativeness = float(value)
+        except (TypeError, ValueError):
+            return
+        if 0 <= talkativeness <= 1:
+            self._set("talkativeness", talkativeness, path)
 
     def _set(self, field_name: str, value: Any, path: str) -> None:
         self.reading.fields[field_name] = value

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.characters.cards.export import card_json
 from bot.characters.cards.importing import CardImportError, import_card
 from tests.characters.cards.helpers import CORPUS, exported, fields, imported
 
@@ -44,6 +45,12 @@ def test_v2_with_book(tmp_path: Path) -> None:
     assert seraphina.card["post_history_instructions"] == "Stay gentle. {{original}}"
     assert seraphina.card["extensions"]["depth_prompt"]["depth"] == 4
     assert seraphina.avatar is None
+    # SillyTavern's talkativeness (text) is the director's; a changed one is what it exports.
+    assert seraphina.talkativeness == 0.6
+    shy = seraphina.model_copy(update={"talkativeness": 0.1})
+    card = card_json(shy, spec="v2")
+    assert card["data"]["extensions"]["talkativeness"] == "0.1"
+    assert "talkativeness" not in card["data"]["extensions"].get("troupe", {})
 
 
 def test_v3_with_assets_and_decorators(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass, field
 
-from bot.platforms.streaming import Pace, Rate, StreamingReply, WriteBudget
+from bot.platforms.streaming import Buttons, Pace, Rate, StreamingReply, WriteBudget
 from bot.platforms.text import split_message
 from tests.platforms.test_streaming import RecordingTransport
 
@@ -69,3 +71,68 @@ async def test_a_continuation_grows_the_last_message_and_a_failure_puts_the_old_
     assert transport.messages["old1"] != shown[0]
     await failed.retract()
     assert transport.visible() == shown
+
+
+@dataclass
+class MarkedTransport(RecordingTransport):
+    """A transport whose writes can carry buttons: records which did, and with what."""
+
+    marked: dict[str, str] = field(default_factory=dict)
+
+    async def send_with(self, text: str, markup: str) -> str:
+        message_id = await self.send(text)
+        self._mark(message_id, markup)
+        return message_id
+
+    async def edit_with(self, message_id: str, text: str, markup: str) -> None:
+        await self.edit(message_id, text)
+        self._mark(message_id, markup)
+
+    async def set_markup(self, message_id: str, markup: str) -> None:
+        self.ops.append((time.monotonic(), "markup", message_id, markup))
+        self._mark(message_id, markup)
+
+    def _mark(self, message_id: str, markup: str) -> None:
+        self.marked[message_id] = markup
+        at, op, _, text = self.ops[-1]
+        self.ops[-1] = (at, f"{op}+buttons", message_id, text)
+
+
+async def test_the_buttons_ride_on_the_write_of_the_last_part_of_a_rewrite() -> None:
+    transport = MarkedTransport(limit=10)
+    ids = _posted(transport, "short")
+    reply = _reply(transport)
+    reply.take_over(ids, "short", keep=False)
+    await reply.begin()
+    ids = await reply.finish("one two three four", Buttons(transport, "swipe"))
+    # The old message takes the first part; the new last part is posted with the buttons.
+    parts = split_message("one two three four", 10)
+    assert len(parts) > 2
+    ops = [op for _, op, _, _ in transport.ops]
+    assert ops == ["edit"] + ["send"] * (len(parts) - 2) + ["send+buttons"]
+    assert transport.marked == {ids[-1]: "swipe"}
+
+
+async def test_a_shorter_rewrite_puts_the_buttons_on_its_last_part_then_deletes_the_rest() -> None:
+    transport = MarkedTransport(limit=10)
+    ids = _posted(transport, "one two", "three")
+    reply = _reply(transport)
+    reply.take_over(ids, "one two three", keep=False)
+    await reply.begin()
+    assert await reply.finish("New.", Buttons(transport, "swipe")) == ["old1"]
+    assert [op for _, op, _, _ in transport.ops] == ["edit+buttons", "delete"]
+    assert transport.visible() == ["New."]
+
+
+async def test_a_last_part_already_final_gets_the_buttons_alone() -> None:
+    transport = MarkedTransport(limit=100)
+    reply = _reply(transport)
+    await reply.begin()
+    await reply.delta("Said in one breath.")
+    for _ in range(500):
+        if transport.visible() == ["Said in one breath."]:
+            break
+        await asyncio.sleep(0.01)
+    ids = await reply.finish("Said in one breath.", Buttons(transport, "swipe"))
+    assert [op for _, op, _, _ in transport.ops] == ["send", "markup+buttons"]
+    assert transport.marked == {ids[0]: "swipe"}

@@ -24,12 +24,17 @@ def _reply(transport: RecordingTransport) -> StreamingReply:
     return StreamingReply(transport, WriteBudget(Pace((Rate(100, 1.0),), preview_gap=0.0)))
 
 
+async def _regenerating(transport: RecordingTransport, *old: str) -> StreamingReply:
+    """A reply begun over an earlier one posted as ``old``, to replace it."""
+    reply = _reply(transport)
+    reply.take_over(_posted(transport, *old), " ".join(old), keep=False)
+    await reply.begin()
+    return reply
+
+
 async def test_a_regeneration_edits_the_old_messages_and_deletes_those_not_needed() -> None:
     transport = RecordingTransport(limit=10)
-    ids = _posted(transport, "old part", "two")
-    reply = _reply(transport)
-    reply.take_over(ids, "old part two", keep=False)
-    await reply.begin()
+    reply = await _regenerating(transport, "old part", "two")
     await reply.delta("New.")
     assert await reply.finish("New.") == ["old1"]
     assert transport.visible() == ["New."]
@@ -38,10 +43,7 @@ async def test_a_regeneration_edits_the_old_messages_and_deletes_those_not_neede
 
 async def test_a_longer_regeneration_reuses_the_old_messages_before_posting_new_ones() -> None:
     transport = RecordingTransport(limit=10)
-    ids = _posted(transport, "short")
-    reply = _reply(transport)
-    reply.take_over(ids, "short", keep=False)
-    await reply.begin()
+    reply = await _regenerating(transport, "short")
     ids = await reply.finish("one two three four")
     assert ids[0] == "old1"
     assert " ".join(transport.messages[i] for i in ids) == "one two three four"
@@ -100,10 +102,7 @@ class MarkedTransport(RecordingTransport):
 
 async def test_the_buttons_ride_on_the_write_of_the_last_part_of_a_rewrite() -> None:
     transport = MarkedTransport(limit=10)
-    ids = _posted(transport, "short")
-    reply = _reply(transport)
-    reply.take_over(ids, "short", keep=False)
-    await reply.begin()
+    reply = await _regenerating(transport, "short")
     ids = await reply.finish("one two three four", Buttons(transport, "swipe"))
     # The old message takes the first part; the new last part is posted with the buttons.
     parts = split_message("one two three four", 10)
@@ -115,10 +114,7 @@ async def test_the_buttons_ride_on_the_write_of_the_last_part_of_a_rewrite() -> 
 
 async def test_a_shorter_rewrite_puts_the_buttons_on_its_last_part_then_deletes_the_rest() -> None:
     transport = MarkedTransport(limit=10)
-    ids = _posted(transport, "one two", "three")
-    reply = _reply(transport)
-    reply.take_over(ids, "one two three", keep=False)
-    await reply.begin()
+    reply = await _regenerating(transport, "one two", "three")
     assert await reply.finish("New.", Buttons(transport, "swipe")) == ["old1"]
     assert [op for _, op, _, _ in transport.ops] == ["edit+buttons", "delete"]
     assert transport.visible() == ["New."]

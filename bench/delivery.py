@@ -22,7 +22,8 @@ Figures per platform, p50 over every reply:
 * ``instant_3000_full_p50_s`` (and ``…first_visible…``): from the user's message to the whole
   (first) text of an instant 3,000-character reply on screen;
 * ``max_writes_per_channel_5s``: the most sends, edits and deletes in one channel within any
-  5 s (``…60s`` too, for Telegram groups' 20 a minute); ``rate_limited``: the 429s;
+  5 s (``…60s`` too, for Telegram groups' 20 a minute); ``writes_per_reply``: all of them
+  (buttons included) over the replies; ``rate_limited``: the 429s;
 * ``cpu_ms_per_reply``: the bot process's CPU time (``/proc/PID/stat``) over the replies.
 
 Every time is ``time.monotonic()``, one clock for all processes on Linux. The targets are
@@ -360,7 +361,7 @@ async def run_discord(
 
 # -- Telegram --------------------------------------------------------------------------------
 
-TELEGRAM_WRITES = ("sendMessage", "editMessageText", "deleteMessage")
+TELEGRAM_WRITES = ("sendMessage", "editMessageText", "editMessageReplyMarkup", "deleteMessage")
 
 
 def telegram_events(tg: TelegramStandIn, messages: list[TelegramMessage]) -> list[Event]:
@@ -491,6 +492,7 @@ def figures(kind: str, run: PlatformRun, streams: dict[str, StreamTimes]) -> dic
         "instant_3000_first_visible_p50_s": p50(instant_first),
         "max_writes_per_channel_5s": max(max_in_window(w, 5.0) for w in run.writes),
         "max_writes_per_channel_60s": max(max_in_window(w, 60.0) for w in run.writes),
+        "writes_per_reply": round(sum(map(len, run.writes)) / max(1, len(run.samples)), 2),
         "rate_limited": run.rate_limited,
         "cpu_ms_per_reply": round(run.cpu_seconds * 1000 / max(1, len(run.samples)), 1),
         "unmeasured": unmeasured,

@@ -885,6 +885,8 @@ class ConversationManager:
         if position == alternatives.shown or not isinstance(sink, SwipeSink):
             return TurnOutcome(TurnStatus.ANSWERED, reply.id, reply.text)
         await sink.begin_over(character, shown_as, reply.text, keep=False)
+        controls = SwipeControls(reply.id, position, len(alternatives.texts), target.generated)
+        await offer_controls(sink, controls)
         try:
             ids = await sink.finish(text)
         except DeliveryFailed as failure:
@@ -892,9 +894,6 @@ class ConversationManager:
             await withdraw(sink)
             return TurnOutcome(TurnStatus.UNDELIVERED, reply.id)
         await self._storage.show_alternative(reply, position, ids)
-        count = len(alternatives.texts)
-        controls = SwipeControls(reply.id, position, count, generated=target.generated)
-        await offer_controls(sink, ids, controls)
         return TurnOutcome(TurnStatus.ANSWERED, reply.id, text)
 
     async def memory(self, key: ConversationKey, user_id: str) -> MemoryItems:

@@ -57,6 +57,7 @@ class ReplySink(Protocol):
 class SwipeSink(ReplySink, Protocol):
     """A sink that can also rewrite a reply already shown and offer its swipe controls.
 
+    Before :meth:`~ReplySink.finish` the engine calls :meth:`offer_controls`.
     For a regeneration or a continuation the engine calls :meth:`begin_over` instead of
     :meth:`~ReplySink.begin`: :meth:`~ReplySink.finish` then makes the messages that show
     the old reply show the new text (posting more, or deleting some, as its length needs),
@@ -69,10 +70,13 @@ class SwipeSink(ReplySink, Protocol):
         """The reply shown as ``message_ids`` (reading ``shown``) is to be rewritten; with
         ``keep`` the new text continues ``shown``, otherwise it replaces it."""
 
-    async def offer_controls(self, message_ids: Sequence[str], controls: SwipeControls) -> None:
-        """Put ``controls`` under the reply shown as ``message_ids`` (on its last part).
+    async def offer_controls(self, controls: SwipeControls) -> None:
+        """Show ``controls`` under the reply the next :meth:`~ReplySink.finish` shows (on
+        its last part). Called just before it, so that the buttons can ride on the write
+        that puts the final text up instead of costing one of their own.
 
-        Best effort: a platform that refuses is logged, never raised.
+        Only the newest reply gets controls; an older reply's are not taken away (that
+        would cost a write per reply): pressing them answers "too late".
         """
 
 

@@ -420,6 +420,7 @@ class TurnRunner:
             position = await self._storage.add_alternative(reply, text, call)
             count = position + 1
         await self._account(turn, prompt, call, read, window)
+        await offer_controls(sink, SwipeControls(reply.id, position, count, generated=True))
         try:
             ids = await sink.finish(text)
         except DeliveryFailed as failure:
@@ -430,7 +431,6 @@ class TurnRunner:
             await self._storage.extend_reply(reply, text, ids)
         else:
             await self._storage.show_alternative(reply, position, ids)
-        await offer_controls(sink, ids, SwipeControls(reply.id, position, count, generated=True))
         return TurnOutcome(TurnStatus.ANSWERED, reply=text)
 
     async def deliver(
@@ -442,9 +442,10 @@ class TurnRunner:
         controls: SwipeControls | None = None,
     ) -> DeliveryFailed | None:
         """Show the stored ``reply`` as ``text`` through ``sink`` (after its ``begin``) and
-        record how it went: delivered with its platform ids (and its swipe ``controls``
-        offered: by default those of a new reply), or undelivered (counted and logged; the
+        record how it went: delivered with its platform ids (its swipe ``controls`` shown
+        with it: by default those of a new reply), or undelivered (counted and logged; the
         failure is returned)."""
+        await offer_controls(sink, controls or SwipeControls(reply.id, 0, 1, generated=True))
         try:
             ids = await sink.finish(text)
         except DeliveryFailed as failure:
@@ -456,8 +457,6 @@ class TurnRunner:
                 log.warning("reply %s not delivered: %s", reply.id, failure)
             return failure
         await self._storage.set_delivered(reply, ids)
-        controls = controls or SwipeControls(reply.id, 0, 1, generated=True)
-        await offer_controls(sink, ids, controls)
         return None
 
     async def _account(
@@ -627,15 +626,13 @@ async def withdraw(sink: ReplySink, replacement: str | None = None) -> None:
         log.warning("could not withdraw a reply", exc_info=True)
 
 
-async def offer_controls(
-    sink: ReplySink, message_ids: Sequence[str], controls: SwipeControls
-) -> None:
-    """Put swipe ``controls`` under a reply shown as ``message_ids``, where the platform has
-    them; a failure is logged, not raised: the reply itself is shown."""
+async def offer_controls(sink: ReplySink, controls: SwipeControls) -> None:
+    """Show swipe ``controls`` with the reply the sink's next ``finish`` shows, where the
+    platform has them; a failure is logged, not raised: the reply itself still goes out."""
     if not isinstance(sink, SwipeSink):
         return
     try:
-        await sink.offer_controls(message_ids, controls)
+        await sink.offer_controls(controls)
     except Exception:
         # Whatever the platform's library raised: this layer cannot name its errors.
         log.warning("could not offer swipe controls", exc_info=True)

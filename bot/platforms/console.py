@@ -160,6 +160,7 @@ class ConsoleSink:
         self._screen = TerminalScreen(out)
         self._budget = WriteBudget(Pace((), preview_gap=0.0))
         self._reply: StreamingReply | None = None
+        self._controls: SwipeControls | None = None
 
     async def begin(self, character: Character) -> None:
         """A reply from ``character`` starts: its name, then its words as they come."""
@@ -177,10 +178,10 @@ class ConsoleSink:
         if keep and self._reply is not None:
             await self._reply.delta(shown)
 
-    async def offer_controls(self, message_ids: Sequence[str], controls: SwipeControls) -> None:
-        """A terminal has no buttons: once a reply has alternatives, say which is shown."""
-        if controls.count > 1:
-            self._screen.line(f"* {controls.label} (/prev, /next, /regen)")
+    async def offer_controls(self, controls: SwipeControls) -> None:
+        """A terminal has no buttons: once a reply has alternatives, the line after it says
+        which is shown."""
+        self._controls = controls
 
     async def delta(self, text: str) -> None:
         """More of the reply."""
@@ -192,6 +193,9 @@ class ConsoleSink:
         if self._reply is None:
             raise RuntimeError("finish() before begin()")
         await self._reply.finish(text)
+        controls, self._controls = self._controls, None
+        if controls is not None and controls.count > 1:
+            self._screen.line(f"* {controls.label} (/prev, /next, /regen)")
         return []
 
     async def retract(self, replacement: str | None = None) -> None:

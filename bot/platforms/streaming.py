@@ -32,6 +32,8 @@ log = logging.getLogger("bot.platforms")
 
 _T = TypeVar("_T")
 _K = TypeVar("_K", bound=Hashable)
+_M = TypeVar("_M")
+_M_contra = TypeVar("_M_contra", contravariant=True)
 
 #: Attempts at each step of the final text before giving up (each waits out any 429).
 FINAL_ATTEMPTS = 6
@@ -72,6 +74,53 @@ class MessageTransport(Protocol):
 
     async def typing(self) -> None:
         """Show the typing indicator once (it fades by itself after a few seconds)."""
+
+
+class FinalControls(Protocol):
+    """Buttons that go under a reply's last message in the write that shows its final text,
+    so that they cost no write of their own (an adapter binds them to its transport)."""
+
+    async def send(self, text: str) -> str:
+        """Post ``text`` as a new message with the buttons under it; return its id."""
+
+    async def edit(self, message_id: str, text: str) -> None:
+        """Show ``text`` in a message, with the buttons under it."""
+
+    async def attach(self, message_id: str) -> None:
+        """Put the buttons under a message that already shows its final text."""
+
+
+class ControlsTransport(MessageTransport, Protocol[_M_contra]):
+    """A transport whose writes can carry a platform's buttons (of markup type ``_M_contra``)."""
+
+    async def send_with(self, text: str, markup: _M_contra) -> str:
+        """Post ``text`` with ``markup`` under it; return its platform id."""
+
+    async def edit_with(self, message_id: str, text: str, markup: _M_contra) -> None:
+        """Show ``text`` in a message, with ``markup`` under it."""
+
+    async def set_markup(self, message_id: str, markup: _M_contra) -> None:
+        """Put ``markup`` under a message, its text unchanged."""
+
+
+@dataclass(frozen=True, slots=True)
+class Buttons(Generic[_M]):
+    """The :class:`FinalControls` that ``markup`` makes on ``transport``."""
+
+    transport: ControlsTransport[_M]
+    markup: _M
+
+    async def send(self, text: str) -> str:
+        """Post ``text`` with the buttons."""
+        return await self.transport.send_with(text, self.markup)
+
+    async def edit(self, message_id: str, text: str) -> None:
+        """Show ``text`` with the buttons."""
+        await self.transport.edit_with(message_id, text, self.markup)
+
+    async def attach(self, message_id: str) -> None:
+        """Add the buttons to a message already final."""
+        await self.transport.set_markup(message_id, self.markup)
 
 
 class Preview(Protocol):
@@ -297,18 +346,25 @@ class StreamingReply:
         self._pending += text
         self._changed.set()
 
-    async def finish(self, text: str) -> list[str]:
-        """Make the visible messages show exactly ``text``; return their ids."""
+    async def finish(self, text: str, controls: FinalControls | None = None) -> list[str]:
+        """Make the visible messages show exactly ``text``; return their ids. ``controls``
+        ride on the write that puts the last part up; if that part already shows its final
+        text, they are added to it alone (one write, as cheap as any edit)."""
         await self._stop()
         parts = split_message(self._header + text, self._transport.limit, measure=self._measure)
+        last = len(parts) - 1
         for index, part in enumerate(parts):
+            with_controls = controls if index == last else None
             if index < len(self._posted):
                 message_id, shown = self._posted[index]
                 if shown != part:
-                    await self._final(partial(self._transport.edit, message_id, part))
+                    edit = self._transport.edit if with_controls is None else with_controls.edit
+                    await self._final(partial(edit, message_id, part))
                     self._posted[index] = (message_id, part)
+                elif with_controls is not None:
+                    await self._final(partial(with_controls.attach, message_id))
             else:
-                message_id = await self._final(partial(self._post, part))
+                message_id = await self._final(partial(self._post, part, with_controls))
                 self._posted.append((message_id, part))
         unneeded = [message_id for message_id, _ in self._posted[len(parts) :]] + self._spare
         for message_id in unneeded:
@@ -317,14 +373,16 @@ class StreamingReply:
         self._spare.clear()
         return self.message_ids
 
-    async def _post(self, text: str) -> str:
-        """Post ``text`` as a new message, or in a spare one of the reply this rewrites."""
+    async def _post(self, text: str, controls: FinalControls | None = None) -> str:
+        """Post ``text`` as a new message, or in a spare one of the reply this rewrites
+        (with ``controls`` under it, if given)."""
+        writer: MessageTransport | FinalControls = self._transport if controls is None else controls
         if self._spare:
             message_id = self._spare[0]
-            await self._transport.edit(message_id, text)
+            await writer.edit(message_id, text)
             self._spare.pop(0)
             return message_id
-        return await self._transport.send(text)
+        return await writer.send(text)
 
     async def retract(self, replacement: str | None = None) -> None:
         """Take down what was shown; with ``replacement``, post that instead."""
@@ -480,6 +538,9 @@ async def _sleep_unless(event: asyncio.Event | None, seconds: float) -> bool:
 
 __all__ = [
     "BudgetBook",
+    "Buttons",
+    "ControlsTransport",
+    "FinalControls",
     "Measure",
     "MessageTransport",
     "Pace",

@@ -3,6 +3,7 @@ continue it in place, for the person it answered or a moderator, across restarts
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bot.conversation import commands
@@ -11,6 +12,7 @@ from bot.llm.fake.script import Reply
 from tests.discord.conftest import Bot, Harness, World
 from tests.standins.discord import DiscordStandIn
 from tests.standins.discord.model import Channel, Message
+from tests.standins.discord.rest import Call
 
 WAIT = 8.0
 
@@ -140,3 +142,64 @@ async def test_editing_or_deleting_the_last_message_regenerates_the_reply_to_it(
     await standin.user_deletes(first)
     await _showing(standin, reply, "To nothing.")
     assert not any("one" in text for text in _sent_history(fake_m2her))
+
+
+# -- what the buttons cost ------------------------------------------------------------------
+
+MESSAGE_ROUTES = (
+    "POST /channels/{channel_id}/messages",
+    "PATCH /channels/{channel_id}/messages/{message_id}",
+    "DELETE /channels/{channel_id}/messages/{message_id}",
+    "POST /webhooks/{webhook_id}/{webhook_token}",
+    "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+    "DELETE /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+)
+
+
+def _writes(standin: DiscordStandIn, message: Message) -> list[Call]:
+    """The writes that made ``message`` what it is (its post, edits, deletion), in order."""
+
+    def about(call: Call) -> bool:
+        if call.route not in MESSAGE_ROUTES or not 200 <= call.status < 300:
+            return False
+        if "message_id" in call.params:
+            return call.params["message_id"] == str(message.id)
+        return isinstance(call.response, dict) and call.response.get("id") == str(message.id)
+
+    return [c for c in standin.calls if about(c)]
+
+
+def _components(call: Call) -> list[Any]:
+    return list((call.json or {}).get("components") or [])
+
+
+async def test_a_reply_is_one_post_that_carries_its_buttons(
+    standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
+) -> None:
+    fake_m2her.enqueue(Reply(text="All at once."))
+    asked = await standin.user_says(world.general, world.alice, "hi", mentions=[standin.bot])
+    reply = await _reply(standin, world.general, asked, "All at once.")
+    await asyncio.sleep(0.3)  # a separate write for the buttons would have come by now
+    writes = _writes(standin, reply)
+    assert [c.method for c in writes] == ["POST"]
+    assert writes[0].json["content"] == "All at once."
+    assert _components(writes[0])
+
+
+async def test_a_streamed_reply_gets_its_buttons_in_its_final_edit(
+    standin: DiscordStandIn, world: World, bot: Bot, fake_m2her: FakeM2Her
+) -> None:
+    text = "The door creaks open; rain drums on the shutters and the fire spits and sighs."
+    fake_m2her.chunk_chars = 8
+    fake_m2her.enqueue(Reply(text=text, chunk_delay=0.05))
+    asked = await standin.user_says(world.general, world.alice, "story", mentions=[standin.bot])
+    reply = await _reply(standin, world.general, asked, text)
+    await asyncio.sleep(0.3)
+    writes = _writes(standin, reply)
+    assert [c.method for c in writes][:2] == ["POST", "PATCH"], "shown while it streamed"
+    # Every write changed the text; only the last, the final text, carries the buttons.
+    contents = [c.json["content"] for c in writes]
+    assert len(set(contents)) == len(contents)
+    assert contents[-1] == text
+    assert _components(writes[-1])
+    assert not any(_components(c) for c in writes[:-1])

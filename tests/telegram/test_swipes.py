@@ -3,15 +3,22 @@ browses and continues it in place; edits of the last message regenerate its repl
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+from telegram import Bot
 
 from bot.conversation import commands
 from bot.conversation.manager import ConversationManager
+from bot.conversation.sink import SwipeControls
 from bot.llm.errors import OutputBlocked
 from bot.llm.fake import FakeM2Her
 from bot.llm.fake.script import Error, Reply
+from bot.platforms.streaming import Buttons, Pace, Rate, StreamingReply, WriteBudget
+from bot.platforms.telegram.sink import swipe_keyboard
+from bot.platforms.telegram.transport import ChatTarget, TelegramTransport
 from tests.standins.telegram import TelegramStandIn
-from tests.standins.telegram.model import Chat, Message, User
+from tests.standins.telegram.model import Call, Chat, Message, User
 from tests.telegram.conftest import WAIT, BotFactory, ManagerFactory
 
 
@@ -188,3 +195,85 @@ async def test_editing_the_last_message_regenerates_its_reply_while_it_is_the_ne
     assert reply.text == "About dogs."
     assert len(fake_m2her.requests) == requests + 1  # the goodnight, no regeneration
     assert "tell me about birds" in _sent_history(fake_m2her)  # the edit reached history
+
+
+# -- what the keyboard costs ----------------------------------------------------------------
+
+WRITES = ("sendMessage", "editMessageText", "editMessageReplyMarkup", "deleteMessage")
+
+
+def _writes(tg: TelegramStandIn, chat: Chat) -> list[Call]:
+    """The bot's writes in ``chat`` that Telegram took, in order."""
+    return [c for c in tg.calls if c.method in WRITES and c.ok and c.params["chat_id"] == chat.id]
+
+
+async def _settled(tg: TelegramStandIn, chat: Chat, text: str) -> Message:
+    """The reply reading ``text`` with its keyboard, once a write that would follow it
+    (a keyboard of its own) has had time to arrive."""
+    reply = await _reply_with_keyboard(tg, chat, text)
+    await asyncio.sleep(0.3)
+    return reply
+
+
+def _markup_labels(call: Call) -> list[str]:
+    rows = call.params["reply_markup"]["inline_keyboard"]
+    return [str(button["text"]) for row in rows for button in row]
+
+
+async def test_a_private_reply_is_one_post_that_carries_its_keyboard(
+    tg: TelegramStandIn, bot: object, fake_m2her: FakeM2Her
+) -> None:
+    fake_m2her.enqueue(Reply(text="All at once, traveller."))
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    tg.user_says(dm, alice, "hello")
+    await _settled(tg, dm, "All at once, traveller.")
+    # Streamed through a draft, then posted once: text and keyboard in the same request.
+    writes = _writes(tg, dm)
+    assert [c.method for c in writes] == ["sendMessage"]
+    assert _markup_labels(writes[0]) == ["↻ Regenerate", "⏩ Continue"]
+
+
+async def test_a_streamed_group_reply_gets_its_keyboard_in_its_final_edit(
+    tg: TelegramStandIn, bot: object, fake_m2her: FakeM2Her
+) -> None:
+    alice = tg.add_user("Alice", "alice")
+    group = tg.group("Tavern", [alice, tg.add_user("Bob")])
+    text = "The door creaks open; rain drums on the shutters and the fire spits and sighs."
+    fake_m2her.chunk_chars = 8
+    fake_m2her.enqueue(Reply(text=text, chunk_delay=0.05))
+    tg.user_says(group, alice, "@troupe_bot a story")
+    reply = await _settled(tg, group, text)
+    writes = _writes(tg, group)
+    methods = [c.method for c in writes]
+    assert methods[0] == "sendMessage"
+    assert len(writes) >= 2, "the reply was shown while it streamed"
+    # Every write changed the text, and only the last one, the final text, has the keyboard.
+    assert set(methods[1:]) == {"editMessageText"}
+    assert len(reply.texts) == len(writes)
+    assert reply.texts[-1] == text
+    assert _markup_labels(writes[-1]) == ["↻ Regenerate", "⏩ Continue"]
+    assert all("reply_markup" not in c.params for c in writes[:-1])
+
+
+async def test_a_reply_already_final_on_screen_gets_its_keyboard_alone(
+    tg: TelegramStandIn,
+) -> None:
+    # The stream ended right after an edit that showed the whole text: the cheapest correct
+    # finish is the keyboard alone, one write, and no second copy of the text.
+    alice = tg.add_user("Alice")
+    dm = tg.private_chat(alice)
+    markup = swipe_keyboard(SwipeControls(7, 0, 1, generated=True))
+    assert markup is not None
+    async with Bot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url) as ptb:
+        transport = TelegramTransport(ptb, ChatTarget(dm.id))
+        reply = StreamingReply(transport, WriteBudget(Pace((Rate(10, 1.0),), preview_gap=0.0)))
+        await reply.begin()
+        await reply.delta("Said in one breath.")
+        await tg.wait_until(lambda: [m.text for m in dm.bot_messages()] == ["Said in one breath."])
+        shown = len(_writes(tg, dm))
+        ids = await reply.finish("Said in one breath.", Buttons(transport, markup))
+    after = _writes(tg, dm)[shown:]
+    assert [c.method for c in after] == ["editMessageReplyMarkup"]
+    assert ids == [str(dm.bot_messages()[0].message_id)]
+    assert _labels(dm.bot_messages()[0]) == ["↻ Regenerate", "⏩ Continue"]

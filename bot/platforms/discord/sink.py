@@ -22,6 +22,7 @@ from bot.platforms.discord.transport import NO_PINGS, BotTransport, WebhookTrans
 from bot.platforms.discord.webhooks import Webhooks, usable_username, webhook_channel
 from bot.platforms.streaming import (
     BudgetBook,
+    Buttons,
     MessageTransport,
     Pace,
     Rate,
@@ -115,6 +116,8 @@ class DiscordSink:
         self._reply: StreamingReply | None = None
         self._character: Character | None = None
         self._transport: BotTransport | None = None
+        #: The buttons the next :meth:`finish` puts under the reply (see :meth:`offer_controls`).
+        self._controls: discord.ui.View | None = None
 
     @property
     def _via_webhook(self) -> bool:
@@ -131,14 +134,10 @@ class DiscordSink:
         ``keep`` continues ``shown``."""
         await self._start(character, (message_ids, shown, keep))
 
-    async def offer_controls(self, message_ids: Sequence[str], controls: SwipeControls) -> None:
-        """Put the swipe buttons under the reply's last message (one more write)."""
-        view = swipe_view(controls)
-        transport = self._transport
-        if not message_ids or view is None or transport is None:
-            return
-        await self._budget(transport).take()
-        await transport.controls(message_ids[-1], view)
+    async def offer_controls(self, controls: SwipeControls) -> None:
+        """Show the swipe buttons under the reply :meth:`finish` shows next: they ride on
+        the edit or post that puts its last part up, so they cost no write of their own."""
+        self._controls = swipe_view(controls)
 
     async def _start(
         self, character: Character, over: tuple[Sequence[str], str, bool] | None = None
@@ -163,8 +162,17 @@ class DiscordSink:
         refuses the bot)."""
         if self._reply is None:
             raise RuntimeError("finish() before begin()")
+        controls, self._controls = self._controls, None
+
+        def buttons() -> Buttons[discord.ui.View] | None:
+            # Built per attempt: a failed webhook post is retried as the bot.
+            transport = self._transport
+            if controls is None or transport is None:
+                return None
+            return Buttons(transport, controls)
+
         with self._delivery("reply"):
-            ids = await self._guarded(lambda reply: reply.finish(text))
+            ids = await self._guarded(lambda reply: reply.finish(text, buttons()))
         return ids or []
 
     async def retract(self, replacement: str | None = None) -> None:

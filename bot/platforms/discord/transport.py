@@ -71,16 +71,26 @@ class BotTransport:
         """Discord counts characters (code points)."""
         return len(text)
 
-    @_rate_limited
     async def send(self, text: str) -> str:
         """Post ``text``; return the message id."""
-        message = await self._channel.send(text, allowed_mentions=NO_PINGS)
-        return str(message.id)
+        return await self.send_with(text, MISSING)
 
     @_rate_limited
+    async def send_with(self, text: str, markup: discord.ui.View) -> str:
+        """Post ``text`` with ``markup``'s buttons under it (``MISSING``: none); return the
+        message id."""
+        message = await self._channel.send(text, view=markup, allowed_mentions=NO_PINGS)
+        return str(message.id)
+
     async def edit(self, message_id: str, text: str) -> None:
-        """Replace a message's text."""
-        await self._partial(message_id).edit(content=text, allowed_mentions=NO_PINGS)
+        """Replace a message's text (its buttons stay)."""
+        await self.edit_with(message_id, text, MISSING)
+
+    @_rate_limited
+    async def edit_with(self, message_id: str, text: str, markup: discord.ui.View) -> None:
+        """Replace a message's text and put ``markup``'s buttons under it (``MISSING``:
+        leave its buttons as they are)."""
+        await self._partial(message_id).edit(content=text, view=markup, allowed_mentions=NO_PINGS)
 
     @_rate_limited
     async def delete(self, message_id: str) -> None:
@@ -89,9 +99,9 @@ class BotTransport:
             await self._partial(message_id).delete()
 
     @_rate_limited
-    async def controls(self, message_id: str, view: discord.ui.View | None) -> None:
-        """Put ``view``'s buttons under a message (``None`` takes them away)."""
-        await self._partial(message_id).edit(view=view)
+    async def set_markup(self, message_id: str, markup: discord.ui.View | None) -> None:
+        """Put ``markup``'s buttons under a message (``None`` takes them away)."""
+        await self._partial(message_id).edit(view=markup)
 
     @_rate_limited
     async def typing(self) -> None:
@@ -137,30 +147,35 @@ class WebhookTransport(BotTransport):
         return self._webhook.id
 
     @_rate_limited
-    async def send(self, text: str) -> str:
-        """Post ``text`` as the character; return the message id."""
+    async def send_with(self, text: str, markup: discord.ui.View) -> str:
+        """Post ``text`` as the character, with ``markup``'s buttons (our webhook belongs to
+        the application, so its messages may carry buttons); return the message id."""
         message = await self._webhook.send(
             text,
             username=self._username,
             avatar_url=self._avatar_url,
             thread=self._thread,
+            view=markup,
             allowed_mentions=NO_PINGS,
             wait=True,
         )
         return str(message.id)
 
     @_rate_limited
-    async def edit(self, message_id: str, text: str) -> None:
-        """Replace a character message's text."""
+    async def edit_with(self, message_id: str, text: str, markup: discord.ui.View | None) -> None:
+        """Replace a character message's text and put ``markup``'s buttons under it."""
         await self._webhook.edit_message(
-            int(message_id), content=text, thread=self._thread, allowed_mentions=NO_PINGS
+            int(message_id),
+            content=text,
+            view=markup,
+            thread=self._thread,
+            allowed_mentions=NO_PINGS,
         )
 
     @_rate_limited
-    async def controls(self, message_id: str, view: discord.ui.View | None) -> None:
-        """Put ``view``'s buttons under a character message (our webhook belongs to the
-        application, so its messages may carry buttons)."""
-        await self._webhook.edit_message(int(message_id), view=view, thread=self._thread)
+    async def set_markup(self, message_id: str, markup: discord.ui.View | None) -> None:
+        """Put ``markup``'s buttons under a character message (``None`` takes them away)."""
+        await self._webhook.edit_message(int(message_id), view=markup, thread=self._thread)
 
     @_rate_limited
     async def delete(self, message_id: str) -> None:

@@ -25,6 +25,7 @@ from bot.conversation.sink import DeliveryFailed, SwipeControls
 from bot.conversation.swipes import SwipeAction
 from bot.platforms.streaming import (
     BudgetBook,
+    Buttons,
     Pace,
     Rate,
     StreamingReply,
@@ -129,6 +130,8 @@ class TelegramSink:
         self._private = private
         self._transport = TelegramTransport(replies.bot, target)
         self._reply: StreamingReply | None = None
+        #: The keyboard the next :meth:`finish` puts under the reply (see :meth:`offer_controls`).
+        self._controls: InlineKeyboardMarkup | None = None
 
     async def begin(self, character: Character) -> None:
         """Start the reply: typing first, then the text as it streams."""
@@ -144,13 +147,10 @@ class TelegramSink:
         draft: the reply is already there); ``keep`` continues ``shown``."""
         await self._start(character, None, (message_ids, shown, keep))
 
-    async def offer_controls(self, message_ids: Sequence[str], controls: SwipeControls) -> None:
-        """Put the swipe keyboard under the reply's last message (one more write)."""
-        markup = swipe_keyboard(controls)
-        if not message_ids or markup is None:
-            return
-        await self._replies.budget(self._target, private=self._private).take()
-        await self._transport.keyboard(message_ids[-1], markup)
+    async def offer_controls(self, controls: SwipeControls) -> None:
+        """Show the swipe keyboard under the reply :meth:`finish` shows next: it rides on the
+        send or edit that puts its last part up, so it costs no write of its own."""
+        self._controls = swipe_keyboard(controls)
 
     async def _start(
         self,
@@ -183,8 +183,10 @@ class TelegramSink:
         :class:`DeliveryFailed` when Telegram did not take it (permanent when blocked)."""
         if self._reply is None:
             raise RuntimeError("finish() before begin()")
+        controls, self._controls = self._controls, None
+        buttons = None if controls is None else Buttons(self._transport, controls)
         with self._delivery("reply"):
-            return await self._reply.finish(text)
+            return await self._reply.finish(text, buttons)
 
     async def retract(self, replacement: str | None = None) -> None:
         """Take the reply down; with ``replacement``, the character says that instead."""

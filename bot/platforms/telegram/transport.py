@@ -78,6 +78,10 @@ class TelegramTransport:
 
     async def send(self, text: str) -> str:
         """Post ``text`` as a new message; the first one quotes the message being answered."""
+        return await self.send_with(text, None)
+
+    async def send_with(self, text: str, markup: InlineKeyboardMarkup | None) -> str:
+        """Post ``text`` with ``markup`` (a keyboard) under it, quoting like :meth:`send`."""
         reply = None
         if self._target.reply_to is not None and not self._quoted:
             reply = ReplyParameters(self._target.reply_to, allow_sending_without_reply=True)
@@ -89,6 +93,7 @@ class TelegramTransport:
                 parse_mode=parse_mode,
                 message_thread_id=self._target.thread_id,
                 reply_parameters=reply,
+                reply_markup=markup,
             )
             return str(sent.message_id)
 
@@ -98,11 +103,22 @@ class TelegramTransport:
         return message_id
 
     async def edit(self, message_id: str, text: str) -> None:
-        """Show ``text`` in a message this bot posted; an identical text is fine."""
+        """Show ``text`` in a message this bot posted; an identical text is fine. Telegram
+        takes a keyboard away when an edit does not repeat it."""
+        await self.edit_with(message_id, text, None)
+
+    async def edit_with(
+        self, message_id: str, text: str, markup: InlineKeyboardMarkup | None
+    ) -> None:
+        """Show ``text`` in a message this bot posted, with ``markup`` under it."""
 
         async def edit(body: str, parse_mode: str | None) -> None:
             await self._bot.edit_message_text(
-                body, self._target.chat_id, int(message_id), parse_mode=parse_mode
+                body,
+                self._target.chat_id,
+                int(message_id),
+                parse_mode=parse_mode,
+                reply_markup=markup,
             )
 
         with self._errors():
@@ -112,7 +128,7 @@ class TelegramTransport:
                 if "message is not modified" not in error.message.lower():
                     raise
 
-    async def keyboard(self, message_id: str, markup: InlineKeyboardMarkup | None) -> None:
+    async def set_markup(self, message_id: str, markup: InlineKeyboardMarkup | None) -> None:
         """Put ``markup`` under a message this bot posted (``None`` takes it away); the
         same keyboard again is fine."""
         with self._errors():

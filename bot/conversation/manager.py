@@ -687,30 +687,33 @@ class ConversationManager:
         ``alternate_greetings`` entry, in a ``group`` chat a ``group_only_greetings`` one too)
         if the conversation has no history yet; whether it was delivered."""
         conversation = await self._conversation(key)
-        if await self._storage.history_window(conversation.id, 1):
-            return False
         character = self._character(conversation.character_id)
         greetings = character.greetings_for(group=group)
         if not greetings:
             return False
-        chosen = self._choose_greeting(greetings)
-        texts = [character.render(greeting, user=user_name) for greeting in greetings]
-        text = character.render(chosen, user=user_name)
-        greeting = await self._storage.add_message(
-            NewMessage(
-                conversation_id=conversation.id,
-                role="assistant",
-                author_id=f"character:{character.id}",
-                author_name=character.name,
-                text=text,
-                character_id=character.id,
-                delivery="pending",
-            )
-        )
-        # The other greetings are the first message's swipes.
-        shown = list(greetings).index(chosen)
-        if len(texts) > 1:
-            await self._storage.set_alternatives(greeting.id, texts, shown)
+        # Checked and stored in the intake: a message arriving meanwhile comes after it.
+        with self._lane(key) as lane:
+            async with lane.intake:
+                if await self._storage.history_window(conversation.id, 1):
+                    return False
+                chosen = self._choose_greeting(greetings)
+                texts = [character.render(greeting, user=user_name) for greeting in greetings]
+                text = character.render(chosen, user=user_name)
+                greeting = await self._storage.add_message(
+                    NewMessage(
+                        conversation_id=conversation.id,
+                        role="assistant",
+                        author_id=f"character:{character.id}",
+                        author_name=character.name,
+                        text=text,
+                        character_id=character.id,
+                        delivery="pending",
+                    )
+                )
+                # The other greetings are the first message's swipes.
+                shown = list(greetings).index(chosen)
+                if len(texts) > 1:
+                    await self._storage.set_alternatives(greeting.id, texts, shown)
         controls = SwipeControls(greeting.id, shown, len(texts), generated=False)
         await sink.begin(character)
         failure = await self._runner.deliver(sink, greeting, text, key.platform, controls)

@@ -148,12 +148,20 @@ class Recall:
     async def fetch(
         self, conversation: Conversation, character: Character, policy: ChatPolicy
     ) -> Remembered | None:
-        """Everything ``character`` remembers in ``conversation`` (``None`` with memory off);
-        a turn fetches it alongside its window and narrows it with :meth:`recalled`."""
-        if not policy.memory.enabled:
+        """Everything ``character`` remembers in ``conversation`` (``None`` with memory off),
+        as :meth:`recalled` narrows it for a turn."""
+        scope = self.scope(conversation, character, policy)
+        if scope is None:
             return None
-        summary, facts = await self._storage.memory(_scope(conversation, character, policy))
-        return Remembered(summary, facts)
+        return Remembered(*await self._storage.memory(scope))
+
+    @staticmethod
+    def scope(
+        conversation: Conversation, character: Character, policy: ChatPolicy
+    ) -> MemoryScope | None:
+        """Whose memory a turn of ``character`` reads (``None`` with memory off); the turn
+        reads it with its window (``Storage.turn_context``)."""
+        return _scope(conversation, character, policy) if policy.memory.enabled else None
 
     @staticmethod
     def recalled(

@@ -6,7 +6,6 @@ manager with the conversation's lane held, so at most one turn of a conversation
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
@@ -201,27 +200,6 @@ class TurnRunner:
 
     async def _run(self, turn: TurnRequest, first_token: list[float]) -> tuple[TurnOutcome, int]:
         recall = self._recall
-        # Read alongside the window, not after it: memory must not delay a reply.
-        fetching = (
-            None
-            if recall is None
-            else asyncio.ensure_future(recall.fetch(turn.conversation, turn.character, turn.policy))
-        )
-        if fetching is not None:
-            # A turn that ends early (a cool-down, a failed read) never awaits it.
-            fetching.add_done_callback(_retrieved)
-        try:
-            return await self._run_with(turn, first_token, fetching)
-        finally:
-            if fetching is not None:
-                fetching.cancel()  # nothing, once it is done
-
-    async def _run_with(
-        self,
-        turn: TurnRequest,
-        first_token: list[float],
-        fetching: asyncio.Future[Remembered | None] | None,
-    ) -> tuple[TurnOutcome, int]:
         incoming, policy = turn.incoming, turn.server.moderation
         context = await self._storage.turn_context(
             turn.conversation.id,
@@ -229,6 +207,9 @@ class TurnRunner:
             platform=incoming.key.platform,
             author_id=incoming.author_id,
             flags_since=self._now() - policy.cooldown_window,
+            memory=None
+            if recall is None
+            else recall.scope(turn.conversation, turn.character, turn.policy),
         )
         window = context.history
         answered_through = max((m.id for m in window), default=0)
@@ -238,10 +219,9 @@ class TurnRunner:
         if 0 < policy.cooldown_after <= context.recent_flags:
             await self._cooldown_notice(incoming, turn.sink, policy)
             return TurnOutcome(TurnStatus.COOLDOWN), answered_through
-        recall = self._recall
         recalled = NOTHING
-        if recall is not None and fetching is not None:
-            recalled = recall.recalled(await fetching, turn.character, window)
+        if recall is not None and context.memory is not None:
+            recalled = recall.recalled(Remembered(*context.memory), turn.character, window)
         history = [_history_entry(message, turn.character) for message in window]
 
         def prompt_within(budget: Budget) -> Prompt:
@@ -641,12 +621,6 @@ async def offer_controls(sink: ReplySink, controls: SwipeControls) -> None:
 def _joiner(old: str, new: str) -> str:
     """What goes between a reply and its continuation: a space unless one is there."""
     return "" if not old or old[-1:].isspace() or new[:1].isspace() else " "
-
-
-def _retrieved(future: asyncio.Future[Remembered | None]) -> None:
-    """Mark a finished read's failure as seen (the turn reported its own, if any)."""
-    if not future.cancelled():
-        future.exception()
 
 
 def _history_entry(message: WindowMessage, speaker: Character) -> HistoryEntry:

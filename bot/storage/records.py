@@ -180,6 +180,8 @@ class TurnContext:
     history: list[WindowMessage]
     persona: str | None
     recent_flags: int
+    #: The summary and facts of the memory scope the turn asked for (``None``: none asked).
+    memory: Memory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +224,10 @@ class UserFact:
     #: character that allow it too.
     shared: bool
     conversation_id: int
+
+
+#: A conversation's summary (``None``: none yet) and the facts its character remembers there.
+Memory = tuple[ConversationMemory | None, list[UserFact]]
 
 
 @dataclass(frozen=True, slots=True)

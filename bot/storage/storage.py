@@ -57,6 +57,7 @@ from bot.storage.records import (
     Conversation,
     ConversationMemory,
     ForgetReport,
+    Memory,
     MemoryScope,
     MemoryUpdateRecord,
     ModelCall,
@@ -430,10 +431,12 @@ class Storage:
         platform: str,
         author_id: str,
         flags_since: datetime,
+        memory: MemoryScope | None = None,
     ) -> TurnContext:
         """Everything a turn reads, in one call: the history window (as
         :meth:`history_window`, with only the fields a prompt needs), the author's persona,
-        and how many moderation events name the author since ``flags_since``."""
+        how many moderation events name the author since ``flags_since``, and with a
+        ``memory`` scope what :meth:`memory` reads for it."""
         params = {
             "conversation_id": conversation_id,
             "limit": max(limit, 0),  # SQLite reads a negative limit as none
@@ -441,15 +444,19 @@ class Storage:
             "user_id": author_id,
             "since": flags_since,
         }
-        rows = await self._database.read(
-            lambda connection: connection.execute(_TURN_CONTEXT_QUERY, params).all()
-        )
+
+        def read(connection: Connection) -> tuple[Sequence[Any], Memory | None]:
+            rows = connection.execute(_TURN_CONTEXT_QUERY, params).all()
+            return rows, None if memory is None else _read_memory(connection, memory)
+
+        rows, remembered = await self._database.read(read)
         persona, recent_flags = rows[0][:2]
         history = [WindowMessage(*row[2:]) for row in rows if row[2] is not None]
         return TurnContext(
             history=_in_conversation_order(history),
             persona=persona,
             recent_flags=int(recent_flags or 0),
+            memory=remembered,
         )
 
     async def flag_message(self, message_id: int, sensitive_type: int) -> None:
@@ -536,26 +543,12 @@ class Storage:
 
     # -- memory ----------------------------------------------------------------------------
 
-    async def memory(
-        self, scope: MemoryScope, user_ids: Sequence[str] | None = None
-    ) -> tuple[ConversationMemory | None, list[UserFact]]:
+    async def memory(self, scope: MemoryScope, user_ids: Sequence[str] | None = None) -> Memory:
         """The conversation's summary (``None`` if it has none) and what ``scope``'s character
         remembers about the users ``user_ids`` (``None``: about anyone who spoke here), oldest
         fact first: facts learned in this conversation and, if ``scope.shared``, shared ones
         learned in the users' others."""
-        params = {
-            "in_conversation": scope.conversation_id,
-            "platform": scope.platform,
-            "character_id": scope.character_id,
-        }
-        facts_query = _SHARED_FACTS if scope.shared else _FACTS_HERE
-
-        def read(connection: Connection) -> tuple[ConversationMemory | None, list[UserFact]]:
-            row = connection.execute(_GET_SUMMARY, params).first()
-            facts = [UserFact(*fact) for fact in connection.execute(facts_query, params)]
-            return (None if row is None else ConversationMemory(*row)), facts
-
-        summary, facts = await self._database.read(read)
+        summary, facts = await self._database.read(lambda c: _read_memory(c, scope))
         if user_ids is not None:
             wanted = set(user_ids)
             facts = [fact for fact in facts if fact.user_id in wanted]
@@ -1146,6 +1139,19 @@ def _part_rows(message: StoredMessage, platform_message_ids: list[str]) -> list[
         }
         for part, platform_id in enumerate(platform_message_ids[1:], start=1)
     ]
+
+
+def _read_memory(connection: Connection, scope: MemoryScope) -> Memory:
+    """The conversation's summary and the facts ``scope``'s character remembers there."""
+    params = {
+        "in_conversation": scope.conversation_id,
+        "platform": scope.platform,
+        "character_id": scope.character_id,
+    }
+    row = connection.execute(_GET_SUMMARY, params).first()
+    facts_query = _SHARED_FACTS if scope.shared else _FACTS_HERE
+    facts = [UserFact(*fact) for fact in connection.execute(facts_query, params)]
+    return (None if row is None else ConversationMemory(*row)), facts
 
 
 #: How many facts per user and character are kept (the newest).

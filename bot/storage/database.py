@@ -6,8 +6,9 @@ the storage layer is such a function, so it is written once for both backends. I
 SQLAlchemy's async engine with :meth:`~sqlalchemy.ext.asyncio.AsyncConnection.run_sync`, on
 ``asyncpg`` or ``aiosqlite``: the event loop never waits for the database.
 
-SQLite connections get WAL (readers never wait for the writer), a busy timeout (another process
-may hold the write lock for a moment) and enforced foreign keys. Writers run one at a time, in
+SQLite connections (:mod:`bot.storage.sqlite`) get WAL (readers never wait for the writer), a
+busy timeout (another process may hold the write lock for a moment), enforced foreign keys, and
+cursors that run a statement in one trip to aiosqlite's thread. Writers run one at a time, in
 arrival order, and open with ``BEGIN IMMEDIATE``, so that a writer in another process makes them
 wait rather than fail.
 """
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
 from sqlalchemy import URL, Connection, event, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -29,6 +30,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from bot.storage.errors import StorageError
 from bot.storage.notify import NotificationListener
+from bot.storage.sqlite import connect_sqlite
 
 # Plain driver names people write, mapped to the drivers Troupe runs on.
 _DRIVERS = {
@@ -37,8 +39,6 @@ _DRIVERS = {
     "postgres": "postgresql+asyncpg",
     "postgresql": "postgresql+asyncpg",
 }
-
-_BUSY_TIMEOUT_MS = 5_000
 
 _T = TypeVar("_T")
 
@@ -61,6 +61,16 @@ def parse_url(database_url: str) -> URL:
 def redacted(url: URL) -> str:
     """The URL as text with its password replaced by ``***``."""
     return url.render_as_string(hide_password=True)
+
+
+def _creator(url: URL, *, foreign_keys: bool) -> Callable[[], Awaitable[Any]] | None:
+    """What opens the engine's connections: Troupe's own for a SQLite file
+    (:func:`~bot.storage.sqlite.connect_sqlite`), the driver's for PostgreSQL."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    path = url.database
+    assert path is not None  # parse_url refuses in-memory databases
+    return functools.partial(connect_sqlite, path, foreign_keys=foreign_keys)
 
 
 def open_database(url: URL, *, foreign_keys: bool = True) -> Database:
@@ -92,6 +102,7 @@ class Database:
             pool_size=10,
             max_overflow=20,
             pool_reset_on_return=None,
+            async_creator=_creator(url, foreign_keys=foreign_keys),
         )
         self._reads: AsyncEngine
         self._writes: AsyncEngine
@@ -100,7 +111,7 @@ class Database:
         if url.get_backend_name() == "sqlite":
             assert url.database is not None  # parse_url refuses in-memory databases
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            _set_up_sqlite(self._engine, foreign_keys=foreign_keys)
+            _set_up_sqlite(self._engine)
             self._reads = self._engine.execution_options(troupe_begin=None)
             self._writes = self._engine.execution_options(troupe_begin="BEGIN IMMEDIATE")
             # SQLite has one writer at a time: the others queue here, in order, rather than
@@ -190,60 +201,15 @@ def _translated_errors(url: URL) -> Iterator[None]:
         raise StorageError(f"database error at {redacted(url)}: {reason}") from exc
 
 
-def _set_up_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
-    """Set up each new connection of ``engine`` (see :func:`_configure`), and have every
-    transaction begin as its execution options say (``troupe_begin``)."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Troupe, not the driver, emits BEGIN: the driver would commit DDL behind Alembic's
-        # back and start reads outside any transaction.
-        dbapi_connection.isolation_level = None
-        dbapi_connection.run_async(
-            lambda connection: _configure(connection, foreign_keys=foreign_keys)
-        )
+def _set_up_sqlite(engine: AsyncEngine) -> None:
+    """Have every transaction of ``engine`` begin as its execution options say
+    (``troupe_begin``)."""
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         begin = connection.get_execution_options().get("troupe_begin", "BEGIN")
         if begin:
-            # Straight to the driver: one trip to its thread instead of three.
+            # Straight to the driver: one trip to its thread, not a cursor's.
             connection.connection.dbapi_connection.run_async(  # type: ignore[union-attr]
                 lambda driver: driver.execute(begin)
             )
-
-
-async def _configure(connection: aiosqlite.Connection, *, foreign_keys: bool) -> None:
-    pragmas = (
-        f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
-        # In WAL mode NORMAL cannot corrupt the file and saves an fsync per commit; a power
-        # cut (not a crash of the process) may lose the last commits.
-        "PRAGMA synchronous=NORMAL",
-        f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}",
-    )
-    for pragma in pragmas:
-        await connection.execute(pragma)
-    await _use_wal(connection)
-
-
-async def _use_wal(connection: aiosqlite.Connection) -> None:
-    """Put the file in WAL mode (a lasting property of the file; a no-op once it is).
-
-    Switching needs the file to itself for a moment: while another connection is creating
-    the same new file, the switch can fail at once, without waiting the busy timeout.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            async with connection.execute("PRAGMA journal_mode=WAL") as cursor:
-                mode = await cursor.fetchone()
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                raise
-            mode = None
-        if mode == ("wal",):
-            return
-        if loop.time() > deadline:
-            raise StorageError(f"the SQLite file cannot be switched to WAL mode (it is {mode})")
-        await asyncio.sleep(0.01)

@@ -7,10 +7,13 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
+from sqlalchemy import Connection, text
 
 from bot.settings import Settings
 from bot.storage import (
@@ -20,7 +23,7 @@ from bot.storage import (
     StorageError,
     open_storage,
 )
-from bot.storage.database import parse_url
+from bot.storage.database import open_database, parse_url
 
 
 @pytest.fixture
@@ -179,3 +182,85 @@ async def test_several_processes_write_to_one_file(sqlite_url: str) -> None:
 )
 def test_urls_get_the_driver_troupe_runs(given: str, driver: str) -> None:
     assert parse_url(given).drivername == driver
+
+
+class Trips:
+    """Counts the calls that each cost one trip to aiosqlite's thread, by kind."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.counts: dict[str, int] = {}
+        for owner, name in (
+            (aiosqlite.Connection, "cursor"),
+            (aiosqlite.Connection, "execute"),
+            (aiosqlite.Connection, "commit"),
+            (aiosqlite.Connection, "rollback"),
+            (aiosqlite.Cursor, "fetchall"),
+        ):
+            monkeypatch.setattr(owner, name, self._counted(name, getattr(owner, name)))
+
+    def _counted(self, name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.counts[name] = self.counts.get(name, 0) + 1
+            return call(*args, **kwargs)
+
+        return counted
+
+
+async def test_a_statement_is_one_trip_to_the_thread_and_its_rows_one_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = open_database(parse_url(f"sqlite:///{tmp_path / 'trips.sqlite3'}"))
+    try:
+        await database.write(lambda c: c.execute(text("CREATE TABLE t (x TEXT)")))
+        trips = Trips(monkeypatch)
+
+        def insert(connection: Connection) -> int | None:
+            result = connection.execute(text("INSERT INTO t (x) VALUES ('a'), ('b')"))
+            return result.rowcount
+
+        assert await database.write(insert) == 2
+        # BEGIN IMMEDIATE and the INSERT, then the COMMIT; no cursor of aiosqlite's own.
+        assert trips.counts == {"execute": 2, "commit": 1}
+
+        trips.counts.clear()
+        rows = await database.read(lambda c: c.execute(text("SELECT x FROM t")).all())
+        assert [row.x for row in rows] == ["a", "b"]
+        # A read opens no transaction, so there is nothing to roll back.
+        assert trips.counts == {"execute": 1, "fetchall": 1}
+    finally:
+        await database.dispose()
+
+
+async def test_a_failing_write_rolls_back_on_the_same_connection(tmp_path: Path) -> None:
+    database = open_database(parse_url(f"sqlite:///{tmp_path / 'rollback.sqlite3'}"))
+    try:
+        await database.write(lambda c: c.execute(text("CREATE TABLE t (x TEXT UNIQUE)")))
+
+        def twice(connection: Connection) -> None:
+            connection.execute(text("INSERT INTO t (x) VALUES ('a')"))
+            connection.execute(text("INSERT INTO t (x) VALUES ('a')"))
+
+        with pytest.raises(StorageError, match="UNIQUE"):
+            await database.write(twice)
+        rows = await database.read(lambda c: c.execute(text("SELECT x FROM t")).all())
+        assert rows == []
+    finally:
+        await database.dispose()
+
+
+LEFT_OPEN = """
+import asyncio, sys
+from bot.storage import open_storage
+
+async def main(url):
+    storage = await open_storage(url)
+    await storage.conversation("discord", "c", default_character="aria")
+    # No storage.close(): a crash out of the main coroutine looks like this.
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_a_process_that_never_closed_its_storage_still_exits(sqlite_url: str) -> None:
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", LEFT_OPEN, sqlite_url)
+    assert await asyncio.wait_for(process.wait(), timeout=60) == 0

@@ -8,9 +8,10 @@ SQLAlchemy's async engine with :meth:`~sqlalchemy.ext.asyncio.AsyncConnection.ru
 
 SQLite connections (:mod:`bot.storage.sqlite`) get WAL (readers never wait for the writer), a
 busy timeout (another process may hold the write lock for a moment), enforced foreign keys, and
-cursors that run a statement in one trip to aiosqlite's thread. Writers run one at a time, in
-arrival order, and open with ``BEGIN IMMEDIATE``, so that a writer in another process makes them
-wait rather than fail.
+cursors that run a statement in one trip to aiosqlite's thread. Writers run one transaction at a
+time, in arrival order, those that queued meanwhile together (:mod:`bot.storage.group_commit`),
+and open with ``BEGIN IMMEDIATE``, so that a writer in another process makes them wait rather
+than fail.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from bot.storage.errors import StorageError
+from bot.storage.group_commit import GroupCommit
 from bot.storage.notify import NotificationListener
 from bot.storage.sqlite import connect_sqlite
 
@@ -87,7 +89,8 @@ def open_database(url: URL, *, foreign_keys: bool = True) -> Database:
 
 
 class Database:
-    """Runs functions of a connection, each in one transaction, from async code.
+    """Runs functions of a connection, each in one transaction (on SQLite a write may share
+    it with writes queued beside it), from async code.
 
     Work once handed over runs to its end even if its caller is cancelled meanwhile (its
     result is then dropped), so a cancelled caller never leaves a transaction half done.
@@ -107,7 +110,7 @@ class Database:
         self._reads: AsyncEngine
         self._writes: AsyncEngine
         self._notifications: NotificationListener | None = None
-        self._one_writer: contextlib.AbstractAsyncContextManager[Any]
+        self._group_commit: GroupCommit | None = None
         if url.get_backend_name() == "sqlite":
             assert url.database is not None  # parse_url refuses in-memory databases
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -116,14 +119,13 @@ class Database:
             self._writes = self._engine.execution_options(troupe_begin="BEGIN IMMEDIATE")
             # SQLite has one writer at a time: the others queue here, in order, rather than
             # in SQLite's busy handler, which polls.
-            self._one_writer = asyncio.Lock()
+            self._group_commit = GroupCommit(self._writes)
         else:
             # Same pool; connections checked out through it run statements without a
             # transaction.
             self._reads = self._engine.execution_options(isolation_level="AUTOCOMMIT")
             self._writes = self._engine
             self._notifications = NotificationListener(self._reads.connect)
-            self._one_writer = contextlib.nullcontext()
         self._under_way: set[asyncio.Task[Any]] = set()
         self._closed = False
 
@@ -141,7 +143,12 @@ class Database:
         return await self._run(self._read(work))
 
     async def write(self, work: Callable[[Connection], _T]) -> _T:
-        """Run ``work`` in a transaction that writes; it commits if ``work`` returns."""
+        """Run ``work`` in a transaction that writes; it commits if ``work`` returns.
+
+        On SQLite the transaction may hold other writes queued beside this one; if one of
+        them fails, each runs again alone (:mod:`bot.storage.group_commit`), so ``work`` must
+        do nothing but its statements.
+        """
         return await self._run(self._write(work))
 
     async def _read(self, work: Callable[[Connection], _T]) -> _T:
@@ -149,7 +156,9 @@ class Database:
             return await connection.run_sync(work)
 
     async def _write(self, work: Callable[[Connection], _T]) -> _T:
-        async with self._one_writer, self._writes.begin() as connection:
+        if self._group_commit is not None:
+            return await self._group_commit.write(work)
+        async with self._writes.begin() as connection:
             return await connection.run_sync(work)
 
     async def _run(self, work: Coroutine[Any, Any, _T]) -> _T:

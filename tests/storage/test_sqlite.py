@@ -264,3 +264,54 @@ asyncio.run(main(sys.argv[1]))
 async def test_a_process_that_never_closed_its_storage_still_exits(sqlite_url: str) -> None:
     process = await asyncio.create_subprocess_exec(sys.executable, "-c", LEFT_OPEN, sqlite_url)
     assert await asyncio.wait_for(process.wait(), timeout=60) == 0
+
+
+async def test_writes_that_queue_together_commit_together_each_with_its_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = open_database(parse_url(f"sqlite:///{tmp_path / 'group.sqlite3'}"))
+    try:
+        await database.write(lambda c: c.execute(text("CREATE TABLE t (n INTEGER)")))
+        trips = Trips(monkeypatch)
+
+        def insert(n: int) -> Callable[[Connection], int]:
+            def work(connection: Connection) -> int:
+                connection.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
+                # Each write sees the ones queued before it.
+                return int(connection.execute(text("SELECT count(*) FROM t")).scalar_one())
+
+            return work
+
+        counts = await asyncio.gather(*(database.write(insert(n)) for n in range(40)))
+        assert counts == list(range(1, 41))
+        # The first write commits alone; the 39 that queued behind it commit together.
+        assert trips.counts["commit"] == 2
+        rows = await database.read(lambda c: c.execute(text("SELECT n FROM t")).scalars().all())
+        assert rows == list(range(40))
+    finally:
+        await database.dispose()
+
+
+async def test_a_failing_write_among_queued_ones_fails_alone(tmp_path: Path) -> None:
+    database = open_database(parse_url(f"sqlite:///{tmp_path / 'alone.sqlite3'}"))
+    try:
+        await database.write(lambda c: c.execute(text("CREATE TABLE t (n INTEGER UNIQUE)")))
+
+        def insert(n: int) -> Callable[[Connection], int]:
+            def work(connection: Connection) -> int:
+                connection.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
+                return n
+
+            return work
+
+        outcomes = await asyncio.gather(
+            *(database.write(insert(n)) for n in (1, 2, 3, 2, 4)), return_exceptions=True
+        )
+        assert outcomes[:3] == [1, 2, 3]
+        assert isinstance(outcomes[3], StorageError)
+        assert "UNIQUE" in str(outcomes[3])
+        assert outcomes[4] == 4
+        rows = await database.read(lambda c: c.execute(text("SELECT n FROM t")).scalars().all())
+        assert sorted(rows) == [1, 2, 3, 4]
+    finally:
+        await database.dispose()

@@ -75,6 +75,8 @@ class TriggerOverrides(_Strict):
     """With allow_bots: bot messages answered in a row before a human must speak."""
     scene_turns: int | None = Field(default=None, ge=1, le=10)
     """In a scene: character turns one human message may lead to, the first answer included."""
+    scene_pause_seconds: float | None = Field(default=None, ge=0, le=60)
+    """In a scene: seconds before a character answers another (a human may cut in)."""
 
 
 class ModerationOverrides(_Strict):

@@ -38,7 +38,7 @@ from bot.conversation.recovery import Recovery, SinkFactory, conversation_key
 from bot.conversation.settings import ServerSettings
 from bot.conversation.sink import DeliveryFailed, ReplySink, SwipeControls, SwipeSink
 from bot.conversation.swipes import SwipeAction, SwipeCheck, SwipeTarget
-from bot.conversation.trigger import TriggerPolicy, addressed_character
+from bot.conversation.trigger import TriggerPolicy, TriggerSettings, addressed_character
 from bot.conversation.turn import (
     ModerationHook,
     ModerationReport,
@@ -340,7 +340,7 @@ class ConversationManager:
             outcome = await self._turn(lane, conversation, stored.id, prepare)
             if len(scene) > 1 and outcome.status is TurnStatus.ANSWERED:
                 chain = _Chain(conversation, scene, incoming, sink, stored.id, arrived)
-                await self._chain(lane, chain, policy.trigger.scene_turns - 1)
+                await self._chain(lane, chain, policy.trigger)
             return outcome
 
     def human_typing(self, key: ConversationKey) -> None:
@@ -365,14 +365,17 @@ class ConversationManager:
         )
         return [SceneLine(m.character_id, m.text, m.created_at, m.id) for m in window]
 
-    async def _chain(self, lane: _Lane, chain: _Chain, turns: int) -> None:
+    async def _chain(self, lane: _Lane, chain: _Chain, rules: TriggerSettings) -> None:
         """Let characters answer each other after a human's message was answered: at most
-        ``turns`` more, ending as soon as a human writes or types, or nobody takes it up.
+        ``rules.scene_turns`` turns in all, each after ``rules.scene_pause_seconds``, ending as
+        soon as a human writes or types, or nobody takes it up.
 
         Chained turns are not owed: after a crash the human's message stays answered and
         the chain is not resumed.
         """
-        for _ in range(turns):
+        for _ in range(rules.scene_turns - 1):
+            # The pause is the humans' chance to cut in (the chain ends if one types).
+            await asyncio.sleep(rules.scene_pause_seconds)
             if not self._answering:
                 return  # shutting down: no new turns
             lines = await self._scene_lines(chain.conversation.id)

@@ -48,6 +48,9 @@ class TriggerSettings:
     #: In a scene: how many character turns one human message may lead to, the first answer
     #: included (1: characters never answer each other).
     scene_turns: int = 2
+    #: In a scene: seconds before a character answers another, in which a human who starts
+    #: typing or writing ends the chain (characters never answer each other at machine speed).
+    scene_pause_seconds: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -283,6 +283,7 @@ DEFAULTS = TriggerSettings()
         (["bots", "on", "2"], TriggerSettings(allow_bots=True, max_consecutive_bot_turns=2)),
         (["scene_turns", "4"], TriggerSettings(scene_turns=4)),
         (["scene_turns", "1"], TriggerSettings(scene_turns=1)),
+        (["scene_pause", "0.5"], TriggerSettings(scene_pause_seconds=0.5)),
     ],
 )
 def test_words_change_one_rule(words: list[str], expected: TriggerSettings) -> None:
@@ -300,6 +301,7 @@ def test_words_change_one_rule(words: list[str], expected: TriggerSettings) -> N
         (["bots", "on", "50"], "50 is not between 1 and 20"),
         (["scene_turns", "0"], "0 is not between 1 and 10"),
         (["scene_turns", "many"], "'many' is not a number"),
+        (["scene_pause", "120"], "120 is not between 0 and 60"),
         (["volume", "11"], "Unknown setting 'volume 11'"),
     ],
 )
@@ -315,6 +317,7 @@ def test_the_rules_in_plain_words() -> None:
         "Never joins in uninvited.",
         "Ignores other bots.",
         "In a scene, one message leads to at most 2 character turns.",
+        "Characters wait 2 s before answering each other.",
     ]
     busy = TriggerSettings(answer_all=True, random_chance=0.2, allow_bots=True, scene_turns=1)
     assert commands.describe_triggers(busy).splitlines() == [

@@ -33,7 +33,7 @@ platforms:
         moderation: {moderators_chat: "mods", cooldown_minutes: 5}
         channels:
           "room-1":
-            trigger: {answer_all: true, scene_turns: 3}
+            trigger: {answer_all: true, scene_turns: 3, scene_pause_seconds: 0.5}
             characters: [bram, mara]
 characters:
   mara:
@@ -56,7 +56,11 @@ def test_each_layer_overrides_only_what_it_sets(tmp_path: Path) -> None:
     tree = tree_from(tmp_path)
     channel = tree.resolve(Scope("console", "guild-1", "room-1", "bram"))
     assert channel.trigger == TriggerSettings(
-        answer_all=True, follow_up_seconds=30, random_chance=0.2, scene_turns=3
+        answer_all=True,
+        follow_up_seconds=30,
+        random_chance=0.2,
+        scene_turns=3,
+        scene_pause_seconds=0.5,
     )
     assert channel.moderation.on_blocked_input is ModerationAction.SILENT
     assert channel.moderation.cooldown_window == timedelta(minutes=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot.conversation.director import Director
@@ -33,19 +34,31 @@ async def scene(
     make_engine: EngineFactory,
     *,
     chance: float = 0.0,
-    scene_turns: int | None = None,
+    scene_turns: int = 2,
+    pause: float = 0.0,
     **kwargs: object,
 ) -> Engine:
     """Aria with Bram and Mara; unnamed chained turns happen when ``chance`` is below 0.5
-    (the shipped characters' talkativeness)."""
+    (the shipped characters' talkativeness); ``pause`` seconds before each chained turn."""
     engine = await make_engine(director=Director(rng=FixedChance(chance)), **kwargs)
     await engine.manager.add_to_scene(KEY, "bram")
     await engine.manager.add_to_scene(KEY, "mara")
-    if scene_turns is not None:
-        await engine.manager.policies.set_chat_settings(
-            KEY, TriggerSettings(scene_turns=scene_turns)
-        )
+    rules = TriggerSettings(scene_turns=scene_turns, scene_pause_seconds=pause)
+    await engine.manager.policies.set_chat_settings(KEY, rules)
     return engine
+
+
+class FinishingSink(RecordingSink):
+    """A RecordingSink that says when a reply finished."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished = asyncio.Event()
+
+    async def finish(self, text: str) -> Sequence[str]:
+        ids = await super().finish(text)
+        self.finished.set()
+        return ids
 
 
 def speakers(engine: Engine) -> list[str]:
@@ -159,6 +172,20 @@ async def test_a_human_typing_after_the_message_ends_the_chain(
     clock.ahead = timedelta(seconds=11)
     await engine.manager.handle(said("Aria, once more"), RecordingSink())
     assert len(speakers(engine)) == 5
+
+
+async def test_characters_pause_before_answering_each_other_and_typing_then_ends_the_chain(
+    make_engine: EngineFactory,
+) -> None:
+    engine = await scene(make_engine, pause=1.0)
+    sink = FinishingSink()
+    handled = asyncio.create_task(engine.manager.handle(said("Aria, hello"), sink))
+    await asyncio.wait_for(sink.finished.wait(), timeout=10)
+    await asyncio.sleep(0.2)
+    assert speakers(engine) == ["Aria"]  # nobody answers her yet: the pause
+    engine.manager.human_typing(KEY)  # Sam starts typing within it
+    assert (await handled).status is TurnStatus.ANSWERED
+    assert speakers(engine) == ["Aria"]
 
 
 async def test_chained_turns_stop_at_the_daily_token_budget(make_engine: EngineFactory) -> None:

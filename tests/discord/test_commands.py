@@ -277,18 +277,25 @@ async def test_channel_triggers_for_admins_answer_all(
         world.general,
         world.owner,
         "channel triggers",
-        {"answer_all": True, "allow_bots": True, "max_bot_turns": 2, "scene_turns": 3},
+        {
+            "answer_all": True,
+            "allow_bots": True,
+            "max_bot_turns": 2,
+            "scene_turns": 3,
+            "scene_pause_seconds": 1.5,
+        },
     )
     assert shown.original.content.startswith("Answers every message.")
     assert "at most 2 in a row" in shown.original.content
     assert "In a scene, one message leads to at most 3 character turns." in shown.original.content
+    assert "Characters wait 1.5 s before answering each other." in shown.original.content
     settings = await bot.manager.policies.chat_settings(key(world.general))
     assert (settings.answer_all, settings.allow_bots, settings.max_consecutive_bot_turns) == (
         True,
         True,
         2,
     )
-    assert settings.scene_turns == 3
+    assert (settings.scene_turns, settings.scene_pause_seconds) == (3, 1.5)
     said = await standin.user_says(world.general, world.alice, "just chatting")
     await final_reply(standin, world.general, said)
 

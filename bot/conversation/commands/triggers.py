@@ -25,12 +25,14 @@ RANDOM_CHANCE = (0, 1)
 HALF_LIFE_SECONDS = (1, 86400)
 BOT_TURNS_IN_A_ROW = (1, 20)
 SCENE_TURNS = (1, 10)
+SCENE_PAUSE_SECONDS = (0, 60)
 
 TRIGGERS_USAGE = (
     f"answer_all on|off · follow_up SECONDS ({FOLLOW_UP_SECONDS[0]}-{FOLLOW_UP_SECONDS[1]}) · "
     f"random CHANCE ({RANDOM_CHANCE[0]}-{RANDOM_CHANCE[1]}) [HALF_LIFE_SECONDS] · "
     f"bots on|off [MAX_IN_A_ROW ({BOT_TURNS_IN_A_ROW[0]}-{BOT_TURNS_IN_A_ROW[1]})] · "
-    f"scene_turns N ({SCENE_TURNS[0]}-{SCENE_TURNS[1]})"
+    f"scene_turns N ({SCENE_TURNS[0]}-{SCENE_TURNS[1]}) · "
+    f"scene_pause SECONDS ({SCENE_PAUSE_SECONDS[0]}-{SCENE_PAUSE_SECONDS[1]})"
 )
 _SWITCH = {"on": True, "off": False, "yes": True, "no": False, "true": True, "false": False}
 
@@ -57,6 +59,10 @@ def describe_triggers(settings: TriggerSettings) -> str:
             else "In a scene, characters do not answer each other."
         ),
     ]
+    if settings.scene_turns > 1:
+        lines.append(
+            f"Characters wait {settings.scene_pause_seconds:g} s before answering each other."
+        )
     return "\n".join(lines)
 
 
@@ -92,6 +98,9 @@ def change_triggers(settings: TriggerSettings, words: Sequence[str]) -> TriggerS
         )
     if name == "scene_turns" and len(values) == 1:
         return dataclasses.replace(settings, scene_turns=int(_number(values[0], *SCENE_TURNS)))
+    if name == "scene_pause" and len(values) == 1:
+        pause = _number(values[0], *SCENE_PAUSE_SECONDS)
+        return dataclasses.replace(settings, scene_pause_seconds=pause)
     raise BadCommandWords(f"Unknown setting {' '.join(words)!r}. Settings: {TRIGGERS_USAGE}")
 
 

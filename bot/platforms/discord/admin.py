@@ -20,6 +20,7 @@ from bot.conversation.commands.triggers import (
     FOLLOW_UP_SECONDS,
     HALF_LIFE_SECONDS,
     RANDOM_CHANCE,
+    SCENE_PAUSE_SECONDS,
     SCENE_TURNS,
 )
 from bot.conversation.manager import ConversationManager
@@ -54,6 +55,7 @@ RandomChance = app_commands.Range[float, RANDOM_CHANCE[0], RANDOM_CHANCE[1]]
 HalfLifeSeconds = app_commands.Range[float, HALF_LIFE_SECONDS[0], HALF_LIFE_SECONDS[1]]
 BotTurnsInARow = app_commands.Range[int, BOT_TURNS_IN_A_ROW[0], BOT_TURNS_IN_A_ROW[1]]
 SceneTurns = app_commands.Range[int, SCENE_TURNS[0], SCENE_TURNS[1]]
+ScenePauseSeconds = app_commands.Range[float, SCENE_PAUSE_SECONDS[0], SCENE_PAUSE_SECONDS[1]]
 CooldownAfter = app_commands.Range[int, COOLDOWN_AFTER[0], COOLDOWN_AFTER[1]]
 
 
@@ -97,6 +99,7 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
         allow_bots="Answer other bots and webhooks",
         max_bot_turns="Bot messages answered in a row before a human must speak",
         scene_turns="Character turns one message may lead to in a scene (1: no chains)",
+        scene_pause_seconds="Seconds before a character answers another in a scene",
     )
     async def triggers(
         interaction: discord.Interaction,
@@ -107,6 +110,7 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
         allow_bots: bool | None = None,
         max_bot_turns: BotTurnsInARow | None = None,
         scene_turns: SceneTurns | None = None,
+        scene_pause_seconds: ScenePauseSeconds | None = None,
     ) -> None:
         changes: dict[str, Any] = {
             name: value
@@ -118,6 +122,7 @@ def channel_group(manager: ConversationManager) -> app_commands.Group:
                 ("allow_bots", allow_bots),
                 ("max_consecutive_bot_turns", max_bot_turns),
                 ("scene_turns", scene_turns),
+                ("scene_pause_seconds", scene_pause_seconds),
             )
             if value is not None
         }

@@ -10,9 +10,10 @@ Two phases in one run, each with ``--channels`` channels (100 by default) talkin
 
 * ``solo`` (the baseline): one character per channel, as the delivery bench;
 * ``scene``: five characters per channel (``troupe.yaml``), each with ``talkativeness: 1``, so
-  that after the first answer another character always answers it, up to the budget of
-  ``scene_turns`` (2, the default) character turns per human message. Every character posts
-  through the channel's one webhook under its own name.
+  that after the first answer another character always answers it (after the chat's
+  ``scene_pause_seconds``, 2 s by default), up to the budget of ``scene_turns`` (2, the default)
+  character turns per human message. Every character posts through the channel's one webhook
+  under its own name.
 
 The human's message is streamed back in 300 characters over 1.45 s (``[[long:300:58]]``); the
 chained answers are the fake's instant echoes. Figures per phase, p50 over the first answers:

@@ -223,6 +223,7 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
         # The same turn with 100 vs 1,000,000 messages stored in the conversation.
         small = await storage.conversation("bench", "small", default_character="aria")
         big = await storage.conversation("bench", "big", default_character="aria")
+        await manager.aclose()  # its background memory updates end before the storage
         await storage.close()
         fill_history(database, small.id, SMALL_HISTORY)
         started = time.perf_counter()
@@ -268,6 +269,8 @@ async def measure(base_url: str, workdir: Path) -> dict[str, Any]:
         figures["turn_p50_ms_without_lorebook"] = statistics.median(plain_lat) * 1e3
         figures["turn_p50_ms_with_lorebook"] = statistics.median(lore_lat) * 1e3
         figures["lorebook_ratio"] = statistics.median(lore_lat) / statistics.median(plain_lat)
+        await manager.aclose()
+        await lore_manager.aclose()
         await storage.close()
     return figures
 

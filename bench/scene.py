@@ -6,7 +6,8 @@ stand-in on 127.0.0.1 with Discord's write limits on (5 writes per 5 s per chann
 webhook), and the fake M2-her runs in a child process.
 
 Two phases in one run, each with ``--channels`` channels (100 by default) talking at once,
-``--rounds`` messages each (the next one ``--pause`` seconds after the last reply is on screen):
+``--rounds`` messages each (the next one ``--pause`` seconds after the last reply is on screen,
+that is once the channel had no write for ``QUIET`` seconds):
 
 * ``solo`` (the baseline): one character per channel, as the delivery bench;
 * ``scene``: five characters per channel (``troupe.yaml``), each with ``talkativeness: 1``, so
@@ -69,6 +70,9 @@ NAMES = ("Ash", "Birch", "Cedar", "Elm", "Fir")
 SCENE_TURNS = 2
 #: Seconds the last chained turns get to end before the budget is counted.
 SETTLE = 3.0
+#: Seconds without a write in a channel after which its replies count as done: the pause before
+#: the next human message starts then (the last reply's final edit, buttons and all, is up).
+QUIET = 0.5
 PHASES = ("solo", "scene")
 #: The scene's first answers keep the baseline's delivery: p50s within 25% of the solo phase's.
 MAX_RATIO = 1.25
@@ -145,6 +149,11 @@ async def run_discord(
         def chained(room: Channel, after: int) -> bool:
             return len(bot_side(room, after)) >= SCENE_TURNS
 
+        def quiet(room: Channel, after: int) -> bool:
+            mine = bot_side(room, after)
+            writes = [m.created_at for m in mine] + [e.at for m in mine for e in m.edits]
+            return time.monotonic() - max(writes, default=0.0) >= QUIET
+
         async def ask(phase: str, channel: int) -> None:
             room = rooms[phase][channel]
             for round_ in range(rounds):
@@ -167,6 +176,11 @@ async def run_discord(
                         what=f"the chain after {tag}",
                     )
                 firsts.append((phase, Sample(tag, STREAM, asked.created_at, []), first))
+                await standin.wait_for(
+                    functools.partial(quiet, room, asked.id),
+                    timeout=REPLY_TIMEOUT,
+                    what=f"the last write after {tag}",
+                )
                 await asyncio.sleep(pause)
 
         async with troupe_run(environ, folder) as pid:

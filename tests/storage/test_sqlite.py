@@ -23,7 +23,7 @@ from bot.storage import (
     StorageError,
     open_storage,
 )
-from bot.storage.database import open_database, parse_url
+from bot.storage.database import Database, open_database, parse_url
 
 
 @pytest.fixture
@@ -184,6 +184,14 @@ def test_urls_get_the_driver_troupe_runs(given: str, driver: str) -> None:
     assert parse_url(given).drivername == driver
 
 
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    """A bare :class:`Database` on a new SQLite file, for statements of the test's own."""
+    opened = open_database(parse_url(f"sqlite:///{tmp_path / 'bare.sqlite3'}"))
+    yield opened
+    await opened.dispose()
+
+
 class Trips:
     """Counts the calls that each cost one trip to aiosqlite's thread, by kind."""
 
@@ -207,45 +215,37 @@ class Trips:
 
 
 async def test_a_statement_is_one_trip_to_the_thread_and_its_rows_one_more(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database = open_database(parse_url(f"sqlite:///{tmp_path / 'trips.sqlite3'}"))
-    try:
-        await database.write(lambda c: c.execute(text("CREATE TABLE t (x TEXT)")))
-        trips = Trips(monkeypatch)
+    await database.write(lambda c: c.execute(text("CREATE TABLE t (x TEXT)")))
+    trips = Trips(monkeypatch)
 
-        def insert(connection: Connection) -> int | None:
-            result = connection.execute(text("INSERT INTO t (x) VALUES ('a'), ('b')"))
-            return result.rowcount
+    def insert(connection: Connection) -> int | None:
+        result = connection.execute(text("INSERT INTO t (x) VALUES ('a'), ('b')"))
+        return result.rowcount
 
-        assert await database.write(insert) == 2
-        # BEGIN IMMEDIATE and the INSERT, then the COMMIT; no cursor of aiosqlite's own.
-        assert trips.counts == {"execute": 2, "commit": 1}
+    assert await database.write(insert) == 2
+    # BEGIN IMMEDIATE and the INSERT, then the COMMIT; no cursor of aiosqlite's own.
+    assert trips.counts == {"execute": 2, "commit": 1}
 
-        trips.counts.clear()
-        rows = await database.read(lambda c: c.execute(text("SELECT x FROM t")).all())
-        assert [row.x for row in rows] == ["a", "b"]
-        # A read opens no transaction, so there is nothing to roll back.
-        assert trips.counts == {"execute": 1, "fetchall": 1}
-    finally:
-        await database.dispose()
+    trips.counts.clear()
+    rows = await database.read(lambda c: c.execute(text("SELECT x FROM t")).all())
+    assert [row.x for row in rows] == ["a", "b"]
+    # A read opens no transaction, so there is nothing to roll back.
+    assert trips.counts == {"execute": 1, "fetchall": 1}
 
 
-async def test_a_failing_write_rolls_back_on_the_same_connection(tmp_path: Path) -> None:
-    database = open_database(parse_url(f"sqlite:///{tmp_path / 'rollback.sqlite3'}"))
-    try:
-        await database.write(lambda c: c.execute(text("CREATE TABLE t (x TEXT UNIQUE)")))
+async def test_a_failing_write_rolls_back_on_the_same_connection(database: Database) -> None:
+    await database.write(lambda c: c.execute(text("CREATE TABLE t (x TEXT UNIQUE)")))
 
-        def twice(connection: Connection) -> None:
-            connection.execute(text("INSERT INTO t (x) VALUES ('a')"))
-            connection.execute(text("INSERT INTO t (x) VALUES ('a')"))
+    def twice(connection: Connection) -> None:
+        connection.execute(text("INSERT INTO t (x) VALUES ('a')"))
+        connection.execute(text("INSERT INTO t (x) VALUES ('a')"))
 
-        with pytest.raises(StorageError, match="UNIQUE"):
-            await database.write(twice)
-        rows = await database.read(lambda c: c.execute(text("SELECT x FROM t")).all())
-        assert rows == []
-    finally:
-        await database.dispose()
+    with pytest.raises(StorageError, match="UNIQUE"):
+        await database.write(twice)
+    rows = await database.read(lambda c: c.execute(text("SELECT x FROM t")).all())
+    assert rows == []
 
 
 LEFT_OPEN = """
@@ -267,51 +267,43 @@ async def test_a_process_that_never_closed_its_storage_still_exits(sqlite_url: s
 
 
 async def test_writes_that_queue_together_commit_together_each_with_its_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database = open_database(parse_url(f"sqlite:///{tmp_path / 'group.sqlite3'}"))
-    try:
-        await database.write(lambda c: c.execute(text("CREATE TABLE t (n INTEGER)")))
-        trips = Trips(monkeypatch)
+    await database.write(lambda c: c.execute(text("CREATE TABLE t (n INTEGER)")))
+    trips = Trips(monkeypatch)
 
-        def insert(n: int) -> Callable[[Connection], int]:
-            def work(connection: Connection) -> int:
-                connection.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
-                # Each write sees the ones queued before it.
-                return int(connection.execute(text("SELECT count(*) FROM t")).scalar_one())
+    def insert(n: int) -> Callable[[Connection], int]:
+        def work(connection: Connection) -> int:
+            connection.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
+            # Each write sees the ones queued before it.
+            return int(connection.execute(text("SELECT count(*) FROM t")).scalar_one())
 
-            return work
+        return work
 
-        counts = await asyncio.gather(*(database.write(insert(n)) for n in range(40)))
-        assert counts == list(range(1, 41))
-        # The first write commits alone; the 39 that queued behind it commit together.
-        assert trips.counts["commit"] == 2
-        rows = await database.read(lambda c: c.execute(text("SELECT n FROM t")).scalars().all())
-        assert rows == list(range(40))
-    finally:
-        await database.dispose()
+    counts = await asyncio.gather(*(database.write(insert(n)) for n in range(40)))
+    assert counts == list(range(1, 41))
+    # The first write commits alone; the 39 that queued behind it commit together.
+    assert trips.counts["commit"] == 2
+    rows = await database.read(lambda c: c.execute(text("SELECT n FROM t")).scalars().all())
+    assert rows == list(range(40))
 
 
-async def test_a_failing_write_among_queued_ones_fails_alone(tmp_path: Path) -> None:
-    database = open_database(parse_url(f"sqlite:///{tmp_path / 'alone.sqlite3'}"))
-    try:
-        await database.write(lambda c: c.execute(text("CREATE TABLE t (n INTEGER UNIQUE)")))
+async def test_a_failing_write_among_queued_ones_fails_alone(database: Database) -> None:
+    await database.write(lambda c: c.execute(text("CREATE TABLE t (n INTEGER UNIQUE)")))
 
-        def insert(n: int) -> Callable[[Connection], int]:
-            def work(connection: Connection) -> int:
-                connection.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
-                return n
+    def insert(n: int) -> Callable[[Connection], int]:
+        def work(connection: Connection) -> int:
+            connection.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
+            return n
 
-            return work
+        return work
 
-        outcomes = await asyncio.gather(
-            *(database.write(insert(n)) for n in (1, 2, 3, 2, 4)), return_exceptions=True
-        )
-        assert outcomes[:3] == [1, 2, 3]
-        assert isinstance(outcomes[3], StorageError)
-        assert "UNIQUE" in str(outcomes[3])
-        assert outcomes[4] == 4
-        rows = await database.read(lambda c: c.execute(text("SELECT n FROM t")).scalars().all())
-        assert sorted(rows) == [1, 2, 3, 4]
-    finally:
-        await database.dispose()
+    outcomes = await asyncio.gather(
+        *(database.write(insert(n)) for n in (1, 2, 3, 2, 4)), return_exceptions=True
+    )
+    assert outcomes[:3] == [1, 2, 3]
+    assert isinstance(outcomes[3], StorageError)
+    assert "UNIQUE" in str(outcomes[3])
+    assert outcomes[4] == 4
+    rows = await database.read(lambda c: c.execute(text("SELECT n FROM t")).scalars().all())
+    assert sorted(rows) == [1, 2, 3, 4]

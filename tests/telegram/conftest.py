@@ -18,6 +18,7 @@ from bot.platforms.telegram.config import TelegramConfig
 from bot.storage import Storage, open_storage
 from tests.conversation.conftest import main_greeting
 from tests.standins.telegram import TelegramStandIn
+from tests.standins.telegram.model import Chat
 
 CHARACTERS_DIR = Path(__file__).resolve().parents[2] / "characters"
 WAIT = 8.0
@@ -115,3 +116,11 @@ async def start_bot(tg: TelegramStandIn) -> AsyncIterator[BotFactory]:
 async def bot(manager: ConversationManager, start_bot: BotFactory) -> TelegramBot:
     """The adapter, polling the stand-in."""
     return await start_bot(manager)
+
+
+async def said_back(tg: TelegramStandIn, chat: Chat, text: str) -> str:
+    """Wait for the bot's message in ``chat`` that contains ``text``; its whole text."""
+    await tg.wait_until(
+        lambda: any(text in m.text for m in chat.bot_messages()), timeout=WAIT, what=text
+    )
+    return next(m.text for m in chat.bot_messages() if text in m.text)

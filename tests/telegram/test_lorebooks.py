@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 from bot.llm.fake import FakeM2Her
 from bot.platforms.telegram.app import TelegramBot
 from tests.standins.telegram import TelegramStandIn
-from tests.telegram.conftest import WAIT
+from tests.telegram.conftest import said_back
 
 
 async def test_group_admins_attach_a_world_book(
@@ -14,10 +16,7 @@ async def test_group_admins_attach_a_world_book(
     alice, bob = tg.add_user("Alice"), tg.add_user("Bob")
     group = tg.group("Tavern", [alice, bob], admins=[alice])
 
-    async def said(text: str) -> None:
-        await tg.wait_until(
-            lambda: any(text in m.text for m in group.bot_messages()), timeout=WAIT, what=text
-        )
+    said = functools.partial(said_back, tg, group)
 
     tg.user_says(group, bob, "/lorebooks")
     await said("World books in this chat: none.\nAvailable: port-sable (Port Sable).")

@@ -13,7 +13,7 @@ from tests.conversation.nudging import Clock, ahead, eventually, settle
 from tests.observability.probe import healthz
 from tests.standins.telegram import TelegramStandIn
 from tests.standins.telegram.model import Chat
-from tests.telegram.conftest import WAIT, BotFactory, ManagerFactory
+from tests.telegram.conftest import WAIT, BotFactory, ManagerFactory, said_back
 
 DEFAULTS = NudgeDefaults(quiet_minutes=60, quiet_hours="off", timezone="UTC", max_per_day=3)
 
@@ -39,12 +39,6 @@ async def left_alone(
     clock.advance(**later)
     await settle(manager)
     assert [c for c in tg.calls[calls:] if c.params.get("chat_id") == chat.id] == []
-
-
-async def said_back(tg: TelegramStandIn, chat: Chat, text: str) -> str:
-    """Wait for the bot's message in ``chat`` that contains ``text``; its whole text."""
-    await tg.wait_until(lambda: any(text in m.text for m in chat.bot_messages()), timeout=WAIT)
-    return next(m.text for m in chat.bot_messages() if text in m.text)
 
 
 async def test_a_private_chat_after_opting_in_and_never_once_the_user_blocked_the_bot(

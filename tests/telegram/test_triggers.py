@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 from bot.platforms.telegram.app import TelegramBot
 from tests.standins.telegram import TelegramStandIn
-from tests.telegram.conftest import WAIT
+from tests.telegram.conftest import WAIT, said_back
 
 
 async def test_group_admins_set_the_triggers(tg: TelegramStandIn, bot: TelegramBot) -> None:
     alice, bob = tg.add_user("Alice"), tg.add_user("Bob")
     group = tg.group("Tavern", [alice, bob], admins=[alice])
 
-    async def said(text: str) -> None:
-        await tg.wait_until(
-            lambda: any(text in m.text for m in group.bot_messages()), timeout=WAIT, what=text
-        )
+    said = functools.partial(said_back, tg, group)
 
     tg.user_says(group, bob, "/triggers answer_all on")
     await said("Only the group's admins")

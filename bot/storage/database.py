@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import functools
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,16 +65,6 @@ def redacted(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _creator(url: URL, *, foreign_keys: bool) -> Callable[[], Awaitable[Any]] | None:
-    """What opens the engine's connections: Troupe's own for a SQLite file
-    (:func:`~bot.storage.sqlite.connect_sqlite`), the driver's for PostgreSQL."""
-    if url.get_backend_name() != "sqlite":
-        return None
-    path = url.database
-    assert path is not None  # parse_url refuses in-memory databases
-    return functools.partial(connect_sqlite, path, foreign_keys=foreign_keys)
-
-
 def open_database(url: URL, *, foreign_keys: bool = True) -> Database:
     """A :class:`Database` for ``url`` (from :func:`parse_url`).
 
@@ -98,6 +88,8 @@ class Database:
 
     def __init__(self, url: URL, *, foreign_keys: bool = True) -> None:
         self.url = url
+        # parse_url refuses in-memory SQLite: a SQLite URL names a file.
+        sqlite_file = url.database if url.get_backend_name() == "sqlite" else None
         # Every connection ends its own transaction: no rollback when it goes back to the pool.
         self._engine: AsyncEngine = create_async_engine(
             url,
@@ -105,15 +97,19 @@ class Database:
             pool_size=10,
             max_overflow=20,
             pool_reset_on_return=None,
-            async_creator=_creator(url, foreign_keys=foreign_keys),
+            # Troupe opens SQLite connections itself (bot.storage.sqlite), asyncpg its own.
+            async_creator=(
+                functools.partial(connect_sqlite, sqlite_file, foreign_keys=foreign_keys)
+                if sqlite_file
+                else None
+            ),
         )
         self._reads: AsyncEngine
         self._writes: AsyncEngine
         self._notifications: NotificationListener | None = None
         self._group_commit: GroupCommit | None = None
-        if url.get_backend_name() == "sqlite":
-            assert url.database is not None  # parse_url refuses in-memory databases
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if sqlite_file:
+            Path(sqlite_file).parent.mkdir(parents=True, exist_ok=True)
             _set_up_sqlite(self._engine)
             self._reads = self._engine.execution_options(troupe_begin=None)
             self._writes = self._engine.execution_options(troupe_begin="BEGIN IMMEDIATE")

@@ -111,7 +111,8 @@ class StatementConnection(aiosqlite.Connection):
 
 class StatementCursor:
     """The cursor SQLAlchemy drives: each statement runs in one trip, its rows come in a
-    second."""
+    second. Only what SQLAlchemy's aiosqlite dialect calls on a client-side cursor (Troupe
+    uses no server-side ones)."""
 
     arraysize = 1
 
@@ -121,9 +122,6 @@ class StatementCursor:
 
     async def __aenter__(self) -> StatementCursor:
         return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     @property
     def _ran(self) -> aiosqlite.Cursor:
@@ -155,14 +153,6 @@ class StatementCursor:
         """Run one statement for each set of parameters."""
         self._cursor = await self._connection.executemany(sql, parameters)
         return self
-
-    async def fetchone(self) -> Any:
-        """The next row, or ``None``."""
-        return await self._ran.fetchone()
-
-    async def fetchmany(self, size: int | None = None) -> Sequence[Any]:
-        """Up to ``size`` more rows."""
-        return list(await self._ran.fetchmany(size))
 
     async def fetchall(self) -> Sequence[Any]:
         """The remaining rows."""

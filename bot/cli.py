@@ -203,12 +203,26 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 2
         # No platform token, a person at a terminal: the terminal chat is the bot.
-        return _chat(argparse.Namespace(character=None, user=_user_name()), settings)
+        return _terminal_chat(settings, user=_user_name())
     pin_mmap_threshold()  # a process that runs for months: keep socket buffers off the heap
     return _guard(lambda: asyncio.run(run_bot(settings, out=sys.stdout, hard_exit=True)))
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    return _terminal_chat(
+        settings, character=args.character, user=args.user, scene=args.scene, fake=args.fake
+    )
+
+
+def _terminal_chat(
+    settings: Settings,
+    *,
+    user: str,
+    character: str | None = None,
+    scene: Sequence[str] = (),
+    fake: bool = False,
+) -> int:
+    """Chat with ``character`` (the default one if ``None``) in this terminal or pipe."""
     from bot.app import open_engine
     from bot.platforms.console import run_console
 
@@ -217,17 +231,16 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         logging.getLogger().setLevel(logging.ERROR)
 
     async def chat() -> int:
-        async with open_engine(settings, force_fake=getattr(args, "fake", False)) as engine:
+        async with open_engine(settings, force_fake=fake) as engine:
             print(engine.backend, flush=True)
             print(engine.characters_summary(), flush=True)
-            character = args.character or engine.manager.default_character.id
             return await run_console(
                 engine.manager,
-                character=character,
-                user_name=args.user,
+                character=character or engine.manager.default_character.id,
+                user_name=user,
                 stdin=sys.stdin,
                 out=sys.stdout,
-                scene=args.scene,
+                scene=scene,
             )
 
     return _guard(lambda: asyncio.run(chat()))

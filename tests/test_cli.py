@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -92,6 +93,28 @@ def test_run_without_tokens_and_without_a_terminal_says_what_to_set(tmp_path: Pa
     assert result.returncode == 2
     assert "set DISCORD_TOKEN and/or TELEGRAM_TOKEN" in result.stderr
     assert "heard" not in result.stdout
+
+
+def test_run_without_tokens_at_a_terminal_is_the_terminal_chat(tmp_path: Path) -> None:
+    primary, terminal = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "TELEGRAM_TOKEN")}
+    environ.update(DATABASE_URL=f"sqlite:///{tmp_path / 'cli.sqlite3'}", MINIMAX_API_KEY="")
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=environ,
+        text=True,
+    ) as process:
+        os.close(terminal)
+        os.write(primary, b"Hello from a terminal\n/quit\n")
+        out, err = process.communicate(timeout=60)
+    os.close(primary)
+    assert process.returncode == 0, err
+    assert "heard" in out
+    assert "“Hello from a terminal”" in out
 
 
 def test_check_reports_problems_and_exits_non_zero(tmp_path: Path) -> None:
